@@ -1,0 +1,115 @@
+package rotation
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// minSecretLen is the shortest string treated as a secret for redaction;
+// shorter leaves (ports, booleans, "postgres") would redact ordinary words.
+const minSecretLen = 6
+
+// Redactor replaces known secret strings in text. It learns secrets from
+// secret values (every string leaf of a JSON value and the whole value) and
+// from strategies (generated passwords, decrypted keys).
+type Redactor struct {
+	mu      sync.Mutex
+	secrets map[string]struct{}
+}
+
+// NewRedactor returns an empty Redactor.
+func NewRedactor() *Redactor { return &Redactor{secrets: map[string]struct{}{}} }
+
+// Add registers literal secret strings.
+func (r *Redactor) Add(secrets ...string) {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, s := range secrets {
+		if len(s) >= minSecretLen {
+			r.secrets[s] = struct{}{}
+		}
+	}
+}
+
+// AddValue registers a secret value: the whole value and, if it is JSON, every
+// string leaf in it except well-known non-secret fields.
+func (r *Redactor) AddValue(v []byte) {
+	if r == nil || len(v) == 0 {
+		return
+	}
+	r.Add(string(v))
+	var doc any
+	if json.Unmarshal(v, &doc) == nil {
+		r.addLeaves("", doc)
+	}
+}
+
+// nonSecretFields are JSON keys whose values are identifiers, not secrets;
+// redacting them would hide the very names an operator needs in an error.
+var nonSecretFields = map[string]bool{
+	"engine": true, "host": true, "port": true, "username": true, "dbname": true,
+	"masterarn": true, "schemaVersion": true, "kind": true, "keyId": true, "kid": true,
+	"alg": true, "kty": true, "crv": true, "use": true, "createdAt": true, "expiresAt": true,
+	"notBefore": true, "notAfter": true, "status": true, "prefix": true, "sslmode": true,
+}
+
+func (r *Redactor) addLeaves(key string, v any) {
+	switch t := v.(type) {
+	case string:
+		if !nonSecretFields[key] {
+			r.Add(t)
+		}
+	case map[string]any:
+		for k, c := range t {
+			r.addLeaves(k, c)
+		}
+	case []any:
+		for _, c := range t {
+			r.addLeaves(key, c)
+		}
+	}
+}
+
+// Redact returns s with every known secret replaced by [REDACTED].
+func (r *Redactor) Redact(s string) string {
+	if r == nil || s == "" {
+		return s
+	}
+	r.mu.Lock()
+	list := make([]string, 0, len(r.secrets))
+	for k := range r.secrets {
+		list = append(list, k)
+	}
+	r.mu.Unlock()
+	// Longest first, so a secret that contains another is replaced whole.
+	sort.Slice(list, func(i, j int) bool { return len(list[i]) > len(list[j]) })
+	for _, k := range list {
+		if strings.Contains(s, k) {
+			s = strings.ReplaceAll(s, k, "[REDACTED]")
+		}
+	}
+	return s
+}
+
+// SecretValue is a secret's value. It redacts itself when printed or logged;
+// Bytes returns the value itself.
+type SecretValue []byte
+
+// Bytes returns the raw value.
+func (v SecretValue) Bytes() []byte { return v }
+
+func (v SecretValue) String() string   { return "[REDACTED]" }
+func (v SecretValue) GoString() string { return "[REDACTED]" }
+
+// LogValue keeps the value out of slog output.
+func (v SecretValue) LogValue() slog.Value { return slog.StringValue("[REDACTED]") }
+
+// Format keeps the value out of every fmt verb, %x and %q included.
+func (v SecretValue) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte("[REDACTED]")) }
