@@ -1,0 +1,145 @@
+package rotation
+
+import (
+	"context"
+	"time"
+)
+
+// Strategy makes one kind of secret rotate: it knows the target system (a
+// database, a key registry) and nothing about labels, scheduling or storage of
+// the rotated secret, which are the engine's. Each verb takes one request
+// struct and returns one response struct, so fields can be added later without
+// breaking an implementation. A nil response means "nothing to report".
+//
+// Every verb may be called again after a crash at any point, and with the same
+// request: implementations must be idempotent. Every call a strategy makes to
+// the outside (database, KMS, HTTP, other secrets) goes through Call, so it
+// gets a timeout from the step's budget and can be counted and fault-injected.
+type Strategy interface {
+	// Kind names the strategy ("postgres", "jwt", "apikey", "webhook") in logs
+	// and notifications.
+	Kind() string
+
+	// Create builds the pending value from the current one. It is called only
+	// when the pending version has no value yet; the engine stores the result
+	// under the rotation's token, so a retried createSecret keeps the first value.
+	Create(ctx context.Context, req *CreateRequest) (*CreateResponse, error)
+
+	// Set makes the pending value real in the target system. It must succeed
+	// if the target already has it (a retried setSecret).
+	Set(ctx context.Context, req *SetRequest) (*SetResponse, error)
+
+	// Test proves the pending value works. In a configuration test
+	// (req.ConfigTest) the pending version is empty and req.Pending holds the
+	// current value instead: prove the configuration reaches the target.
+	Test(ctx context.Context, req *TestRequest) (*TestResponse, error)
+}
+
+// Finisher is an optional hook a Strategy implements to act after the engine
+// has moved AWSCURRENT to the new version (expire the outgoing database user,
+// mark the previous API key as retiring). It must be idempotent. A failing
+// hook is reported as a warning; the promotion stands.
+type Finisher interface {
+	AfterFinish(ctx context.Context, req *FinishRequest) (*FinishResponse, error)
+}
+
+// SecretInfo describes the rotated secret, from DescribeSecret.
+type SecretInfo struct {
+	ARN  string
+	Name string
+	Tags map[string]string
+	// RotationInterval is the schedule's AutomaticallyAfterDays as a duration,
+	// zero when the schedule is an expression the engine does not interpret.
+	RotationInterval time.Duration
+}
+
+// Version is one version of a secret with its value.
+type Version struct {
+	ID      string
+	Stages  []string
+	Value   SecretValue
+	Created time.Time
+}
+
+// Store is the narrow reader and writer the engine hands a strategy. It
+// reaches the rotated secret's previous version and *other* secrets (a master
+// secret, a verifier secret, a public JWKS secret); it never moves the
+// rotated secret's labels.
+type Store interface {
+	// Previous returns the rotated secret's AWSPREVIOUS version, or nil if none.
+	Previous(ctx context.Context) (*Version, error)
+	// GetSecret reads another secret by version id, or by stage when
+	// versionID is empty (stage defaults to AWSCURRENT). Nil, nil when the
+	// secret or version does not exist or has no value.
+	GetSecret(ctx context.Context, secretID, versionID, stage string) (*Version, error)
+	// PutSecret writes a new AWSCURRENT version of another secret under
+	// token (ClientRequestToken). Writing the same value under the same token
+	// again succeeds; a different value under a used token is a state error.
+	PutSecret(ctx context.Context, secretID, token string, value []byte) error
+}
+
+// Report is what every verb may return besides its result: warnings that the
+// log and the notification carry, and non-secret details.
+type Report struct {
+	Warnings []string
+	Details  map[string]string
+}
+
+// CreateRequest is the input of Strategy.Create.
+type CreateRequest struct {
+	Secret  SecretInfo
+	Token   string   // the new version's id
+	Current *Version // the AWSCURRENT version, with its value
+	Store   Store
+	Redact  *Redactor // register every generated secret here
+	Now     time.Time
+}
+
+// CreateResponse carries the new pending value.
+type CreateResponse struct {
+	Value []byte
+	Report
+}
+
+// SetRequest is the input of Strategy.Set.
+type SetRequest struct {
+	Secret  SecretInfo
+	Token   string
+	Current *Version
+	Pending *Version
+	Store   Store
+	Redact  *Redactor
+	Now     time.Time
+}
+
+// SetResponse is the output of Strategy.Set.
+type SetResponse struct{ Report }
+
+// TestRequest is the input of Strategy.Test.
+type TestRequest struct {
+	Secret     SecretInfo
+	Token      string
+	Current    *Version
+	Pending    *Version // in a configuration test, the current version
+	ConfigTest bool
+	Store      Store
+	Redact     *Redactor
+	Now        time.Time
+}
+
+// TestResponse is the output of Strategy.Test.
+type TestResponse struct{ Report }
+
+// FinishRequest is the input of Finisher.AfterFinish.
+type FinishRequest struct {
+	Secret   SecretInfo
+	Token    string
+	Current  *Version // the version just promoted
+	Previous *Version // the version that was current before, now AWSPREVIOUS
+	Store    Store
+	Redact   *Redactor
+	Now      time.Time
+}
+
+// FinishResponse is the output of Finisher.AfterFinish.
+type FinishResponse struct{ Report }
