@@ -1,0 +1,135 @@
+package rotation
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
+)
+
+// NotificationSchemaVersion is the version of the Notification JSON schema.
+const NotificationSchemaVersion = 1
+
+// Notification events.
+const (
+	EventStarted          = "rotation.started"   // createSecret stored a new pending value
+	EventSucceeded        = "rotation.succeeded" // finishSecret promoted the new version
+	EventFailed           = "rotation.failed"    // any step failed
+	EventWarning          = "rotation.warning"   // a step succeeded with warnings
+	EventConfigTestPassed = "configtest.passed"  // testSecret on an empty pending version passed
+	EventConfigTestFailed = "configtest.failed"  // …and failed
+)
+
+// Notification is the one JSON message published per notable step outcome.
+// It never carries a secret value or the RotationToken.
+type Notification struct {
+	SchemaVersion int               `json:"schemaVersion"`
+	Event         string            `json:"event"`
+	Kind          string            `json:"kind"`
+	Function      string            `json:"function,omitempty"`
+	SecretARN     string            `json:"secretArn"`
+	VersionID     string            `json:"versionId"`
+	Step          string            `json:"step"`
+	Outcome       string            `json:"outcome"` // "success" or "failure"
+	DurationMs    int64             `json:"durationMs"`
+	ErrorClass    string            `json:"errorClass,omitempty"`
+	Retryable     bool              `json:"retryable,omitempty"`
+	Message       string            `json:"message,omitempty"` // redacted
+	ConfigTest    bool              `json:"configTest,omitempty"`
+	Warnings      []string          `json:"warnings,omitempty"`
+	Details       map[string]string `json:"details,omitempty"`
+	Time          time.Time         `json:"time"`
+}
+
+// Notifier publishes rotation notifications.
+type Notifier interface {
+	Notify(ctx context.Context, n Notification) error
+}
+
+// NotifierFunc adapts a function to Notifier.
+type NotifierFunc func(ctx context.Context, n Notification) error
+
+// Notify calls f.
+func (f NotifierFunc) Notify(ctx context.Context, n Notification) error { return f(ctx, n) }
+
+// SNSPublisher is the subset of the SNS client SNSNotifier uses.
+type SNSPublisher interface {
+	Publish(ctx context.Context, in *sns.PublishInput, opts ...func(*sns.Options)) (*sns.PublishOutput, error)
+}
+
+// SNSNotifier publishes notifications to one SNS topic, with message
+// attributes (event, kind, outcome, step) for subscription filter policies.
+// For a FIFO topic (ARN ending in .fifo) it sets the group id to the secret
+// ARN and a deduplication id derived from token, step and event.
+type SNSNotifier struct {
+	Client   SNSPublisher
+	TopicARN string
+}
+
+// Notify publishes n.
+func (s *SNSNotifier) Notify(ctx context.Context, n Notification) error {
+	body, err := json.Marshal(n)
+	if err != nil {
+		return err
+	}
+	attr := func(v string) snstypes.MessageAttributeValue {
+		return snstypes.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
+	}
+	in := &sns.PublishInput{
+		TopicArn: aws.String(s.TopicARN),
+		Message:  aws.String(string(body)),
+		MessageAttributes: map[string]snstypes.MessageAttributeValue{
+			"event": attr(n.Event), "kind": attr(n.Kind), "outcome": attr(n.Outcome), "step": attr(n.Step),
+		},
+	}
+	if strings.HasSuffix(s.TopicARN, ".fifo") {
+		sum := sha256.Sum256([]byte(n.VersionID + "\x00" + n.Step + "\x00" + n.Event))
+		in.MessageGroupId = aws.String(n.SecretARN)
+		in.MessageDeduplicationId = aws.String(hex.EncodeToString(sum[:]))
+	}
+	return Call(ctx, "sns:Publish", func(ctx context.Context) error {
+		_, err := s.Client.Publish(ctx, in)
+		return err
+	})
+}
+
+// notify builds and sends the step's notification, if any. A failed publish
+// is logged and never fails the rotation.
+func (e *Engine) notify(ctx context.Context, r *run, dur time.Duration, re *Error) {
+	if e.cfg.Notifier == nil {
+		return
+	}
+	n := Notification{
+		SchemaVersion: NotificationSchemaVersion, Kind: e.cfg.Strategy.Kind(), Function: e.cfg.FunctionName,
+		SecretARN: r.arn, VersionID: r.ev.ClientRequestToken, Step: string(r.ev.Step), Outcome: "success",
+		DurationMs: dur.Milliseconds(), ConfigTest: r.configTest, Warnings: r.report.Warnings, Details: r.report.Details,
+		Time: e.cfg.Now().UTC(),
+	}
+	switch {
+	case re != nil:
+		n.Outcome, n.ErrorClass, n.Retryable, n.Message = "failure", string(re.Class), re.Retryable, re.Error()
+		n.Event = EventFailed
+		if r.configTest {
+			n.Event = EventConfigTestFailed
+		}
+	case r.configTest:
+		n.Event = EventConfigTestPassed
+	case r.started:
+		n.Event = EventStarted
+	case r.promoted:
+		n.Event = EventSucceeded
+	case len(r.report.Warnings) > 0:
+		n.Event = EventWarning
+	default:
+		return
+	}
+	if err := e.cfg.Notifier.Notify(ctx, n); err != nil {
+		e.log.WarnContext(ctx, "notification not published; the rotation goes on", "secretArn", r.arn, "event", n.Event, "error", r.red.Redact(err.Error()))
+	}
+}
