@@ -79,5 +79,9 @@ func Run(build Builder) {
 
 func failing(log *slog.Logger, err error) lambda.Handler {
 	log.Error("configuration error: every rotation will fail until it is fixed", "error", err.Error(), "errorClass", string(rotation.ClassOf(err)))
-	return lambda.NewHandler(func(context.Context, []byte) ([]byte, error) { return nil, err })
+	return failingHandler{err}
 }
+
+type failingHandler struct{ err error }
+
+func (f failingHandler) Invoke(context.Context, []byte) ([]byte, error) { return nil, f.err }
