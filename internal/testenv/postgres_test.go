@@ -129,9 +129,8 @@ func TestPostgresSuperuserCreatesALoginRoleThatAuthenticatesByPassword(t *testin
 	if _, err := admin.Exec(ctx, "CREATE ROLE "+pgx.Identifier{role}.Sanitize()+" LOGIN PASSWORD 'Correct-Horse-1'"); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		_, _ = admin.Exec(context.Background(), "DROP ROLE IF EXISTS "+pgx.Identifier{role}.Sanitize())
-	})
+	drop := "DROP ROLE IF EXISTS " + pgx.Identifier{role}.Sanitize()
+	defer func() { _, _ = admin.Exec(context.Background(), drop) }()
 
 	var verifier string
 	if err := admin.QueryRow(ctx, `SELECT rolpassword FROM pg_authid WHERE rolname = $1`, role).Scan(&verifier); err != nil {
