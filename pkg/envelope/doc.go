@@ -1,0 +1,43 @@
+// Package envelope owns envelope encryption of secret payloads: a data key
+// from a key provider (AWS KMS, or a local key-encryption key), a per-message
+// content key derived from it with HKDF-SHA-512, AES-256-GCM with the header
+// and the encryption context as authenticated data, a key commitment checked
+// before decryption, and an optional bounded data-key cache. It also owns the
+// blob format (docs/envelope-format.md), its text form, and the helper for
+// encrypted database columns.
+//
+// Usage:
+//
+//	cfg, _ := config.LoadDefaultConfig(ctx)
+//	kp, err := envelope.NewKMSProvider(ctx, envelope.KMSConfig{
+//		Client: kms.NewFromConfig(cfg),
+//		KeyID:  "alias/app-secrets", // resolved to its key ARN once, here
+//	})
+//	env, err := envelope.New(envelope.Config{
+//		Provider: kp,
+//		Cache:    &envelope.CacheConfig{MaxAge: 5 * time.Minute, MaxMessages: 1000},
+//	})
+//	ec := envelope.Context{"secret": "prod/jwt", "kid": kid}
+//	blob, err := env.Encrypt(ctx, privateKeyPEM, ec)
+//	pt, err := env.Decrypt(ctx, blob, ec) // exactly the same context
+//
+//	// a column value bound to its cell
+//	ref := envelope.FieldRef{Table: "payees", Column: "bank_account", RowID: id}
+//	text, err := env.EncryptField(ctx, ref, []byte(account))  // "env1:…"
+//	acct, err := env.DecryptField(ctx, ref, text)
+//
+// Errors are *Error values matching one of ErrAuthentication,
+// ErrContextMismatch, ErrKeyNotAllowed, ErrUnsupportedVersion, ErrMalformed
+// or ErrProvider with errors.Is; callers fail closed on any of them. KMS
+// failures carry a *rotation.Error with the class (throttling, permission,
+// network, …). Every KMS call goes through rotation.Call ("kms:Decrypt",
+// "kms:GenerateDataKey", "kms:ReEncrypt", "kms:DescribeKey"), so it gets a
+// time budget and can be counted and fault-injected.
+//
+// Plaintext and key material never appear in errors or logs: Secret,
+// DataKey, LocalKey and Envelope redact themselves in String, GoString,
+// fmt verbs and slog. Clearing keys is best effort in Go: data keys are
+// cleared after their PRK is derived and PRKs when a cache entry is evicted,
+// but the SDK's response buffers, the AES key schedule and pooled HMAC
+// states keep copies until the garbage collector reclaims them.
+package envelope

@@ -1,0 +1,319 @@
+package envelope
+
+import (
+	"bytes"
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Config configures an Envelope.
+type Config struct {
+	// Provider wraps and unwraps data keys (required).
+	Provider Provider
+	// Cache enables the data-key cache. Nil (the default) means every Encrypt
+	// asks the provider for a fresh data key and every Decrypt unwraps one.
+	Cache *CacheConfig
+}
+
+// Envelope encrypts and decrypts blobs with data keys from one Provider. It
+// is safe for concurrent use. It holds cached key material: it redacts itself
+// when printed, and Close clears the cache.
+type Envelope struct {
+	p     Provider
+	cache *cache // nil when caching is off
+}
+
+// New returns an Envelope.
+func New(cfg Config) (*Envelope, error) {
+	if cfg.Provider == nil {
+		return nil, newErr(ErrMalformed, "new", "Config.Provider is required")
+	}
+	e := &Envelope{p: cfg.Provider}
+	if cfg.Cache != nil {
+		c, err := newCache(*cfg.Cache, time.Now)
+		if err != nil {
+			return nil, err
+		}
+		e.cache = c
+	}
+	return e, nil
+}
+
+func (e *Envelope) String() string {
+	return fmt.Sprintf("envelope.Envelope{provider:%s cache:%t}", e.p.ID(), e.cache != nil)
+}
+
+// GoString redacts, like String.
+func (e *Envelope) GoString() string { return e.String() }
+
+// LogValue logs the provider and whether caching is on.
+func (e *Envelope) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("provider", e.p.ID().String()), slog.Bool("cache", e.cache != nil))
+}
+
+// Close clears every cached data key. The Envelope still works afterwards
+// (with an empty cache).
+func (e *Envelope) Close() {
+	if e.cache != nil {
+		e.cache.purge()
+	}
+}
+
+// CacheStats returns the cache's counters (zero when caching is off).
+func (e *Envelope) CacheStats() CacheStats {
+	if e.cache == nil {
+		return CacheStats{}
+	}
+	return e.cache.stats()
+}
+
+// Encrypt encrypts plaintext under the encryption context ec and returns the
+// blob. The context is bound to the data key (by the provider) and to the
+// ciphertext (as authenticated data); Decrypt needs the same context.
+func (e *Envelope) Encrypt(ctx context.Context, plaintext []byte, ec Context) ([]byte, error) {
+	if len(plaintext) > MaxPlaintext {
+		return nil, newErr(ErrMalformed, "encrypt", "plaintext of %d bytes exceeds the %d-byte maximum", len(plaintext), MaxPlaintext)
+	}
+	var cb [256]byte
+	canon, err := ec.appendCanonical(cb[:0])
+	if err != nil {
+		err.(*Error).Op = "encrypt"
+		return nil, err
+	}
+	var (
+		m       *keyMaterial
+		release func()
+	)
+	if e.cache != nil && int64(len(plaintext)) <= e.cache.cfg.MaxBytes {
+		m, release, err = e.cache.encryptMaterial(ctx, canon, int64(len(plaintext)), func(ctx context.Context) (*keyMaterial, error) {
+			return e.generate(ctx, ec)
+		})
+	} else {
+		m, err = e.generate(ctx, ec)
+		release = func() { m.destroy() }
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+
+	var rnd [MessageIDSize + NonceSize]byte
+	if _, err := rand.Read(rnd[:]); err != nil {
+		return nil, &Error{Kind: ErrProvider, Op: "encrypt", Detail: "random source failed", Cause: err}
+	}
+	msgID, nonce := rnd[:MessageIDSize], rnd[MessageIDSize:]
+	var okm [okmSize]byte
+	m.expandInto(&okm, e.p.ID(), msgID)
+	defer clear(okm[:])
+	gcm, err := newGCM(okm[:32])
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, blobSize(len(canon), len(m.keyID), len(m.edk), len(plaintext)))
+	out, aadEnd := appendHeader(out, e.p.ID(), msgID, canon, okm[32:], nonce, len(plaintext), m.keyID, m.edk)
+	return gcm.Seal(out, nonce, plaintext, out[:aadEnd]), nil
+}
+
+func newGCM(key []byte) (cipher.AEAD, error) {
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, &Error{Kind: ErrProvider, Op: "crypto", Detail: "AES key setup failed"}
+	}
+	gcm, err := cipher.NewGCM(block) // 12-byte nonce, 16-byte tag
+	if err != nil {
+		return nil, &Error{Kind: ErrProvider, Op: "crypto", Detail: "GCM setup failed"}
+	}
+	return gcm, nil
+}
+
+// generate asks the provider for a data key and derives its PRK.
+func (e *Envelope) generate(ctx context.Context, ec Context) (*keyMaterial, error) {
+	dk, err := e.p.GenerateDataKey(ctx, ec)
+	if err != nil {
+		return nil, err
+	}
+	defer dk.Destroy()
+	if len(dk.Plaintext) != DataKeySize || dk.KeyID == "" || len(dk.KeyID) > MaxKeyIDBytes || len(dk.Encrypted) == 0 || len(dk.Encrypted) > MaxEDKBytes {
+		return nil, newErr(ErrProvider, "encrypt", "provider %s returned a data key of %d bytes, key id of %d bytes, wrapped key of %d bytes", e.p.ID(), len(dk.Plaintext), len(dk.KeyID), len(dk.Encrypted))
+	}
+	return newKeyMaterial(dk.Plaintext, dk.KeyID, dk.Encrypted)
+}
+
+// Decrypt authenticates and decrypts blob, which must have been encrypted
+// under exactly the encryption context ec and under a key the provider
+// allows. Every failure is an *Error; on failure no plaintext is returned.
+func (e *Envelope) Decrypt(ctx context.Context, blob []byte, ec Context) (Secret, error) {
+	var l layout
+	m, release, err := e.open(ctx, "decrypt", blob, ec, &l)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	var okm [okmSize]byte
+	m.expandInto(&okm, l.provider, l.messageID)
+	defer clear(okm[:])
+	if subtle.ConstantTimeCompare(okm[32:], l.commitment) != 1 {
+		return nil, newErr(ErrAuthentication, "decrypt", "key commitment does not match the data key")
+	}
+	gcm, err := newGCM(okm[:32])
+	if err != nil {
+		return nil, err
+	}
+	pt, err := gcm.Open(make([]byte, 0, len(l.body)-TagSize), l.nonce, l.body, l.aad)
+	if err != nil {
+		return nil, newErr(ErrAuthentication, "decrypt", "header or body was modified")
+	}
+	return pt, nil
+}
+
+// open parses blob, checks the context and the key, and returns the data
+// key material (from the cache or the provider).
+func (e *Envelope) open(ctx context.Context, op string, blob []byte, ec Context, l *layout) (*keyMaterial, func(), error) {
+	if err := parseInto(blob, l); err != nil {
+		err.(*Error).Op = op
+		return nil, nil, err
+	}
+	var cb [256]byte
+	canon, err := ec.appendCanonical(cb[:0])
+	if err != nil {
+		err.(*Error).Op = op
+		return nil, nil, err
+	}
+	if !bytes.Equal(canon, l.context) {
+		return nil, nil, newErr(ErrContextMismatch, op, "%s", contextDiff(l.context, ec))
+	}
+	if l.provider != e.p.ID() {
+		return nil, nil, newErr(ErrKeyNotAllowed, op, "blob was wrapped by provider %s, this Envelope uses %s", l.provider, e.p.ID())
+	}
+	keyID := string(l.keyID)
+	if !e.p.Allowed(keyID) {
+		return nil, nil, newErr(ErrKeyNotAllowed, op, "key %q is not on the allow-list", keyID)
+	}
+	load := func(ctx context.Context) (*keyMaterial, error) {
+		dk, err := e.p.DecryptDataKey(ctx, keyID, l.edk, ec)
+		if err != nil {
+			return nil, err
+		}
+		defer dk.Destroy()
+		if len(dk.Plaintext) != DataKeySize {
+			return nil, newErr(ErrProvider, op, "provider returned a data key of %d bytes", len(dk.Plaintext))
+		}
+		return newKeyMaterial(dk.Plaintext, keyID, bytes.Clone(l.edk))
+	}
+	if e.cache != nil {
+		return e.cache.decryptMaterial(ctx, l.provider, l.keyID, l.edk, l.context, load)
+	}
+	m, err := load(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return m, m.destroy, nil
+}
+
+// contextDiff names the keys that differ, never the values.
+func contextDiff(canon []byte, want Context) string {
+	got, err := parseContext(canon)
+	if err != nil {
+		return "blob context unreadable"
+	}
+	var missing, extra, changed []string
+	for k, v := range want {
+		gv, ok := got[k]
+		switch {
+		case !ok:
+			missing = append(missing, safeKey(k))
+		case gv != v:
+			changed = append(changed, safeKey(k))
+		}
+	}
+	for k := range got {
+		if _, ok := want[k]; !ok {
+			extra = append(extra, safeKey(k))
+		}
+	}
+	sort.Strings(missing)
+	sort.Strings(extra)
+	sort.Strings(changed)
+	var parts []string
+	if len(changed) > 0 {
+		parts = append(parts, "values differ for "+strings.Join(changed, ", "))
+	}
+	if len(missing) > 0 {
+		parts = append(parts, "blob lacks "+strings.Join(missing, ", "))
+	}
+	if len(extra) > 0 {
+		parts = append(parts, "blob has unexpected "+strings.Join(extra, ", "))
+	}
+	if len(parts) == 0 {
+		return "context encodings differ"
+	}
+	return strings.Join(parts, "; ")
+}
+
+// ReWrap returns blob with its data key wrapped under toKeyID instead (a KMS
+// key ARN on this provider's allow-list, or a local key id in its key ring).
+// With KMS this is one ReEncrypt call: the plaintext data key never leaves
+// KMS. The message id, context, commitment, nonce and body are unchanged, so
+// the authenticated header and body stay valid. The caller's context must
+// match the blob's, exactly as for Decrypt.
+func (e *Envelope) ReWrap(ctx context.Context, blob []byte, ec Context, toKeyID string) ([]byte, error) {
+	var l layout
+	if err := parseInto(blob, &l); err != nil {
+		err.(*Error).Op = "rewrap"
+		return nil, err
+	}
+	canon, err := ec.canonical()
+	if err != nil {
+		err.(*Error).Op = "rewrap"
+		return nil, err
+	}
+	if !bytes.Equal(canon, l.context) {
+		return nil, newErr(ErrContextMismatch, "rewrap", "%s", contextDiff(l.context, ec))
+	}
+	if l.provider != e.p.ID() {
+		return nil, newErr(ErrKeyNotAllowed, "rewrap", "blob was wrapped by provider %s, this Envelope uses %s", l.provider, e.p.ID())
+	}
+	from := string(l.keyID)
+	if !e.p.Allowed(from) {
+		return nil, newErr(ErrKeyNotAllowed, "rewrap", "key %q is not on the allow-list", from)
+	}
+	if !e.p.Allowed(toKeyID) {
+		return nil, newErr(ErrKeyNotAllowed, "rewrap", "target key %q is not on the allow-list (a blob may only be moved to a key this Envelope can decrypt with)", toKeyID)
+	}
+	dk, err := e.p.ReWrap(ctx, from, l.edk, ec, toKeyID)
+	if err != nil {
+		return nil, err
+	}
+	dk.Destroy()
+	if dk.KeyID != toKeyID || len(dk.Encrypted) == 0 || len(dk.Encrypted) > MaxEDKBytes {
+		return nil, newErr(ErrProvider, "rewrap", "provider returned a wrapped key of %d bytes under %q, want %q", len(dk.Encrypted), dk.KeyID, toKeyID)
+	}
+	plainLen := len(l.body) - TagSize
+	out := make([]byte, 0, blobSize(len(l.context), len(dk.KeyID), len(dk.Encrypted), plainLen))
+	out = append(out, l.aad...)
+	out = binary16(out, len(dk.KeyID))
+	out = append(out, dk.KeyID...)
+	out = binary16(out, len(dk.Encrypted))
+	out = append(out, dk.Encrypted...)
+	return append(out, l.body...), nil
+}
+
+func binary16(dst []byte, n int) []byte { return append(dst, byte(n>>8), byte(n)) }
+
+// asError returns err as an *Error when it is one.
+func asError(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return nil
+}
