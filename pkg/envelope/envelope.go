@@ -110,16 +110,20 @@ func (e *Envelope) Encrypt(ctx context.Context, plaintext []byte, ec Context) ([
 	if _, err := rand.Read(rnd[:]); err != nil {
 		return nil, &Error{Kind: ErrProvider, Op: "encrypt", Detail: "random source failed", Cause: err}
 	}
-	msgID, nonce := rnd[:MessageIDSize], rnd[MessageIDSize:]
+	return seal(m, e.p.ID(), rnd[:MessageIDSize], rnd[MessageIDSize:], canon, plaintext)
+}
+
+// seal builds one blob; the known-answer tests call it with fixed inputs.
+func seal(m *keyMaterial, provider ProviderID, msgID, nonce, canon, plaintext []byte) ([]byte, error) {
 	var okm [okmSize]byte
-	m.expandInto(&okm, e.p.ID(), msgID)
+	m.expandInto(&okm, provider, msgID)
 	defer clear(okm[:])
 	gcm, err := newGCM(okm[:32])
 	if err != nil {
 		return nil, err
 	}
 	out := make([]byte, 0, blobSize(len(canon), len(m.keyID), len(m.edk), len(plaintext)))
-	out, aadEnd := appendHeader(out, e.p.ID(), msgID, canon, okm[32:], nonce, len(plaintext), m.keyID, m.edk)
+	out, aadEnd := appendHeader(out, provider, msgID, canon, okm[32:], nonce, len(plaintext), m.keyID, m.edk)
 	return gcm.Seal(out, nonce, plaintext, out[:aadEnd]), nil
 }
 

@@ -131,7 +131,9 @@ func (p *LocalProvider) ID() ProviderID { return ProviderLocal }
 // Allowed reports whether keyID is in the key ring.
 func (p *LocalProvider) Allowed(keyID string) bool { _, ok := p.ring[keyID]; return ok }
 
-func (p *LocalProvider) String() string { return fmt.Sprintf("envelope.LocalProvider{primary:%s keys:%d}", p.primary.id, len(p.ring)) }
+func (p *LocalProvider) String() string {
+	return fmt.Sprintf("envelope.LocalProvider{primary:%s keys:%d}", p.primary.id, len(p.ring))
+}
 
 const localWrapLabel = "rotation-suite/envelope v1 local wrap"
 
