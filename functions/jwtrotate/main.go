@@ -1,0 +1,37 @@
+// Command jwtrotate is the Lambda function that rotates JWT signing-key
+// secrets (issue 5). It is wiring only: the environment goes to
+// keyring.LoadConfig, private keys are sealed with pkg/envelope over the KMS
+// key JWT_KMS_KEY_ARN, and the rotation logic is keyring.Strategy run by the
+// shared engine (internal/fnmain). See docs/jwt.md.
+package main
+
+import (
+	"context"
+
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+
+	"github.com/rotation-suite/rotation/functions/jwtrotate/keyring"
+	"github.com/rotation-suite/rotation/internal/fnmain"
+	"github.com/rotation-suite/rotation/pkg/envelope"
+	"github.com/rotation-suite/rotation/pkg/rotation"
+)
+
+func main() { fnmain.Run(build) }
+
+func build(ctx context.Context, d fnmain.Deps) (rotation.Strategy, error) {
+	cfg, err := keyring.LoadConfig(d.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	kp, err := envelope.NewKMSProvider(ctx, envelope.KMSConfig{Client: kms.NewFromConfig(d.AWS), KeyID: cfg.KMSKeyARN})
+	if err != nil {
+		return nil, rotation.NewError(rotation.ClassConfiguration, "JWT_KMS_KEY_ARN", "the KMS key provider could not be set up", err)
+	}
+	// No data-key cache: each rotation seals one new key and opens a few,
+	// and a cache would keep unwrapped data keys in a warm function.
+	env, err := envelope.New(envelope.Config{Provider: kp})
+	if err != nil {
+		return nil, rotation.NewError(rotation.ClassConfiguration, "envelope", "the envelope could not be set up", err)
+	}
+	return keyring.New(cfg, env), nil
+}
