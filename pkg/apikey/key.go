@@ -2,12 +2,15 @@ package apikey
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
 	"hash/crc32"
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 )
 
 // The key format is
@@ -114,6 +117,29 @@ func ParseKey(s string) (ParsedKey, error) {
 	if len(s) > MaxKeyLen {
 		return ParsedKey{}, ErrOversized
 	}
+	sc := getScratch(s)
+	defer scratchPool.Put(sc)
+	return parseKey(s, sc)
+}
+
+// scratch holds per-call buffers, pooled so verification does not allocate.
+type scratch struct {
+	buf [MaxKeyLen]byte
+	n   int
+	sum [sha256.Size]byte
+	sha hash.Hash
+}
+
+var scratchPool = sync.Pool{New: func() any { return &scratch{sha: sha256.New()} }}
+
+// getScratch returns a scratch holding a copy of s (len(s) <= MaxKeyLen).
+func getScratch(s string) *scratch {
+	sc := scratchPool.Get().(*scratch)
+	sc.n = copy(sc.buf[:], s)
+	return sc
+}
+
+func parseKey(s string, sc *scratch) (ParsedKey, error) {
 	i := strings.IndexByte(s, '_')
 	if i < MinPrefixLen || i > MaxPrefixLen || !ValidPrefix(s[:i]) {
 		return ParsedKey{}, ErrMalformed
@@ -127,7 +153,7 @@ func ParseKey(s string) (ParsedKey, error) {
 	}
 	n := len(s) - ChecksumLen
 	var want [ChecksumLen]byte
-	encodeChecksum(&want, crc32.ChecksumIEEE([]byte(s[:n])))
+	encodeChecksum(&want, crc32.ChecksumIEEE(sc.buf[:n]))
 	if string(want[:]) != s[n:] {
 		return ParsedKey{}, ErrChecksum
 	}

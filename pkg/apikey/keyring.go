@@ -104,32 +104,30 @@ func (k *Keyring) Kind() string { return k.kind }
 // returns the key id on success; on a status or window error it returns the
 // key id too, for the caller's log. Errors are this package's Err values.
 func (k *Keyring) Verify(key string, now time.Time) (string, error) {
-	p, err := ParseKey(key)
+	if len(key) > MaxKeyLen {
+		return "", ErrOversized
+	}
+	sc := getScratch(key)
+	defer scratchPool.Put(sc)
+	p, err := parseKey(key, sc)
 	if err != nil {
 		return "", err
 	}
-	if k.kind != KindAPIKey {
-		return "", ErrWrongPrefix
-	}
-	if !k.hasPrefix(p.Prefix) {
+	if k.kind != KindAPIKey || !k.hasPrefix(p.Prefix) {
 		return "", ErrWrongPrefix
 	}
 	e := k.byID[p.KeyID]
 	if e == nil {
 		return "", ErrUnknownKey
 	}
-	var sum [sha256.Size]byte
-	switch e.alg {
-	case AlgSHA256:
-		sum = sha256.Sum256([]byte(key))
-	case AlgHMACSHA256:
-		m := k.hmacPool.Get().(hash.Hash)
-		m.Reset()
-		m.Write([]byte(key))
-		m.Sum(sum[:0])
-		k.hmacPool.Put(m)
+	m := sc.sha
+	if e.alg == AlgHMACSHA256 {
+		m = k.hmacPool.Get().(hash.Hash)
+		defer k.hmacPool.Put(m)
 	}
-	if subtle.ConstantTimeCompare(sum[:], e.hash[:]) != 1 {
+	m.Reset()
+	m.Write(sc.buf[:sc.n])
+	if subtle.ConstantTimeCompare(m.Sum(sc.sum[:0]), e.hash[:]) != 1 {
 		return "", ErrMismatch
 	}
 	return e.keyID, e.check(now, k.skew)

@@ -5,8 +5,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"hash"
+	"io"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -45,19 +47,23 @@ func SignWebhook(k Key, t time.Time, body []byte) string {
 }
 
 func writeSigned(m hash.Hash, ts string, body []byte) {
-	m.Write([]byte(ts))
-	m.Write([]byte{'.'})
+	io.WriteString(m, ts)
+	io.WriteString(m, ".")
 	m.Write(body)
 }
 
 type parsedSig struct {
+	sum  [sha256.Size]byte
 	ts   string
 	unix int64
 	sigs [maxSignatures][sha256.Size]byte
 	n    int
 }
 
+var sigPool = sync.Pool{New: func() any { return new(parsedSig) }}
+
 func parseSignatureHeader(h string, p *parsedSig) error {
+	p.ts, p.unix, p.n = "", 0, 0
 	if len(h) > MaxSignatureHeaderLen {
 		return ErrOversized
 	}
@@ -101,8 +107,7 @@ func (p *parsedSig) fresh(now time.Time, tolerance time.Duration) bool {
 func (p *parsedSig) matches(m hash.Hash, body []byte) bool {
 	m.Reset()
 	writeSigned(m, p.ts, body)
-	var sum [sha256.Size]byte
-	m.Sum(sum[:0])
+	sum := m.Sum(p.sum[:0])
 	ok := false
 	for i := 0; i < p.n; i++ {
 		// Compare with every signature, so timing does not say which matched.
@@ -139,8 +144,9 @@ func (k *Keyring) VerifySignature(header string, body []byte, now time.Time, tol
 	if k.kind != KindWebhook {
 		return "", ErrWrongPrefix
 	}
-	var p parsedSig
-	if err := parseSignatureHeader(header, &p); err != nil {
+	p := sigPool.Get().(*parsedSig)
+	defer sigPool.Put(p)
+	if err := parseSignatureHeader(header, p); err != nil {
 		return "", err
 	}
 	if !p.fresh(now, tolerance) {
