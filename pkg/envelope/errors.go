@@ -66,7 +66,7 @@ func newErr(kind error, op, format string, args ...any) *Error {
 }
 
 // Secret is plaintext or key material. It redacts itself in every fmt verb,
-// in %#v and in slog; convert it (or pass it where a []byte is expected, which
+// in %#v, in slog and in encoding/json; convert it (or pass it where a []byte is expected, which
 // needs no conversion) to use the bytes. Clear it with clear() when done.
 type Secret []byte
 
@@ -78,3 +78,7 @@ func (Secret) LogValue() slog.Value { return slog.StringValue("[REDACTED]") }
 
 // Format keeps the bytes out of every fmt verb, %x and %q included.
 func (Secret) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte("[REDACTED]")) }
+
+// MarshalJSON writes "[REDACTED]", so a Secret inside a logged or encoded
+// struct stays hidden; encode []byte(s) to write the bytes on purpose.
+func (Secret) MarshalJSON() ([]byte, error) { return []byte(`"[REDACTED]"`), nil }

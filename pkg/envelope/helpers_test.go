@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
 	"sync/atomic"
 	"testing"
 
@@ -127,3 +128,5 @@ func counted() (context.Context, *rotation.CallCounter) {
 	c := &rotation.CallCounter{}
 	return rotation.WithCallObserver(context.Background(), c.Observe), c
 }
+
+func writeFile(path, s string) error { return os.WriteFile(path, []byte(s), 0o600) }

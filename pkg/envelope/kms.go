@@ -185,6 +185,9 @@ func (p *KMSProvider) ReWrap(ctx context.Context, keyID string, edk []byte, ec C
 
 func (p *KMSProvider) String() string { return "envelope.KMSProvider{key:" + p.keyARN + "}" }
 
+// GoString prints the key ARN only, like String.
+func (p *KMSProvider) GoString() string { return p.String() }
+
 func kmsContext(ec Context) map[string]string {
 	if len(ec) == 0 {
 		return nil

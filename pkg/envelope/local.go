@@ -78,11 +78,14 @@ func LocalKeyFromEnv(id, name string) (*LocalKey, error) {
 // ID returns the key's id.
 func (k *LocalKey) ID() string { return k.id }
 
-func (k *LocalKey) String() string   { return "envelope.LocalKey{id:" + k.id + " key:[REDACTED]}" }
-func (k *LocalKey) GoString() string { return k.String() }
+func (k LocalKey) String() string   { return "envelope.LocalKey{id:" + k.id + " key:[REDACTED]}" }
+func (k LocalKey) GoString() string { return k.String() }
+
+// Format keeps the key out of every fmt verb.
+func (k LocalKey) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(k.String())) }
 
 // LogValue logs the id only.
-func (k *LocalKey) LogValue() slog.Value {
+func (k LocalKey) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("id", k.id), slog.String("key", "[REDACTED]"))
 }
 
@@ -134,6 +137,12 @@ func (p *LocalProvider) Allowed(keyID string) bool { _, ok := p.ring[keyID]; ret
 func (p *LocalProvider) String() string {
 	return fmt.Sprintf("envelope.LocalProvider{primary:%s keys:%d}", p.primary.id, len(p.ring))
 }
+
+// GoString redacts, like String.
+func (p *LocalProvider) GoString() string { return p.String() }
+
+// LogValue logs the primary key's id.
+func (p *LocalProvider) LogValue() slog.Value { return slog.StringValue(p.String()) }
 
 const localWrapLabel = "rotation-suite/envelope v1 local wrap"
 

@@ -2,6 +2,7 @@ package envelope
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 )
 
@@ -46,20 +47,17 @@ func (k *DataKey) Destroy() {
 	}
 }
 
-func (k *DataKey) String() string {
-	if k == nil {
-		return "<nil>"
-	}
+func (k DataKey) String() string {
 	return "envelope.DataKey{KeyID:" + k.KeyID + " Plaintext:[REDACTED]}"
 }
 
 // GoString redacts, like String.
-func (k *DataKey) GoString() string { return k.String() }
+func (k DataKey) GoString() string { return k.String() }
+
+// Format keeps the plaintext out of every fmt verb.
+func (k DataKey) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(k.String())) }
 
 // LogValue logs the key id only.
-func (k *DataKey) LogValue() slog.Value {
-	if k == nil {
-		return slog.StringValue("<nil>")
-	}
+func (k DataKey) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("keyId", k.KeyID), slog.String("plaintext", "[REDACTED]"))
 }

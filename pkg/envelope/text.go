@@ -37,7 +37,13 @@ func DecodeText(s string) ([]byte, error) {
 	if len(s) > maxTextLen {
 		return nil, newErr(ErrMalformed, "decode-text", "text of %d bytes exceeds the %d-byte maximum", len(s), maxTextLen)
 	}
-	b, err := b64.DecodeString(s[len(TextPrefix):])
+	body := s[len(TextPrefix):]
+	for i := 0; i < len(body); i++ { // the decoder would skip \r and \n
+		if c := body[i]; !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return nil, newErr(ErrMalformed, "decode-text", "byte %d is not in the base64url alphabet", len(TextPrefix)+i)
+		}
+	}
+	b, err := b64.DecodeString(body)
 	if err != nil {
 		return nil, newErr(ErrMalformed, "decode-text", "not unpadded base64url")
 	}
