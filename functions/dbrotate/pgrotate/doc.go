@@ -1,0 +1,10 @@
+// Package pgrotate is the PostgreSQL rotation strategy: it owns the secret
+// JSON of AWS's PostgreSQL rotation templates (read unchanged, unknown fields
+// kept), password generation, the client-side SCRAM-SHA-256 verifier (no
+// plaintext password ever reaches the server), identifier and literal
+// handling, TLS connection settings, the single-user and alternating-users
+// (clone or pre-created pair) flows, the confused-deputy and master-host
+// checks, the outgoing user's expiry, and the classification of database
+// errors. It knows nothing about labels, scheduling or storage of the rotated
+// secret: those are the engine's (pkg/rotation).
+package pgrotate

@@ -1,0 +1,606 @@
+package pgrotate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/rotation-suite/rotation/pkg/rotation"
+)
+
+// Mode names, in logs, notifications and the docs.
+const (
+	ModeSingle = "single-user"
+	ModeClone  = "alternating-clone"
+	ModePair   = "alternating-pair"
+)
+
+// Strategy rotates PostgreSQL credentials. It implements rotation.Strategy
+// and rotation.Finisher. It is safe for concurrent use.
+type Strategy struct {
+	cfg    Config
+	log    *slog.Logger
+	admins adminCache
+}
+
+var (
+	_ rotation.Strategy = (*Strategy)(nil)
+	_ rotation.Finisher = (*Strategy)(nil)
+)
+
+// New returns the strategy for cfg (from ConfigFromEnv). log may be nil.
+func New(cfg Config, log *slog.Logger) *Strategy {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Strategy{cfg: cfg, log: log}
+}
+
+// Close ends any admin session kept between steps.
+func (s *Strategy) Close() { s.admins.Close() }
+
+// Kind implements rotation.Strategy.
+func (s *Strategy) Kind() string { return "postgres" }
+
+// modeOf names the secret's rotation mode.
+func modeOf(sec *Secret) string {
+	switch {
+	case !sec.Alternating():
+		return ModeSingle
+	case sec.UserPair != nil:
+		return ModePair
+	default:
+		return ModeClone
+	}
+}
+
+// otherRole is the role of the alternating pair that is not sec.Username.
+func otherRole(sec *Secret) (string, error) {
+	if sec.UserPair != nil {
+		if sec.Username == sec.UserPair[0] {
+			return sec.UserPair[1], nil
+		}
+		return sec.UserPair[0], nil
+	}
+	if base, ok := strings.CutSuffix(sec.Username, cloneSuffix); ok {
+		if err := ValidateRoleName("original role", base); err != nil {
+			return "", inputErr("alternating users", "username %s ends in %s but the rest is not a role name: %v", sec.Username, cloneSuffix, err)
+		}
+		return base, nil
+	}
+	clone := sec.Username + cloneSuffix
+	if len(clone) > maxIdentLen {
+		return "", inputErr("alternating users", "username %s is too long to add %q (PostgreSQL names have at most %d bytes); name a pre-created pair with %q instead", sec.Username, cloneSuffix, maxIdentLen, FieldUserPair)
+	}
+	return clone, nil
+}
+
+// Create implements rotation.Strategy: a new password from crypto/rand and,
+// with alternating users, the other role of the pair. Nothing is changed in
+// the database.
+func (s *Strategy) Create(_ context.Context, req *rotation.CreateRequest) (*rotation.CreateResponse, error) {
+	cur, err := ParseSecret("the AWSCURRENT secret value", req.Current.Value)
+	if err != nil {
+		return nil, err
+	}
+	// Refuse bad TLS settings now, before a pending value exists.
+	ep, err := s.endpointFor(cur)
+	if err != nil {
+		return nil, err
+	}
+	pw, err := s.cfg.Password.Generate()
+	if err != nil {
+		return nil, rotation.NewError(rotation.ClassConfiguration, "generate password", "the password policy cannot be met", err)
+	}
+	req.Redact.Add(pw)
+	user := cur.Username
+	if cur.Alternating() {
+		if user, err = otherRole(cur); err != nil {
+			return nil, err
+		}
+	}
+	val, err := cur.WithCredentials(user, pw)
+	if err != nil {
+		return nil, rotation.NewError(rotation.ClassInput, "build secret", "the new secret value could not be encoded", err)
+	}
+	resp := &rotation.CreateResponse{Value: val}
+	resp.Details = map[string]string{"mode": modeOf(cur), "pendingUser": user}
+	if ep.warning != "" {
+		resp.Warnings = append(resp.Warnings, ep.warning)
+	}
+	return resp, nil
+}
+
+// pair parses the current and pending values of a rotation and checks that
+// the pending one was derived from the current one.
+func (s *Strategy) pair(cur, pend *rotation.Version) (*Secret, *Secret, error) {
+	c, err := ParseSecret("the AWSCURRENT secret value", cur.Value)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := ParseSecret("the AWSPENDING secret value", pend.Value)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !sameTarget(c, p) || c.SSLMode != p.SSLMode || c.SSLServerName != p.SSLServerName || c.MasterARN != p.MasterARN {
+		return nil, nil, rotation.NewError(rotation.ClassState, "compare versions",
+			"the AWSPENDING value addresses another database, TLS setting or admin secret than AWSCURRENT; it was not made by this function: cancel the rotation (remove AWSPENDING) and rotate again", nil)
+	}
+	if !c.Alternating() {
+		if p.Username != c.Username {
+			return nil, nil, rotation.NewError(rotation.ClassState, "compare versions", "single-user rotation but AWSPENDING names another user than AWSCURRENT", nil)
+		}
+		return c, p, nil
+	}
+	want, err := otherRole(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	if p.Username != want {
+		return nil, nil, rotation.NewError(rotation.ClassState, "compare versions",
+			fmt.Sprintf("alternating rotation: AWSPENDING names user %s, but the role that is not current is %s", p.Username, want), nil)
+	}
+	return c, p, nil
+}
+
+// Set implements rotation.Strategy.
+func (s *Strategy) Set(ctx context.Context, req *rotation.SetRequest) (*rotation.SetResponse, error) {
+	cur, pend, err := s.pair(req.Current, req.Pending)
+	if err != nil {
+		return nil, err
+	}
+	ep, err := s.endpointFor(cur)
+	if err != nil {
+		return nil, err
+	}
+	resp := &rotation.SetResponse{}
+	if ep.warning != "" {
+		resp.Warnings = append(resp.Warnings, ep.warning)
+	}
+	resp.Details = map[string]string{"mode": modeOf(cur)}
+	if cur.Alternating() {
+		err = s.setAlternating(ctx, req, ep, cur, pend, resp)
+	} else {
+		err = s.setSingle(ctx, req, ep, cur, pend, resp)
+	}
+	if err != nil {
+		return resp, err
+	}
+	return resp, nil
+}
+
+// setSingle: the user changes its own password. It logs in with AWSCURRENT;
+// if the database refuses that password it tries AWSPENDING (a retried
+// setSecret: already done) and then AWSPREVIOUS (the database is still at
+// the previous password).
+func (s *Strategy) setSingle(ctx context.Context, req *rotation.SetRequest, ep endpoint, cur, pend *Secret, resp *rotation.SetResponse) error {
+	who := "the AWSCURRENT user " + cur.Username
+	conn, err := connect(ctx, ep, cur.Username, cur.Password, requireAuthApp, who)
+	if err != nil && isAuthFailure(err) {
+		pc, perr := connect(ctx, ep, pend.Username, pend.Password, requireAuthApp, "the AWSPENDING user "+pend.Username)
+		if perr == nil {
+			closeConn(pc)
+			resp.Details["recovered"] = "the database already has the AWSPENDING password"
+			s.log.InfoContext(ctx, "setSecret: the database already has the pending password", "user", pend.Username)
+			return nil
+		}
+		if !isAuthFailure(perr) {
+			return perr
+		}
+		prevConn, tried, perr := s.connectPrevious(ctx, req.Store, ep, cur)
+		if perr != nil {
+			return perr
+		}
+		if prevConn == nil {
+			return rotation.NewError(rotation.ClassAuthentication, "postgres:connect",
+				fmt.Sprintf("the database at %s refuses the %s passwords of user %s: its password was changed outside rotation; set the role's password to the AWSCURRENT value (or store the database's password as AWSCURRENT) and rotate again", ep, tried, cur.Username), err)
+		}
+		resp.Details["recovered"] = "the database was still at the AWSPREVIOUS password"
+		conn, err = prevConn, nil
+	}
+	if err != nil {
+		return err
+	}
+	defer closeConn(conn)
+	sql, err := s.passwordSQL(pend.Username, pend.Password, false)
+	if err != nil {
+		return err
+	}
+	if err := execUtility(ctx, conn, sql); err != nil {
+		return classifyExec(err, "changing the password of "+pend.Username, "itself")
+	}
+	return nil
+}
+
+// connectPrevious logs in with the AWSPREVIOUS password of the same user,
+// if there is one. tried lists the passwords tried, for the error.
+func (s *Strategy) connectPrevious(ctx context.Context, st rotation.Store, ep endpoint, cur *Secret) (*pgx.Conn, string, error) {
+	tried := "AWSCURRENT and AWSPENDING"
+	pv, err := st.Previous(ctx)
+	if err != nil {
+		return nil, tried, err
+	}
+	if pv == nil {
+		return nil, tried, nil
+	}
+	prev, err := ParseSecret("the AWSPREVIOUS secret value", pv.Value)
+	if err != nil || prev.Username != cur.Username || !sameTarget(prev, cur) || prev.Password == cur.Password {
+		return nil, tried, nil
+	}
+	tried = "AWSCURRENT, AWSPENDING and AWSPREVIOUS"
+	conn, err := connect(ctx, ep, prev.Username, prev.Password, requireAuthApp, "the AWSPREVIOUS user "+prev.Username)
+	if err != nil {
+		if isAuthFailure(err) {
+			return nil, tried, nil
+		}
+		return nil, tried, err
+	}
+	return conn, tried, nil
+}
+
+func (s *Strategy) passwordSQL(role, password string, validInfinity bool) (string, error) {
+	v, err := ScramVerifier(password)
+	if err != nil {
+		return "", rotation.NewError(rotation.ClassInput, "scram verifier", "the password cannot be hashed: "+err.Error(), nil)
+	}
+	sql, err := alterPasswordSQL(role, v, validInfinity)
+	if err != nil {
+		return "", rotation.NewError(rotation.ClassInput, "build statement", err.Error(), nil)
+	}
+	return sql, nil
+}
+
+// admin is a loaded and checked admin secret.
+type admin struct {
+	sec *Secret
+	ep  endpoint
+}
+
+// loadAdmin reads the admin secret named by masterarn and checks that it is
+// for the rotated secret's server: a host (and port) in the admin secret
+// must equal the application secret's; an admin secret without a host (the
+// RDS-managed shape) is used against the application secret's host, with
+// SCRAM-only authentication (see requireAuthAdmin).
+func (s *Strategy) loadAdmin(ctx context.Context, st rotation.Store, app *Secret, appEP endpoint) (*admin, error) {
+	v, err := st.GetSecret(ctx, app.MasterARN, "", rotation.StageCurrent)
+	if err != nil {
+		var re *rotation.Error
+		if errors.As(err, &re) {
+			return nil, rotation.NewError(re.Class, "read admin secret", "reading the admin secret named by masterarn ("+app.MasterARN+"): "+re.Msg+"; the function's role needs secretsmanager:GetSecretValue on it (and kms:Decrypt on its key)", err)
+		}
+		return nil, rotation.NewError(rotation.ClassDependency, "read admin secret", "reading the admin secret named by masterarn ("+app.MasterARN+") failed", err)
+	}
+	if v == nil {
+		return nil, rotation.NewError(rotation.ClassConfiguration, "read admin secret",
+			"the admin secret named by masterarn ("+app.MasterARN+") does not exist or has no AWSCURRENT value; fix masterarn in the secret", nil)
+	}
+	adm, err := ParseAdminSecret(v.Value)
+	if err != nil {
+		return nil, err
+	}
+	if adm.Host != "" && !sameHost(adm.Host, app.Host) {
+		return nil, rotation.NewError(rotation.ClassConfiguration, "master host check",
+			fmt.Sprintf("refusing to use the admin secret: it is for host %s but the rotated secret's host is %s; an admin secret is only used against its own server", adm.Host, app.Host), nil)
+	}
+	if adm.Port != 0 && adm.port() != app.port() {
+		return nil, rotation.NewError(rotation.ClassConfiguration, "master host check",
+			fmt.Sprintf("refusing to use the admin secret: it is for port %d but the rotated secret's port is %d", adm.port(), app.port()), nil)
+	}
+	if adm.Username == app.Username {
+		return nil, rotation.NewError(rotation.ClassConfiguration, "master host check", "the admin secret's user is the rotated user itself; use single-user rotation (no masterarn) instead", nil)
+	}
+	ep := appEP
+	if adm.DBName != "" {
+		ep.db = adm.DBName
+	}
+	return &admin{sec: adm, ep: ep}, nil
+}
+
+func adminConnect(ctx context.Context, adm *admin) (*pgx.Conn, error) {
+	return connect(ctx, adm.ep, adm.sec.Username, adm.sec.Password, requireAuthAdmin, "the admin user "+adm.sec.Username)
+}
+
+// setAlternating sets a new password on the role that is not current.
+func (s *Strategy) setAlternating(ctx context.Context, req *rotation.SetRequest, ep endpoint, cur, pend *Secret, resp *rotation.SetResponse) error {
+	adm, err := s.loadAdmin(ctx, req.Store, cur, ep)
+	if err != nil {
+		return err
+	}
+	if pend.Username == adm.sec.Username {
+		return rotation.NewError(rotation.ClassConfiguration, "alternating users", "the role to receive the new password is the admin user itself; fix the secret's username or "+FieldUserPair, nil)
+	}
+	// Confused-deputy check: the admin secret is only used for a secret whose
+	// current credentials really log in at its host.
+	cc, err := connect(ctx, ep, cur.Username, cur.Password, requireAuthApp, "the AWSCURRENT user "+cur.Username)
+	if err != nil {
+		var re *rotation.Error
+		if errors.As(err, &re) {
+			return rotation.NewError(re.Class, re.Op, "confused-deputy check failed, the admin secret was not used: the AWSCURRENT credentials must log in before the function acts on them; "+re.Msg, err)
+		}
+		return err
+	}
+	closeConn(cc)
+
+	key := adminKey{arn: req.Secret.ARN, token: req.Token}
+	conn, _ := s.admins.take(key, req.Now) // a retried setSecret in the same environment
+	if conn == nil {
+		if conn, err = adminConnect(ctx, adm); err != nil {
+			return err
+		}
+	}
+	keep := false
+	defer func() {
+		if keep {
+			s.admins.put(key, conn, adm, time.Now())
+		} else {
+			closeConn(conn)
+		}
+	}()
+	who := "the admin user " + adm.sec.Username
+	sql, err := s.passwordSQL(pend.Username, pend.Password, true)
+	if err != nil {
+		return err
+	}
+	err = execUtility(ctx, conn, sql)
+	if sqlState(err) == sqlUndefinedObject {
+		if pend.UserPair != nil || !strings.HasSuffix(pend.Username, cloneSuffix) {
+			return rotation.NewError(rotation.ClassConfiguration, "alternating users",
+				fmt.Sprintf("the role %s does not exist; in pre-created pair mode both roles of %q must exist (this function creates nothing)", pend.Username, FieldUserPair), err)
+		}
+		// Clone mode, first rotation: create <user>_clone as a member of the original.
+		v, verr := ScramVerifier(pend.Password)
+		if verr != nil {
+			return rotation.NewError(rotation.ClassInput, "scram verifier", verr.Error(), nil)
+		}
+		create, cerr := createCloneSQL(pend.Username, cur.Username, v)
+		if cerr != nil {
+			return rotation.NewError(rotation.ClassInput, "build statement", cerr.Error(), nil)
+		}
+		err = execUtility(ctx, conn, create)
+		if sqlState(err) == sqlDuplicateObject {
+			err = execUtility(ctx, conn, sql) // created by a concurrent attempt
+		}
+		if err == nil {
+			resp.Details["created"] = pend.Username
+			s.log.InfoContext(ctx, "setSecret: created the clone role", "role", pend.Username, "memberOf", cur.Username)
+		}
+	}
+	if err != nil {
+		return classifyExec(err, "setting the password of "+pend.Username, who)
+	}
+	keep = true
+	return nil
+}
+
+// Test implements rotation.Strategy: log in with the pending credentials,
+// and with alternating users run the preflight that warns about ownership
+// and differing memberships or settings.
+func (s *Strategy) Test(ctx context.Context, req *rotation.TestRequest) (*rotation.TestResponse, error) {
+	var cur, pend *Secret
+	var err error
+	if req.ConfigTest {
+		if cur, err = ParseSecret("the AWSCURRENT secret value", req.Current.Value); err != nil {
+			return nil, err
+		}
+		pend = cur
+	} else if cur, pend, err = s.pair(req.Current, req.Pending); err != nil {
+		return nil, err
+	}
+	ep, err := s.endpointFor(pend)
+	if err != nil {
+		return nil, err
+	}
+	resp := &rotation.TestResponse{}
+	resp.Details = map[string]string{"mode": modeOf(cur)}
+	if ep.warning != "" {
+		resp.Warnings = append(resp.Warnings, ep.warning)
+	}
+	label := "AWSPENDING"
+	if req.ConfigTest {
+		label = "AWSCURRENT"
+	}
+	conn, err := connect(ctx, ep, pend.Username, pend.Password, requireAuthApp, "the "+label+" user "+pend.Username)
+	if err != nil {
+		return resp, err
+	}
+	defer closeConn(conn)
+	if !cur.Alternating() {
+		return resp, nil
+	}
+	other, err := otherRole(pend)
+	if err != nil {
+		return resp, err
+	}
+	warns, err := preflight(ctx, conn, pend, other)
+	if err != nil {
+		return resp, err
+	}
+	for _, w := range warns {
+		s.log.WarnContext(ctx, "alternating users preflight", "warning", w)
+	}
+	resp.Warnings = append(resp.Warnings, warns...)
+	if req.ConfigTest {
+		// Prove the admin side of the configuration too.
+		adm, err := s.loadAdmin(ctx, req.Store, cur, ep)
+		if err != nil {
+			return resp, err
+		}
+		ac, err := connect(ctx, adm.ep, adm.sec.Username, adm.sec.Password, requireAuthAdmin, "the admin user "+adm.sec.Username)
+		if err != nil {
+			return resp, err
+		}
+		closeConn(ac)
+	}
+	return resp, nil
+}
+
+// roleFacts is what the preflight compares between the two login roles.
+type roleFacts struct {
+	exists   bool
+	owned    int64
+	memberOf []string
+	config   []string
+	attrs    string
+}
+
+const preflightSQL = `SELECT r.rolname,
+  (SELECT count(*) FROM pg_catalog.pg_class c WHERE c.relowner = r.oid)
+  + (SELECT count(*) FROM pg_catalog.pg_proc p WHERE p.proowner = r.oid)
+  + (SELECT count(*) FROM pg_catalog.pg_namespace n WHERE n.nspowner = r.oid),
+  COALESCE((SELECT array_agg(g.rolname::text ORDER BY g.rolname) FROM pg_catalog.pg_auth_members m
+            JOIN pg_catalog.pg_roles g ON g.oid = m.roleid WHERE m.member = r.oid), '{}'::text[]),
+  COALESCE(r.rolconfig, '{}'::text[]),
+  concat_ws(',', CASE WHEN r.rolsuper THEN 'SUPERUSER' END, CASE WHEN r.rolinherit THEN 'INHERIT' END,
+            CASE WHEN r.rolcreaterole THEN 'CREATEROLE' END, CASE WHEN r.rolcreatedb THEN 'CREATEDB' END,
+            CASE WHEN r.rolbypassrls THEN 'BYPASSRLS' END, CASE WHEN r.rolreplication THEN 'REPLICATION' END,
+            'CONNECTION LIMIT ' || r.rolconnlimit)
+FROM pg_catalog.pg_roles r WHERE r.rolname = ANY($1)`
+
+// preflight compares the two login roles of an alternating pair. In clone
+// mode the original role owning objects is the expected layout (the clone
+// reaches them through its membership), and that membership is left out of
+// the comparison; objects owned by the clone are not reachable by the
+// original, so they are reported. In pair mode neither login role should
+// own anything: a NOLOGIN owner role that both are members of should.
+func preflight(ctx context.Context, conn *pgx.Conn, pend *Secret, other string) ([]string, error) {
+	facts := map[string]*roleFacts{pend.Username: {}, other: {}}
+	err := rotation.Call(ctx, "postgres:query", func(ctx context.Context) error {
+		rows, err := conn.Query(ctx, preflightSQL, []string{pend.Username, other})
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var name, attrs string
+			var f roleFacts
+			if err := rows.Scan(&name, &f.owned, &f.memberOf, &f.config, &attrs); err != nil {
+				return err
+			}
+			f.exists, f.attrs = true, attrs
+			if p, ok := facts[name]; ok {
+				*p = f
+			}
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, classifyExec(err, "the alternating-users preflight query", "the AWSPENDING user "+pend.Username)
+	}
+	var warns []string
+	pf, of := facts[pend.Username], facts[other]
+	if !of.exists {
+		warns = append(warns, fmt.Sprintf("the other role of the pair, %s, does not exist", other))
+		return warns, nil
+	}
+	clone, original := "", ""
+	if pend.UserPair == nil {
+		if strings.HasSuffix(pend.Username, cloneSuffix) {
+			clone, original = pend.Username, other
+		} else {
+			clone, original = other, pend.Username
+		}
+	}
+	for _, r := range []string{pend.Username, other} {
+		f := facts[r]
+		if f.owned == 0 || r == original {
+			continue
+		}
+		warns = append(warns, fmt.Sprintf("login role %s owns %d objects in this database; objects it creates are not usable by the other role of the pair unless granted. Make a NOLOGIN role that both are members of own them (ALTER … OWNER TO, and SET ROLE in migrations)", r, f.owned))
+	}
+	pm, om := slices.Clone(pf.memberOf), slices.Clone(of.memberOf)
+	if clone != "" {
+		cm := &pm
+		if other == clone {
+			cm = &om
+		}
+		*cm = slices.DeleteFunc(*cm, func(s string) bool { return s == original })
+	}
+	if !slices.Equal(pm, om) {
+		warns = append(warns, fmt.Sprintf("the role memberships of %s [%s] and %s [%s] differ; the application's privileges change with every rotation", pend.Username, strings.Join(pm, ","), other, strings.Join(om, ",")))
+	}
+	if !slices.Equal(pf.config, of.config) {
+		warns = append(warns, fmt.Sprintf("the role settings (ALTER ROLE … SET) of %s and %s differ", pend.Username, other))
+	}
+	if pf.attrs != of.attrs {
+		warns = append(warns, fmt.Sprintf("the role attributes of %s (%s) and %s (%s) differ", pend.Username, pf.attrs, other, of.attrs))
+	}
+	return warns, nil
+}
+
+// AfterFinish implements rotation.Finisher: with alternating users the
+// outgoing role gets VALID UNTIL now + OUTGOING_USER_GRACE, so PostgreSQL
+// itself refuses new logins with it after the grace period. The next
+// rotation sets it back to 'infinity' when that role becomes the pending
+// one. It reuses the admin session setSecret kept, when there is one.
+func (s *Strategy) AfterFinish(ctx context.Context, req *rotation.FinishRequest) (*rotation.FinishResponse, error) {
+	cur, err := ParseSecret("the new AWSCURRENT secret value", req.Current.Value)
+	if err != nil {
+		return nil, err
+	}
+	if !cur.Alternating() {
+		return nil, nil
+	}
+	resp := &rotation.FinishResponse{}
+	prev, err := ParseSecret("the AWSPREVIOUS secret value", req.Previous.Value)
+	if err != nil {
+		return resp, err
+	}
+	if prev.Username == cur.Username || !sameTarget(prev, cur) {
+		return resp, nil
+	}
+	key := adminKey{arn: req.Secret.ARN, token: req.Token}
+	conn, adm := s.admins.take(key, req.Now)
+	reused := conn != nil
+	if s.cfg.OutgoingGrace == 0 {
+		closeConn(conn)
+		resp.Details = map[string]string{"outgoingUser": prev.Username, "outgoingExpiry": "disabled"}
+		return resp, nil
+	}
+	if !reused {
+		// Another execution environment ran setSecret: read and check the
+		// admin secret again (the confused-deputy check ran in setSecret
+		// on these same, immutable, versions).
+		ep, err := s.endpointFor(cur)
+		if err != nil {
+			return resp, err
+		}
+		if adm, err = s.loadAdmin(ctx, req.Store, cur, ep); err != nil {
+			return resp, err
+		}
+	}
+	if prev.Username == adm.sec.Username {
+		closeConn(conn)
+		return resp, rotation.NewError(rotation.ClassConfiguration, "expire outgoing role", "the outgoing role is the admin user; not expiring it", nil)
+	}
+	until := req.Now.Add(s.cfg.OutgoingGrace)
+	sql, err := expireSQL(prev.Username, until)
+	if err != nil {
+		closeConn(conn)
+		return resp, rotation.NewError(rotation.ClassInput, "build statement", err.Error(), nil)
+	}
+	if !reused {
+		if conn, err = adminConnect(ctx, adm); err != nil {
+			return resp, err
+		}
+	}
+	err = execUtility(ctx, conn, sql)
+	if err != nil && reused && isDeadConn(conn, err) {
+		closeConn(conn)
+		if conn, err = adminConnect(ctx, adm); err != nil {
+			return resp, err
+		}
+		err = execUtility(ctx, conn, sql)
+	}
+	closeConn(conn)
+	if err != nil {
+		return resp, classifyExec(err, "expiring the outgoing role "+prev.Username, "the admin user "+adm.sec.Username)
+	}
+	resp.Details = map[string]string{"outgoingUser": prev.Username, "outgoingValidUntil": until.UTC().Format(time.RFC3339)}
+	return resp, nil
+}
