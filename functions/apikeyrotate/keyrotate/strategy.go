@@ -1,0 +1,319 @@
+package keyrotate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rotation-suite/rotation/pkg/apikey"
+	"github.com/rotation-suite/rotation/pkg/rotation"
+)
+
+// Strategy rotates API keys and webhook signing keys. It implements
+// rotation.Strategy and rotation.Finisher.
+type Strategy struct {
+	cfg Config
+}
+
+// New returns the strategy for a validated configuration (see LoadConfig).
+func New(cfg Config) (*Strategy, error) {
+	if _, err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Strategy{cfg: cfg}, nil
+}
+
+var (
+	_ rotation.Strategy = (*Strategy)(nil)
+	_ rotation.Finisher = (*Strategy)(nil)
+)
+
+// Kind is the configured kind, or "apikey" when the kind comes from the secret.
+func (s *Strategy) Kind() string {
+	if s.cfg.Kind != "" {
+		return s.cfg.Kind
+	}
+	return apikey.KindAPIKey
+}
+
+// Create issues a new key as the pending caller secret.
+func (s *Strategy) Create(ctx context.Context, req *rotation.CreateRequest) (*rotation.CreateResponse, error) {
+	cur, err := parseCaller(req.Current, "AWSCURRENT")
+	if err != nil {
+		return nil, err
+	}
+	kind, err := s.kind(cur)
+	if err != nil {
+		return nil, err
+	}
+	key, err := apikey.GenerateKey(s.prefix(kind))
+	if err != nil {
+		return nil, rotation.NewError(rotation.ClassDependency, "crypto/rand", "no random key could be generated", err)
+	}
+	req.Redact.Add(key.Reveal())
+	p, _ := apikey.ParseKey(key.Reveal())
+	created := req.Now.UTC().Truncate(time.Second)
+	pending := &apikey.CallerSecret{Kind: kind, KeyID: p.KeyID, Key: key, CreatedAt: created, ExpiresAt: created.Add(s.cfg.MaxAge)}
+	value, err := pending.Encode()
+	if err != nil {
+		return nil, rotation.NewError(rotation.ClassDependency, "encode", "the caller secret could not be encoded", err)
+	}
+	resp := &rotation.CreateResponse{Value: value}
+	resp.Details = map[string]string{"keyId": p.KeyID, "expiresAt": pending.ExpiresAt.Format(time.RFC3339)}
+	if iv := req.Secret.RotationInterval; iv > 0 && iv+s.cfg.Overlap > s.cfg.MaxAge {
+		resp.Warnings = append(resp.Warnings, fmt.Sprintf("keys expire after APIKEY_MAX_AGE %s, sooner than the rotation interval %s plus the overlap %s: callers will be refused before the next rotation", s.cfg.MaxAge, iv, s.cfg.Overlap))
+	}
+	return resp, nil
+}
+
+// Set adds the pending key's verifier record and, if configured, registers it.
+func (s *Strategy) Set(ctx context.Context, req *rotation.SetRequest) (*rotation.SetResponse, error) {
+	pend, cur, err := s.pair(req.Pending, req.Current)
+	if err != nil {
+		return nil, err
+	}
+	alg, pepper, err := s.pepper(ctx, req.Store, pend.Kind)
+	if err != nil {
+		return nil, err
+	}
+	ver, err := req.Store.GetSecret(ctx, s.cfg.VerifierSecretID, "", rotation.StageCurrent)
+	if err != nil {
+		return nil, err
+	}
+	token := derivedToken(req.Token, "set")
+	resp := &rotation.SetResponse{}
+	resp.Details = map[string]string{"keyId": pend.KeyID, "verifierVersion": token}
+	var next *apikey.VerifierDoc
+	if ver != nil && ver.ID == token {
+		// A retried setSecret: this rotation's records are already current.
+		if next, err = parseVerifier(ver.Value.Bytes()); err != nil {
+			return nil, err
+		}
+	} else {
+		doc := &apikey.VerifierDoc{Kind: pend.Kind}
+		if ver != nil {
+			if doc, err = parseVerifier(ver.Value.Bytes()); err != nil {
+				return nil, err
+			}
+		}
+		if next, err = applySet(doc, pend, cur, alg, pepper); err != nil {
+			return nil, err
+		}
+		b, err := next.Encode()
+		if err != nil {
+			return nil, rotation.NewError(rotation.ClassDependency, "encode", "the verifier document could not be encoded", err)
+		}
+		if err := req.Store.PutSecret(ctx, s.cfg.VerifierSecretID, token, b); err != nil {
+			if ver == nil && rotation.ClassOf(err) == rotation.ClassState {
+				return nil, rotation.NewError(rotation.ClassConfiguration, "APIKEY_VERIFIER_SECRET_ARN", "the verifier secret could not be written; create it first (its initial value may be empty)", err)
+			}
+			return nil, err
+		}
+	}
+	if s.cfg.RegisterURL != "" {
+		rec := next.Find(pend.KeyID)
+		if err := s.register(ctx, req.Store, req.Token, req.Now, next, rec); err != nil {
+			return resp, err
+		}
+		resp.Details["registered"] = "true"
+	}
+	return resp, nil
+}
+
+// Test verifies the pending key against the pending verifier records through
+// the consumer library, and calls the test endpoint if one is configured.
+func (s *Strategy) Test(ctx context.Context, req *rotation.TestRequest) (*rotation.TestResponse, error) {
+	pend, cur, err := s.pair(req.Pending, req.Current)
+	if err != nil {
+		return nil, err
+	}
+	var ver *rotation.Version
+	if req.ConfigTest {
+		ver, err = req.Store.GetSecret(ctx, s.cfg.VerifierSecretID, "", rotation.StageCurrent)
+	} else {
+		ver, err = req.Store.GetSecret(ctx, s.cfg.VerifierSecretID, derivedToken(req.Token, "set"), "")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if ver == nil {
+		return nil, &rotation.Error{Class: rotation.ClassState, Op: "verifier secret", Retryable: true,
+			Msg: "the verifier records of this rotation are not there: setSecret has not completed"}
+	}
+	doc, err := parseVerifier(ver.Value.Bytes())
+	if err != nil {
+		return nil, err
+	}
+	var pepper []byte
+	if doc.PepperFingerprint != "" && s.cfg.PepperSecretID != "" {
+		if _, pepper, err = s.pepper(ctx, req.Store, pend.Kind); err != nil {
+			return nil, err
+		}
+	}
+	ring, err := apikey.NewKeyring(doc, pepper)
+	if err != nil {
+		return nil, rotation.NewError(rotation.ClassConfiguration, "verifier secret", "the verifier records cannot be used", err)
+	}
+	resp := &rotation.TestResponse{}
+	if err := verifyWith(ring, pend, req.Now); err != nil {
+		return nil, rotation.NewError(rotation.ClassState, "verify pending key", "the pending key does not verify against the pending verifier records: "+err.Error(), nil)
+	}
+	if !req.ConfigTest && cur.Issued() && cur.KeyID != pend.KeyID {
+		if err := verifyWith(ring, cur, req.Now); err != nil {
+			resp.Warnings = append(resp.Warnings, "the current key "+cur.KeyID+" does not verify against the pending verifier records ("+err.Error()+"); callers still using it will be refused")
+		}
+	}
+	if s.cfg.TestURL != "" {
+		if err := s.callTest(ctx, pend, req.Now); err != nil {
+			return resp, err
+		}
+		resp.Details = map[string]string{"testUrl": "2xx"}
+	}
+	return resp, nil
+}
+
+// verifyWith checks c's key against ring at now: the key itself for API
+// keys, a probe signature for webhook keys.
+func verifyWith(ring *apikey.Keyring, c *apikey.CallerSecret, now time.Time) error {
+	var id string
+	var err error
+	if c.Kind == apikey.KindWebhook {
+		probe := []byte(`{"type":"rotation.probe","keyId":"` + c.KeyID + `"}`)
+		id, err = ring.VerifySignature(apikey.SignWebhook(c.Key, now, probe), probe, now, apikey.DefaultTolerance)
+		if err == nil && id != c.KeyID {
+			// Another live key signed nothing; only this key can match.
+			err = errors.New("the probe verified under another key id")
+		}
+		return err
+	}
+	id, err = ring.Verify(c.Key.Reveal(), now)
+	if err == nil && id != c.KeyID {
+		err = errors.New("the key verified under another key id")
+	}
+	return err
+}
+
+// AfterFinish sets the previous key's record to retiring until now + overlap.
+func (s *Strategy) AfterFinish(ctx context.Context, req *rotation.FinishRequest) (*rotation.FinishResponse, error) {
+	prev, err := parseCaller(req.Previous, "AWSPREVIOUS")
+	if err != nil {
+		return nil, err
+	}
+	cur, err := parseCaller(req.Current, "AWSCURRENT")
+	if err != nil {
+		return nil, err
+	}
+	resp := &rotation.FinishResponse{}
+	if s.cfg.Overlap < CallerCacheTTL {
+		resp.Warnings = append(resp.Warnings, fmt.Sprintf("the overlap %s is shorter than the callers' secret-cache time %s", s.cfg.Overlap, CallerCacheTTL))
+	}
+	if !prev.Issued() {
+		return resp, nil
+	}
+	ver, err := req.Store.GetSecret(ctx, s.cfg.VerifierSecretID, "", rotation.StageCurrent)
+	if err != nil {
+		return resp, err
+	}
+	if ver == nil {
+		return resp, rotation.NewError(rotation.ClassState, "verifier secret", "the verifier secret has no value; the previous key could not be set to retiring", nil)
+	}
+	token := derivedToken(req.Token, "finish")
+	if ver.ID == token {
+		return resp, nil
+	}
+	doc, err := parseVerifier(ver.Value.Bytes())
+	if err != nil {
+		return resp, err
+	}
+	until := req.Now.Add(s.cfg.Overlap)
+	if !applyFinish(doc, prev.KeyID, cur.KeyID, until) {
+		return resp, nil
+	}
+	b, err := doc.Encode()
+	if err != nil {
+		return resp, rotation.NewError(rotation.ClassDependency, "encode", "the verifier document could not be encoded", err)
+	}
+	if err := req.Store.PutSecret(ctx, s.cfg.VerifierSecretID, token, b); err != nil {
+		return resp, err
+	}
+	resp.Details = map[string]string{"previousKeyId": prev.KeyID, "retiringUntil": doc.Find(prev.KeyID).NotAfter.Format(time.RFC3339)}
+	return resp, nil
+}
+
+func (s *Strategy) kind(c *apikey.CallerSecret) (string, error) {
+	if s.cfg.Kind != "" && s.cfg.Kind != c.Kind {
+		return "", rotation.NewError(rotation.ClassConfiguration, "APIKEY_KIND", "APIKEY_KIND is "+s.cfg.Kind+" but the secret is of kind "+c.Kind+"; fix one of them", nil)
+	}
+	return c.Kind, nil
+}
+
+func (s *Strategy) prefix(kind string) string {
+	switch {
+	case s.cfg.Prefix != "":
+		return s.cfg.Prefix
+	case kind == apikey.KindWebhook:
+		return DefaultWebhookPrefix
+	}
+	return DefaultAPIKeyPrefix
+}
+
+// pair parses the pending (must hold a key) and current caller secrets.
+func (s *Strategy) pair(pv, cv *rotation.Version) (pend, cur *apikey.CallerSecret, err error) {
+	if pend, err = parseCaller(pv, "AWSPENDING"); err != nil {
+		return nil, nil, err
+	}
+	if cur, err = parseCaller(cv, "AWSCURRENT"); err != nil {
+		return nil, nil, err
+	}
+	if !pend.Issued() {
+		return nil, nil, rotation.NewError(rotation.ClassInput, "caller secret", "the pending caller secret holds no key", nil)
+	}
+	if _, err := s.kind(pend); err != nil {
+		return nil, nil, err
+	}
+	if cur.Kind != pend.Kind {
+		return nil, nil, rotation.NewError(rotation.ClassInput, "caller secret", "the pending and current caller secrets are of different kinds", nil)
+	}
+	return pend, cur, nil
+}
+
+// pepper returns the hash algorithm for new API-key records and the pepper.
+func (s *Strategy) pepper(ctx context.Context, st rotation.Store, kind string) (string, []byte, error) {
+	if kind == apikey.KindWebhook {
+		if s.cfg.PepperSecretID != "" {
+			return "", nil, configErr("APIKEY_PEPPER_SECRET_ARN", "has no meaning for webhook keys (their verifier must hold the key itself); unset it", nil)
+		}
+		return "", nil, nil
+	}
+	if s.cfg.PepperSecretID == "" {
+		return apikey.AlgSHA256, nil, nil
+	}
+	v, err := st.GetSecret(ctx, s.cfg.PepperSecretID, "", rotation.StageCurrent)
+	if err != nil {
+		return "", nil, err
+	}
+	if v == nil || len(v.Value) < apikey.MinPepperLen {
+		return "", nil, configErr("APIKEY_PEPPER_SECRET_ARN", fmt.Sprintf("must name a secret whose value has at least %d bytes", apikey.MinPepperLen), nil)
+	}
+	return apikey.AlgHMACSHA256, v.Value.Bytes(), nil
+}
+
+func parseCaller(v *rotation.Version, stage string) (*apikey.CallerSecret, error) {
+	if v == nil {
+		return nil, rotation.NewError(rotation.ClassState, "caller secret", "the "+stage+" version is missing", nil)
+	}
+	c, err := apikey.ParseCaller(v.Value.Bytes())
+	if err != nil {
+		return nil, rotation.NewError(rotation.ClassInput, "caller secret", "the "+stage+" caller secret is not valid: "+err.Error(), nil)
+	}
+	return c, nil
+}
+
+func parseVerifier(b []byte) (*apikey.VerifierDoc, error) {
+	d, err := apikey.ParseVerifier(b)
+	if err != nil {
+		return nil, rotation.NewError(rotation.ClassInput, "verifier secret", "the verifier secret is not valid: "+err.Error(), nil)
+	}
+	return d, nil
+}

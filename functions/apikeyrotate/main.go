@@ -1,0 +1,27 @@
+// Command apikeyrotate is the Lambda function that rotates API keys and
+// webhook signing keys with an overlap window (issue 6). It is wiring only:
+// the environment goes to keyrotate.LoadConfig, the strategy is
+// keyrotate.Strategy, and the shared engine runs it (internal/fnmain). See
+// docs/apikey.md.
+package main
+
+import (
+	"context"
+
+	"github.com/rotation-suite/rotation/functions/apikeyrotate/keyrotate"
+	"github.com/rotation-suite/rotation/internal/fnmain"
+	"github.com/rotation-suite/rotation/pkg/rotation"
+)
+
+func main() { fnmain.Run(build) }
+
+func build(_ context.Context, d fnmain.Deps) (rotation.Strategy, error) {
+	cfg, warnings, err := keyrotate.LoadConfig(d.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range warnings {
+		d.Logger.Warn("configuration warning", "warning", w)
+	}
+	return keyrotate.New(cfg)
+}
