@@ -86,9 +86,13 @@ func sealErr(op, what string, err error) error {
 	var re *rotation.Error
 	switch {
 	case errors.Is(err, envelope.ErrProvider) && errors.As(err, &re):
-		return rotation.NewError(re.Class, op, what+": the KMS call failed", err)
+		msg := what + ": the KMS call failed"
+		if re.Class == rotation.ClassConfiguration || re.Class == rotation.ClassPermission {
+			msg += "; check that JWT_KMS_KEY_ARN names an enabled symmetric key and that the function's role has kms:GenerateDataKey and kms:Decrypt on it"
+		}
+		return rotation.NewError(re.Class, op, msg, err)
 	case errors.Is(err, envelope.ErrKeyNotAllowed):
-		return rotation.NewError(rotation.ClassConfiguration, op, what+": the key was sealed under a KMS key other than JWT_KMS_KEY_ARN", err)
+		return rotation.NewError(rotation.ClassConfiguration, op, what+": the sealed key names a KMS key other than JWT_KMS_KEY_ARN (sealed under another key, or its header was altered); no KMS call was made", err)
 	case errors.Is(err, envelope.ErrContextMismatch):
 		return rotation.NewError(rotation.ClassInput, op, what+": the sealed key is bound to another secret or kid (copied between secrets or edited by hand); use the emergency re-key mode to replace it", err)
 	case errors.Is(err, envelope.ErrAuthentication), errors.Is(err, envelope.ErrMalformed), errors.Is(err, envelope.ErrUnsupportedVersion), errors.Is(err, jwks.ErrKeyMismatch), errors.Is(err, jwks.ErrMalformed):
