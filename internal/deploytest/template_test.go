@@ -1,0 +1,293 @@
+package deploytest
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/rotation-suite/rotation/internal/testenv"
+)
+
+// runCfnLint lints template.yaml with the informational rules included and
+// returns the parseable report and the exit status.
+func runCfnLint(t *testing.T, extra ...string) (string, error) {
+	t.Helper()
+	bin, err := exec.LookPath("cfn-lint")
+	if err != nil {
+		testenv.Require(t, &testenv.MissingError{What: "cfn-lint", Fix: cfnLintFix})
+	}
+	args := append([]string{"--format", "parseable", "--include-checks", "I", "--", "template.yaml"}, extra...)
+	if len(extra) > 0 {
+		args = append([]string{"--format", "parseable", "--include-checks", "I", "--parameters"}, extra...)
+		args = append(args, "--", "template.yaml")
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = repoRoot(t)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err = cmd.Run()
+	return out.String(), err
+}
+
+func TestTemplateLintsCleanWithCfnLint(t *testing.T) {
+	cases := []struct {
+		name   string
+		params []string
+	}{
+		{"defaults", nil},
+		{"every optional feature on", []string{
+			"DbHost=db.example.internal",
+			"SubnetIds=subnet-0123456789abcdef0,subnet-0123456789abcdef1",
+			"SecurityGroupIds=sg-0123456789abcdef0",
+			"NotificationEmail=ops@example.com",
+			"CloudTrailLogGroupName=example-trail",
+			"JwtSignerPrincipalArns=arn:aws:iam::123456789012:role/example-signer",
+			"DbMasterSecretArn=arn:aws:secretsmanager:us-east-1:123456789012:secret:example-master-AbCdEf",
+			"DbMasterSecretKmsKeyArn=arn:aws:kms:us-east-1:123456789012:key/00000000-0000-4000-8000-000000000000",
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := runCfnLint(t, tc.params...)
+			if err != nil || strings.TrimSpace(out) != "" {
+				t.Fatalf("cfn-lint template.yaml must report nothing; got %v:\n%s", err, out)
+			}
+		})
+	}
+}
+
+func TestFunctionsAreArm64ProvidedAl2023BuiltByMakefile(t *testing.T) {
+	tpl := loadTemplate(t)
+	fns := resources(tpl.Translated, "AWS::Lambda::Function")
+	if len(fns) < 3 {
+		t.Fatalf("want at least the three rotation functions, got %v", sortedKeys(fns))
+	}
+	for _, id := range sortedKeys(fns) {
+		fn := fns[id]
+		p := props(fn)
+		if p["Runtime"] != "provided.al2023" {
+			t.Errorf("%s: Runtime %v, want provided.al2023", id, p["Runtime"])
+		}
+		if a := list(p["Architectures"]); len(a) != 1 || a[0] != "arm64" {
+			t.Errorf("%s: Architectures %v, want [arm64]", id, a)
+		}
+		if p["Handler"] != "bootstrap" {
+			t.Errorf("%s: Handler %v, want bootstrap", id, p["Handler"])
+		}
+		if md, _ := fn["Metadata"].(M); md["BuildMethod"] != "makefile" {
+			t.Errorf("%s: Metadata.BuildMethod %v, want makefile", id, md["BuildMethod"])
+		}
+		if mem, _ := p["MemorySize"].(float64); mem < 128 || mem > 256 {
+			t.Errorf("%s: MemorySize %v, want 128-256", id, p["MemorySize"])
+		}
+		if to, _ := p["Timeout"].(float64); to <= 0 || to > 30 {
+			t.Errorf("%s: Timeout %v, want at most 30 s (Secrets Manager runs the steps back to back)", id, p["Timeout"])
+		}
+		if id, attr := getAttOf(p["Role"]); id == "" || attr != "Arn" {
+			t.Errorf("%s: Role must be the function's own role from this template, got %v", id, p["Role"])
+		}
+	}
+}
+
+// The Makefile belongs to the build, but sam build fails without a
+// build-<LogicalId> target for every BuildMethod: makefile function, so the
+// template and the Makefile are checked together.
+func TestEveryMakefileFunctionHasABuildTargetProducingAnArm64Bootstrap(t *testing.T) {
+	tpl := loadTemplate(t)
+	mk, err := os.ReadFile(filepath.Join(repoRoot(t), "Makefile"))
+	if err != nil {
+		t.Fatalf("sam build with BuildMethod: makefile needs a Makefile next to CodeUri: %v", err)
+	}
+	for id, fn := range resources(tpl.Source, "AWS::Serverless::Function") {
+		if md, _ := fn["Metadata"].(M); md["BuildMethod"] != "makefile" {
+			continue
+		}
+		re := regexp.MustCompile(`(?m)^build-` + regexp.QuoteMeta(id) + `\s*:[^\n]*\n((?:\t[^\n]*\n?)*)`)
+		m := re.FindSubmatch(mk)
+		if m == nil {
+			t.Errorf("Makefile has no target build-%s (sam build runs it for %s)", id, id)
+			continue
+		}
+		recipe := string(m[1])
+		for _, want := range []string{"$(ARTIFACTS_DIR)/bootstrap", "GOOS=linux", "GOARCH=arm64", "CGO_ENABLED=0"} {
+			if !strings.Contains(recipe, want) {
+				t.Errorf("build-%s: recipe lacks %q:\n%s", id, want, recipe)
+			}
+		}
+		if !strings.Contains(recipe, "lambda.norpc") && !strings.Contains(recipe, "$(LAMBDA_FLAGS)") {
+			t.Errorf("build-%s: recipe lacks -tags lambda.norpc:\n%s", id, recipe)
+		}
+	}
+}
+
+func TestFunctionEnvironmentMatchesWhatTheFunctionsRead(t *testing.T) {
+	tpl := loadTemplate(t)
+	common := []string{"LOG_LEVEL", "SNS_TOPIC_ARN"}
+	want := map[string][]string{
+		"DbRotateFunction":      {"EXCLUDE_CHARACTERS", "PASSWORD_LENGTH", "DB_CA_BUNDLE_FILE", "DB_TLS_MODE", "OUTGOING_USER_GRACE"},
+		"JwtRotateFunction":     {"JWT_KMS_KEY_ARN", "JWT_ALGORITHM", "JWT_MAX_TOKEN_LIFETIME", "JWT_CLOCK_SKEW", "JWT_SIGNER_CACHE", "JWT_PUBLIC_JWKS_SECRET_ARN"},
+		"ApiKeyRotateFunction":  {"APIKEY_KIND", "APIKEY_PREFIX", "APIKEY_OVERLAP", "APIKEY_VERIFIER_SECRET_ARN", "APIKEY_REGISTER_URL", "APIKEY_TEST_URL"},
+		"WebhookRotateFunction": {"APIKEY_KIND", "APIKEY_PREFIX", "APIKEY_OVERLAP"},
+	}
+	for _, id := range sortedKeys(want) {
+		env, _ := props(resource(t, tpl.Translated, id))["Environment"].(M)
+		vars, _ := env["Variables"].(M)
+		for _, name := range append(slices.Clone(common), want[id]...) {
+			if _, ok := vars[name]; !ok {
+				t.Errorf("%s: environment lacks %s", id, name)
+			}
+		}
+	}
+	if v := props(resource(t, tpl.Translated, "DbRotateFunction"))["Environment"].(M)["Variables"].(M)["DB_TLS_MODE"]; refOf(v) == "" {
+		t.Errorf("DB_TLS_MODE must come from a parameter, got %v", v)
+	}
+	p, _ := tpl.Source["Parameters"].(M)
+	if tls, _ := p["DbTlsMode"].(M); tls["Default"] != "verify-full" || slices.Contains(list(tls["AllowedValues"]), any("disable")) {
+		t.Errorf("DbTlsMode must default to verify-full and never allow disable: %v", tls)
+	}
+}
+
+func TestRotationSchedulesDefaultToThirtyDaysForDatabaseNinetyForKeys(t *testing.T) {
+	tpl := loadTemplate(t)
+	params, _ := tpl.Source["Parameters"].(M)
+	want := map[string]string{
+		"DbRotationSchedule":      "rate(30 days)",
+		"JwtRotationSchedule":     "rate(90 days)",
+		"ApiKeyRotationSchedule":  "rate(90 days)",
+		"WebhookRotationSchedule": "rate(90 days)",
+	}
+	for _, id := range sortedKeys(want) {
+		rules, _ := props(resource(t, tpl.Source, id))["RotationRules"].(M)
+		param := refOf(rules["ScheduleExpression"])
+		if param == "" {
+			t.Errorf("%s: RotationRules.ScheduleExpression must be a parameter, got %v", id, rules["ScheduleExpression"])
+			continue
+		}
+		if def, _ := params[param].(M); def["Default"] != want[id] {
+			t.Errorf("%s: parameter %s defaults to %v, want %s", id, param, def["Default"], want[id])
+		}
+		if rules["Duration"] == nil {
+			t.Errorf("%s: RotationRules.Duration missing", id)
+		}
+		if rules["AutomaticallyAfterDays"] != nil {
+			t.Errorf("%s: use ScheduleExpression, not AutomaticallyAfterDays", id)
+		}
+	}
+}
+
+func TestEveryRotationScheduleDependsOnAScopedInvokePermissionForItsFunction(t *testing.T) {
+	tpl := loadTemplate(t)
+	doc := tpl.Source
+	scheds := resources(doc, "AWS::SecretsManager::RotationSchedule")
+	if len(scheds) == 0 {
+		t.Fatal("no RotationSchedule in the template")
+	}
+	perms := resources(doc, "AWS::Lambda::Permission")
+	for _, id := range sortedKeys(scheds) {
+		s := scheds[id]
+		fnID, _ := getAttOf(props(s)["RotationLambdaARN"])
+		secretID := refOf(props(s)["SecretId"])
+		if fnID == "" || secretID == "" {
+			t.Errorf("%s: RotationLambdaARN must be !GetAtt <function>.Arn and SecretId !Ref <secret>", id)
+			continue
+		}
+		found := false
+		for _, dep := range strs(s["DependsOn"]) {
+			p, ok := perms[dep]
+			if !ok {
+				continue
+			}
+			pp := props(p)
+			permFn, _ := getAttOf(pp["FunctionName"])
+			if permFn == "" {
+				permFn = refOf(pp["FunctionName"])
+			}
+			switch {
+			case permFn != fnID:
+				t.Errorf("%s depends on %s, which is for %s, not %s", id, dep, permFn, fnID)
+			case pp["Principal"] != "secretsmanager.amazonaws.com" || pp["Action"] != "lambda:InvokeFunction":
+				t.Errorf("%s: must let secretsmanager.amazonaws.com lambda:InvokeFunction", dep)
+			case refOf(pp["SourceAccount"]) != "AWS::AccountId":
+				t.Errorf("%s: SourceAccount must be AWS::AccountId (confused deputy)", dep)
+			case refOf(pp["SourceArn"]) != secretID:
+				t.Errorf("%s: SourceArn must be the rotated secret %s", dep, secretID)
+			case p["Condition"] != s["Condition"]:
+				t.Errorf("%s and %s must share a Condition", dep, id)
+			default:
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("%s: must DependsOn the AWS::Lambda::Permission that lets Secrets Manager invoke %s", id, fnID)
+		}
+	}
+}
+
+// Identity policies never grant on every resource; the one exception the
+// rotation contract allows is secretsmanager:GetRandomPassword, which has no
+// resource (and which these functions do not use).
+func TestNoIdentityPolicyGrantsOnEveryResource(t *testing.T) {
+	tpl := loadTemplate(t)
+	all := identityStatements(tpl.Translated)
+	if len(all) == 0 {
+		t.Fatal("no identity policies found")
+	}
+	for _, name := range sortedKeys(all) {
+		for _, st := range all[name] {
+			if st["Effect"] != "Allow" {
+				continue
+			}
+			if !slices.Contains(strs(st["Resource"]), "*") && st["NotResource"] == nil {
+				continue
+			}
+			acts := strs(st["Action"])
+			if len(acts) == 1 && acts[0] == "secretsmanager:GetRandomPassword" {
+				continue
+			}
+			t.Errorf("%s: statement %v allows %v on Resource '*'", name, st["Sid"], acts)
+		}
+	}
+}
+
+// AWSLambdaVPCAccessExecutionRole (ENI actions on '*', which cannot be
+// scoped) is attached only when the functions are placed in a VPC.
+func TestVpcAccessPolicyOnlyWhenSubnetsAreGiven(t *testing.T) {
+	tpl := loadTemplate(t)
+	roles := resources(tpl.Translated, "AWS::IAM::Role")
+	for _, id := range sortedKeys(roles) {
+		mp := props(roles[id])["ManagedPolicyArns"]
+		if mp == nil {
+			continue
+		}
+		ifArgs, _ := mp.(M)["Fn::If"].([]any)
+		if len(ifArgs) != 3 || ifArgs[0] != "HasVpc" || !isNoValue(ifArgs[2]) {
+			t.Errorf("%s: ManagedPolicyArns must be !If [HasVpc, [VPC access], !Ref AWS::NoValue], got %v", id, mp)
+			continue
+		}
+		for _, arn := range list(ifArgs[1]) {
+			if !strings.HasSuffix(subString(arn), ":iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole") {
+				t.Errorf("%s: unexpected managed policy %v", id, arn)
+			}
+		}
+	}
+	fns := resources(tpl.Translated, "AWS::Lambda::Function")
+	for _, id := range sortedKeys(fns) {
+		vc, _ := props(fns[id])["VpcConfig"].(M)
+		if vc == nil {
+			continue
+		}
+		ifArgs, _ := vc["Fn::If"].([]any)
+		if len(ifArgs) != 3 || ifArgs[0] != "HasVpc" || !isNoValue(ifArgs[2]) {
+			t.Errorf("%s: VpcConfig must be conditional on HasVpc, got %v", id, vc)
+		}
+	}
+	conds, _ := tpl.Source["Conditions"].(M)
+	if conds["HasVpc"] == nil {
+		t.Error("condition HasVpc missing")
+	}
+}
