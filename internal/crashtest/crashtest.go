@@ -73,24 +73,41 @@ func (p Point) String() string {
 // Run runs the harness and returns the failure points it exercised.
 func Run(t *testing.T, h Harness) []Point {
 	t.Helper()
-	ops := h.countCalls(t)
-	if len(ops) == 0 {
-		t.Fatal("crashtest: the clean rotation made no counted calls")
-	}
-	var points []Point
-	for i, op := range ops {
-		if !h.selected(op) {
-			continue
-		}
-		for _, ph := range []rotation.Phase{rotation.Before, rotation.After} {
-			points = append(points, Point{N: i + 1, Op: op, Phase: ph})
-		}
+	points, err := h.Points(t)
+	if err != nil {
+		t.Fatal(err)
 	}
 	for _, p := range points {
-		t.Run(p.String(), func(t *testing.T) { h.runPoint(t, p) })
+		t.Run(p.String(), func(t *testing.T) {
+			if err := h.Exercise(t, p); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
-	t.Logf("crashtest: %d counted calls, %d failure points", len(ops), len(points))
+	t.Logf("crashtest: %d failure points", len(points))
 	return points
+}
+
+// Points runs a clean rotation and returns every failure point of it.
+func (h Harness) Points(t *testing.T) ([]Point, error) {
+	ops, err := h.countCalls(t)
+	if err != nil {
+		return nil, err
+	}
+	if len(ops) == 0 {
+		return nil, errors.New("crashtest: the clean rotation made no counted calls")
+	}
+	var points []Point
+	for i, c := range ops {
+		if !h.selected(c.op) {
+			continue
+		}
+		points = append(points, Point{N: i + 1, Op: c.op, Phase: rotation.Before})
+		if c.succeeded { // a call that failed had no effect to crash after
+			points = append(points, Point{N: i + 1, Op: c.op, Phase: rotation.After})
+		}
+	}
+	return points, nil
 }
 
 func (h Harness) selected(op string) bool {
@@ -106,15 +123,22 @@ func (h Harness) selected(op string) bool {
 }
 
 // countCalls runs a clean rotation and records the ops in call order.
-func (h Harness) countCalls(t *testing.T) []string {
+type call struct {
+	op        string
+	succeeded bool
+}
+
+func (h Harness) countCalls(t *testing.T) ([]call, error) {
 	id, d := h.Setup(t)
 	var mu sync.Mutex
-	var ops []string
+	var ops []call
 	hook := rotation.FaultHook(func(op string, ph rotation.Phase) error {
+		mu.Lock()
+		defer mu.Unlock()
 		if ph == rotation.Before {
-			mu.Lock()
-			ops = append(ops, op)
-			mu.Unlock()
+			ops = append(ops, call{op: op})
+		} else {
+			ops[len(ops)-1].succeeded = true
 		}
 		return nil
 	})
@@ -122,10 +146,9 @@ func (h Harness) countCalls(t *testing.T) []string {
 		return rotation.WithFaultHook(ctx, hook)
 	})
 	if _, err := d.Rotate(context.Background(), id, ""); err != nil {
-		t.Fatalf("crashtest: the clean rotation failed: %v", err)
+		return nil, fmt.Errorf("crashtest: the clean rotation failed: %w", err)
 	}
-	h.checkInvariants(t, id, nil)
-	return ops
+	return ops, h.checkInvariants(id, nil)
 }
 
 func chain(prev, next func(context.Context, int, rotation.Step) context.Context) func(context.Context, int, rotation.Step) context.Context {
@@ -135,10 +158,15 @@ func chain(prev, next func(context.Context, int, rotation.Step) context.Context)
 	return func(ctx context.Context, a int, s rotation.Step) context.Context { return next(prev(ctx, a, s), a, s) }
 }
 
-func (h Harness) runPoint(t *testing.T, p Point) {
+// Exercise runs one failure point and returns the first broken invariant.
+// t is used only for Setup and During.
+func (h Harness) Exercise(t *testing.T, p Point) error {
 	ctx := context.Background()
 	id, d := h.Setup(t)
-	before := h.snapshot(t, id)
+	before, err := h.snapshot(id)
+	if err != nil {
+		return err
+	}
 	var mu sync.Mutex
 	n := 0
 	fired := false
@@ -167,12 +195,15 @@ func (h Harness) runPoint(t *testing.T, p Point) {
 	didFire := fired
 	mu.Unlock()
 	if !didFire {
-		t.Fatalf("the failure point was never reached (the rotation makes fewer calls than counted); rotation error: %v", err)
+		return fmt.Errorf("the failure point %s was never reached (the rotation makes fewer calls than counted); rotation error: %v", p, err)
 	}
 	// Whatever happened, the AWSCURRENT credential must work now.
-	cur := h.currentValue(t, id)
+	cur, cerr := h.currentValue(id)
+	if cerr != nil {
+		return cerr
+	}
 	if err := h.Check(ctx, id, cur); err != nil {
-		t.Fatalf("after a failure at %s the AWSCURRENT value no longer works: %v", p, err)
+		return fmt.Errorf("after a failure at %s the AWSCURRENT value no longer works: %w", p, err)
 	}
 	if h.During != nil {
 		h.During(ctx, t, id, cur)
@@ -181,30 +212,30 @@ func (h Harness) runPoint(t *testing.T, p Point) {
 		// The service retries the whole rotation with the same token.
 		d.Attempts = 3
 		if res == nil {
-			t.Fatalf("the rotation could not start: %v", err)
+			return fmt.Errorf("the rotation could not start: %w", err)
 		}
 		if _, err := d.Resume(ctx, id, res.Token); err != nil {
-			t.Fatalf("the rotation did not converge after a failure at %s: %v", p, err)
+			return fmt.Errorf("the rotation did not converge after a failure at %s: %w", p, err)
 		}
 	}
-	h.checkInvariants(t, id, before)
+	return h.checkInvariants(id, before)
 }
 
 // currentValue reads the AWSCURRENT value by stage.
-func (h Harness) currentValue(t *testing.T, id string) []byte {
+func (h Harness) currentValue(id string) ([]byte, error) {
 	out, err := h.SM.GetSecretValue(context.Background(), &secretsmanager.GetSecretValueInput{SecretId: aws.String(id), VersionStage: aws.String(rotation.StageCurrent)})
 	if err != nil {
-		t.Fatalf("read AWSCURRENT: %v", err)
+		return nil, fmt.Errorf("read AWSCURRENT: %w", err)
 	}
-	return []byte(aws.ToString(out.SecretString))
+	return []byte(aws.ToString(out.SecretString)), nil
 }
 
 // snapshot returns every version's value by id (versions without a value are left out).
-func (h Harness) snapshot(t *testing.T, id string) map[string]string {
+func (h Harness) snapshot(id string) (map[string]string, error) {
 	ctx := context.Background()
 	d, err := h.SM.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(id)})
 	if err != nil {
-		t.Fatalf("describe: %v", err)
+		return nil, fmt.Errorf("describe: %w", err)
 	}
 	vals := map[string]string{}
 	for vid := range d.VersionIdsToStages {
@@ -216,15 +247,14 @@ func (h Harness) snapshot(t *testing.T, id string) map[string]string {
 			vals[vid] = s
 		}
 	}
-	return vals
+	return vals, nil
 }
 
-func (h Harness) checkInvariants(t *testing.T, id string, before map[string]string) {
-	t.Helper()
+func (h Harness) checkInvariants(id string, before map[string]string) error {
 	ctx := context.Background()
 	d, err := h.SM.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(id)})
 	if err != nil {
-		t.Fatalf("describe: %v", err)
+		return fmt.Errorf("describe: %w", err)
 	}
 	var currents, pendings []string
 	for vid, st := range d.VersionIdsToStages {
@@ -237,24 +267,31 @@ func (h Harness) checkInvariants(t *testing.T, id string, before map[string]stri
 	}
 	sort.Strings(currents)
 	if len(currents) != 1 {
-		t.Fatalf("want exactly one AWSCURRENT version, have %v", currents)
+		return fmt.Errorf("want exactly one AWSCURRENT version, have %v", currents)
 	}
 	if len(pendings) > 1 || (len(pendings) == 1 && pendings[0] != currents[0]) {
-		t.Fatalf("AWSPENDING must be on the current version or none; it is on %v (current %s)", pendings, currents[0])
+		return fmt.Errorf("AWSPENDING must be on the current version or none; it is on %v (current %s)", pendings, currents[0])
 	}
-	cur := h.currentValue(t, id)
+	cur, err := h.currentValue(id)
+	if err != nil {
+		return err
+	}
 	if err := h.Check(ctx, id, cur); err != nil {
-		t.Fatalf("the AWSCURRENT value does not pass the strategy's check: %v", err)
+		return fmt.Errorf("the AWSCURRENT value does not pass the strategy's check: %w", err)
 	}
 	if before != nil {
-		after := h.snapshot(t, id)
+		after, err := h.snapshot(id)
+		if err != nil {
+			return err
+		}
 		for vid, v := range before {
 			if a, ok := after[vid]; ok && a != v {
-				t.Fatalf("version %s had a value and was changed", vid)
+				return fmt.Errorf("version %s had a value and was changed", vid)
 			}
 		}
 		if _, ok := before[currents[0]]; ok {
-			t.Fatalf("the rotation did not move AWSCURRENT to a new version")
+			return fmt.Errorf("the rotation did not move AWSCURRENT to a new version")
 		}
 	}
+	return nil
 }
