@@ -30,7 +30,9 @@ type Invoker interface {
 type InvokerFunc func(ctx context.Context, payload []byte) ([]byte, error)
 
 // Invoke calls f.
-func (f InvokerFunc) Invoke(ctx context.Context, payload []byte) ([]byte, error) { return f(ctx, payload) }
+func (f InvokerFunc) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	return f(ctx, payload)
+}
 
 // ServiceAPI is what the driver needs of Secrets Manager.
 type ServiceAPI interface {

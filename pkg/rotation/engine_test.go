@@ -484,7 +484,9 @@ func TestVersionValuesAreReadOncePerEnvironment(t *testing.T) {
 	arn := e.newSecret(initial)
 	c := &rotation.CallCounter{}
 	d := e.driver()
-	d.Wrap = func(ctx context.Context, _ int, _ rotation.Step) context.Context { return rotation.WithCallObserver(ctx, c.Observe) }
+	d.Wrap = func(ctx context.Context, _ int, _ rotation.Step) context.Context {
+		return rotation.WithCallObserver(ctx, c.Observe)
+	}
 	if _, err := d.Rotate(context.Background(), arn, ""); err != nil {
 		t.Fatal(err)
 	}
