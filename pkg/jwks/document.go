@@ -73,8 +73,13 @@ type RetiredKey struct {
 type Rekey struct {
 	Nonce     string    `json:"nonce"`
 	HandledAt time.Time `json:"handledAt"`
-	// DroppedKIDs are the leaked kids removed from the set.
-	DroppedKIDs []string `json:"droppedKids,omitempty"`
+	// Dropped are the leaked keys removed from the set.
+	Dropped []KeyRef `json:"dropped,omitempty"`
+}
+
+// KeyRef names a key by kid.
+type KeyRef struct {
+	KID string `json:"kid"`
 }
 
 // Bootstrap reports whether the document has no keys yet.

@@ -183,7 +183,10 @@ func (s *Strategy) Create(ctx context.Context, req *rotation.CreateRequest) (*ro
 			for _, r := range cur.Retired {
 				keepRetired(r, dropped)
 			}
-			next.EmergencyRekey = &jwks.Rekey{Nonce: nonce, HandledAt: now, DroppedKIDs: dropped}
+			next.EmergencyRekey = &jwks.Rekey{Nonce: nonce, HandledAt: now}
+			for _, kid := range dropped {
+				next.EmergencyRekey.Dropped = append(next.EmergencyRekey.Dropped, jwks.KeyRef{KID: kid})
+			}
 			rep.Details["mode"] = "emergency-rekey"
 			rep.Details["rekeyNonce"] = nonce
 			rep.Details["droppedKids"] = strings.Join(dropped, ",")
