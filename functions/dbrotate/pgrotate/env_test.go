@@ -18,6 +18,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -366,4 +367,35 @@ func (s *stack) memberOf(t testing.TB, role string) string {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// begin asks moto for a rotation's placeholder (as the service does) and
+// returns its token; the test then runs the steps itself.
+func (s *stack) begin(t testing.TB, arn string) string {
+	t.Helper()
+	out, err := s.sm.RotateSecret(context.Background(), &secretsmanager.RotateSecretInput{
+		SecretId: aws.String(arn), RotationLambdaARN: aws.String(s.lambdaARN), RotateImmediately: aws.Bool(true),
+		RotationRules: &smtypes.RotationRulesType{AutomaticallyAfterDays: aws.Int64(30)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return aws.ToString(out.VersionId)
+}
+
+// step runs one step against the in-process engine.
+func step(eng *rotation.Engine, arn, token string, st rotation.Step) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return eng.Handle(ctx, rotation.Event{Step: st, SecretID: arn, ClientRequestToken: token})
+}
+
+// setRolePassword sets a role's password behind the function's back.
+func (s *stack) setRolePassword(t testing.TB, role, password string) {
+	t.Helper()
+	v, err := pgrotate.ScramVerifier(password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.super(t, fmt.Sprintf("ALTER ROLE %s PASSWORD '%s'", pgx.Identifier{role}.Sanitize(), v))
 }
