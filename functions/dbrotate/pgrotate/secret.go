@@ -97,7 +97,7 @@ func ParseSecret(which string, b []byte) (*Secret, error) {
 		s.SSLMode = SSLVerifyFull
 	case SSLVerifyFull, SSLVerifyCA, SSLRequire, SSLDisable:
 	default:
-		return nil, inputErr("parse secret", "%s: %q is %q; use verify-full (default), verify-ca, require, or disable (plaintext, needs %s=true); there is no fallback mode", which, FieldSSLMode, printable(s.SSLMode), EnvAllowPlaintext)
+		return nil, inputErr("parse secret", "%s: %q is \"%s\"; use verify-full (default), verify-ca, require, or disable (plaintext, needs %s=true); there is no fallback mode", which, FieldSSLMode, printable(s.SSLMode), EnvAllowPlaintext)
 	}
 	if s.SSLServerName, err = s.str(FieldSSLServerName); err != nil {
 		return nil, inputErr("parse secret", "%s: %v", which, err)
@@ -173,7 +173,7 @@ func parseCommon(which string, b []byte) (*Secret, error) {
 		return nil, inputErr("parse secret", "%s: %v", which, err)
 	}
 	if strings.ContainsAny(s.Host, " \t\r\n/,=") {
-		return nil, inputErr("parse secret", "%s: host %q is not a host name or address", which, printable(s.Host))
+		return nil, inputErr("parse secret", "%s: host \"%s\" is not a host name or address", which, printable(s.Host))
 	}
 	if s.Username, err = s.str(FieldUsername); err != nil {
 		return nil, inputErr("parse secret", "%s: %v", which, err)
@@ -226,7 +226,7 @@ func parsePort(raw json.RawMessage) (int, error) {
 	}
 	p, err := strconv.Atoi(text)
 	if err != nil || p < 1 || p > 65535 {
-		return 0, fmt.Errorf("port %q is not a TCP port (1-65535)", printable(text))
+		return 0, fmt.Errorf("port \"%s\" is not a TCP port (1-65535)", printable(text))
 	}
 	return p, nil
 }

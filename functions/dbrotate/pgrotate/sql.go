@@ -38,7 +38,7 @@ func ValidateRoleName(field, name string) error {
 	case len(name) > maxIdentLen:
 		return fmt.Errorf("%s is %d bytes long; PostgreSQL role names have at most %d", field, len(name), maxIdentLen)
 	case !roleNamePattern.MatchString(name):
-		return fmt.Errorf("%s %q may contain only ASCII letters, digits, '_' and '$' and must start with a letter or '_'", field, printable(name))
+		return fmt.Errorf("%s \"%s\" may contain only ASCII letters, digits, '_' and '$' and must start with a letter or '_'", field, printable(name))
 	case reservedRoles[strings.ToLower(name)]:
 		return fmt.Errorf("%s %q is a reserved role name", field, name)
 	case strings.HasPrefix(strings.ToLower(name), "pg_"):
