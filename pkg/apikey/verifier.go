@@ -40,7 +40,8 @@ type VerifierConfig struct {
 	// hmac-sha256. It is read once (and again if the fingerprint changes).
 	PepperSecretID string
 	// Refresh is how old the loaded records may get before a background
-	// reload; default 5 minutes.
+	// reload; default 5 minutes. Records older than twice that are reloaded
+	// before use (a failed reload keeps them).
 	Refresh time.Duration
 	// MissRefresh is the least time between two reloads triggered by an
 	// unknown key id or an unverified signature (a key newer than the loaded
@@ -67,6 +68,7 @@ type Verifier struct {
 	loadMu    sync.Mutex // one load at a time
 	bgRunning atomic.Bool
 	lastErr   atomic.Pointer[errBox]
+	failedAt  atomic.Int64 // clock (unix ns) of the last failed load
 	pepper    []byte
 }
 
@@ -112,13 +114,27 @@ func NewVerifier(ctx context.Context, cfg VerifierConfig) (*Verifier, error) {
 func (v *Verifier) Reload(ctx context.Context) error {
 	v.loadMu.Lock()
 	defer v.loadMu.Unlock()
+	return v.loadRecording(ctx)
+}
+
+// loadRecording loads and records the outcome; callers hold loadMu.
+func (v *Verifier) loadRecording(ctx context.Context) error {
 	err := v.load(ctx)
 	if err != nil {
 		v.lastErr.Store(&errBox{err})
+		v.failedAt.Store(v.cfg.Now().UnixNano())
 	} else {
 		v.lastErr.Store(nil)
 	}
 	return err
+}
+
+// backingOff reports whether a load failed less than MissRefresh (at least
+// a second) ago: a down dependency is not hammered by every request.
+func (v *Verifier) backingOff() bool {
+	f := v.failedAt.Load()
+	wait := max(v.cfg.MissRefresh, time.Second)
+	return f != 0 && v.cfg.Now().Sub(time.Unix(0, f)) < wait
 }
 
 func (v *Verifier) load(ctx context.Context) error {
@@ -156,10 +172,24 @@ func (v *Verifier) LastError() error {
 	return nil
 }
 
-// current returns the loaded keyring, starting a background reload when it is older than Refresh.
-func (v *Verifier) current() *loaded {
+// current returns the loaded keyring: reloaded first when it is older than
+// twice Refresh (a process that slept, a clock jump), reloaded in the
+// background when it is older than Refresh.
+func (v *Verifier) current(ctx context.Context) *loaded {
 	l := v.ring.Load()
-	if l != nil && v.cfg.Now().Sub(l.at) >= v.cfg.Refresh && v.bgRunning.CompareAndSwap(false, true) {
+	if l == nil {
+		return nil
+	}
+	age := v.cfg.Now().Sub(l.at)
+	if age >= 2*v.cfg.Refresh && !v.backingOff() {
+		v.loadMu.Lock()
+		if v.ring.Load() == l {
+			_ = v.loadRecording(ctx)
+		}
+		v.loadMu.Unlock()
+		return v.ring.Load()
+	}
+	if age >= v.cfg.Refresh && !v.backingOff() && v.bgRunning.CompareAndSwap(false, true) {
 		go func() {
 			defer v.bgRunning.Store(false)
 			_ = v.Reload(context.Background())
@@ -171,7 +201,7 @@ func (v *Verifier) current() *loaded {
 // reloadOnMiss reloads synchronously if the last load is older than
 // MissRefresh and reports whether it produced a newer keyring.
 func (v *Verifier) reloadOnMiss(ctx context.Context, seen *loaded) bool {
-	if v.cfg.MissRefresh < 0 || v.cfg.Now().Sub(seen.at) < v.cfg.MissRefresh {
+	if v.cfg.MissRefresh < 0 || v.cfg.Now().Sub(seen.at) < v.cfg.MissRefresh || v.backingOff() {
 		return false
 	}
 	v.loadMu.Lock()
@@ -179,18 +209,14 @@ func (v *Verifier) reloadOnMiss(ctx context.Context, seen *loaded) bool {
 		v.loadMu.Unlock()
 		return true
 	}
-	err := v.load(ctx)
+	err := v.loadRecording(ctx)
 	v.loadMu.Unlock()
-	if err != nil {
-		v.lastErr.Store(&errBox{err})
-		return false
-	}
-	return true
+	return err == nil
 }
 
 // Verify checks a presented API key and returns its key id. See Keyring.Verify.
 func (v *Verifier) Verify(ctx context.Context, key string) (string, error) {
-	l := v.current()
+	l := v.current(ctx)
 	if l == nil {
 		return "", ErrNoKeyring
 	}
@@ -204,7 +230,7 @@ func (v *Verifier) Verify(ctx context.Context, key string) (string, error) {
 // VerifySignature checks a webhook signature header over body and returns
 // the id of the key that verified. See Keyring.VerifySignature.
 func (v *Verifier) VerifySignature(ctx context.Context, header string, body []byte) (string, error) {
-	l := v.current()
+	l := v.current(ctx)
 	if l == nil {
 		return "", ErrNoKeyring
 	}
