@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/rotation-suite/rotation/pkg/jwks"
 )
 
 // The prefix every secret ARN pattern in the template starts with.
@@ -103,6 +105,9 @@ func TestRolesReachTheOtherSecretsTheirStrategyNeeds(t *testing.T) {
 		{"alternating users read the master secret", "DbRotateRole", "secretsmanager:GetSecretValue", "DbMasterSecret"},
 		{"jwtrotate publishes the public JWKS", "JwtRotateRole", "secretsmanager:PutSecretValue", "JwtPublicJwksSecret"},
 		{"apikeyrotate writes verifier records", "ApiKeyRotateRole", "secretsmanager:PutSecretValue", "ApiKeyVerifierSecret"},
+		{"apikeyrotate reads the pepper", "ApiKeyRotateRole", "secretsmanager:GetSecretValue", "ApiKeyPepperSecret"},
+		{"apikeyrotate reads the registration signing key", "ApiKeyRotateRole", "secretsmanager:GetSecretValue", "ApiKeyRegisterHmacSecret"},
+		{"webhookrotate writes the receiver's verifier", "WebhookRotateRole", "secretsmanager:PutSecretValue", "WebhookVerifierSecret"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -192,9 +197,44 @@ func TestKeyPoliciesGiveTheAccountAdministrationButNoCryptoWithoutConditions(t *
 	}
 }
 
+// jwtContextConditions checks a statement's encryption-context conditions
+// against the context pkg/jwks actually seals private keys under: every
+// context key the statement conditions on must be one jwks uses, and the
+// secret-naming one must be there.
+func jwtContextConditions(t *testing.T, where string, st M) {
+	t.Helper()
+	ec := jwks.KeyContext("/app/env/jwt/signing-keys", "kid")
+	ck := conditionKeys(st)
+	named := false
+	for k, v := range ck {
+		name, ok := strings.CutPrefix(k, "kms:encryptioncontext:")
+		if !ok {
+			continue
+		}
+		real := ""
+		for ek := range ec {
+			if strings.EqualFold(ek, name) {
+				real = ek
+			}
+		}
+		switch {
+		case real == "":
+			t.Errorf("%s: conditions on encryption-context key %q, which jwks.KeyContext does not set (it sets %v)", where, name, sortedKeys(ec))
+		case real == "secret":
+			named = strings.HasPrefix(subString(v), "/${AppName}/${EnvironmentName}/jwt/")
+		case real == "purpose":
+			if v != ec["purpose"] {
+				t.Errorf("%s: purpose condition %v, jwks seals with %q", where, v, ec["purpose"])
+			}
+		}
+	}
+	if !named {
+		t.Errorf("%s: must require the encryption context's secret to be under /${AppName}/${EnvironmentName}/jwt/, got %v", where, ck)
+	}
+}
+
 func TestJwtMasterKeyOpensOnlyForTheSigningKeySecret(t *testing.T) {
 	tpl := loadTemplate(t)
-	jwtSecrets := secretArnPrefix + "jwt/"
 	roleName := subString(props(resource(t, tpl.Source, "JwtRotateRole"))["RoleName"])
 	if roleName == "" {
 		t.Fatal("JwtRotateRole needs a fixed RoleName for the key policy to name it")
@@ -204,14 +244,11 @@ func TestJwtMasterKeyOpensOnlyForTheSigningKeySecret(t *testing.T) {
 		if !hasAny(st, "kms:Decrypt", "kms:GenerateDataKey") {
 			continue
 		}
-		ck := conditionKeys(st)
-		if !strings.HasPrefix(subString(ck["kms:encryptioncontext:secretarn"]), jwtSecrets) {
-			t.Errorf("JwtMasterKey statement %v must require kms:EncryptionContext:secretArn under %s, got %v", st["Sid"], jwtSecrets, ck)
-		}
+		jwtContextConditions(t, "JwtMasterKey/"+st["Sid"].(string), st)
 		if hasAny(st, "kms:GenerateDataKey") {
 			granted = true
-			if !strings.HasSuffix(subString(ck["aws:principalarn"]), ":role/"+roleName) {
-				t.Errorf("JwtMasterKey statement %v lets someone other than %s generate data keys: %v", st["Sid"], roleName, ck)
+			if !strings.HasSuffix(subString(conditionKeys(st)["aws:principalarn"]), ":role/"+roleName) {
+				t.Errorf("JwtMasterKey statement %v lets someone other than %s generate data keys", st["Sid"], roleName)
 			}
 		}
 	}
@@ -223,9 +260,7 @@ func TestJwtMasterKeyOpensOnlyForTheSigningKeySecret(t *testing.T) {
 		for _, r := range list(st["Resource"]) {
 			if id, _ := getAttOf(r); id == "JwtMasterKey" {
 				found = true
-				if !strings.HasPrefix(subString(conditionKeys(st)["kms:encryptioncontext:secretarn"]), jwtSecrets) {
-					t.Errorf("JwtRotateRole statement %v on the master key lacks the secretArn context condition", st["Sid"])
-				}
+				jwtContextConditions(t, "JwtRotateRole/"+st["Sid"].(string), st)
 			}
 		}
 	}
@@ -234,14 +269,14 @@ func TestJwtMasterKeyOpensOnlyForTheSigningKeySecret(t *testing.T) {
 	}
 	env := props(resource(t, tpl.Source, "JwtRotateFunction"))["Environment"].(M)["Variables"].(M)
 	if id, _ := getAttOf(env["JWT_KMS_KEY_ARN"]); id != "JwtMasterKey" {
-		t.Errorf("JWT_KMS_KEY_ARN must be the master key's ARN (a key ARN costs no DescribeKey), got %v", env["JWT_KMS_KEY_ARN"])
+		t.Errorf("JWT_KMS_KEY_ARN must be the master key's ARN (jwtrotate accepts only a key ARN), got %v", env["JWT_KMS_KEY_ARN"])
 	}
 }
 
 func TestExampleSecretsLiveUnderAppEnvironmentAndUseTheSecretsKey(t *testing.T) {
 	tpl := loadTemplate(t)
 	secrets := resources(tpl.Source, "AWS::SecretsManager::Secret")
-	for _, want := range []string{"DbAppSecret", "DbMasterSecret", "JwtSigningKeySecret", "JwtPublicJwksSecret", "ApiKeySecret", "ApiKeyVerifierSecret", "WebhookSigningKeySecret"} {
+	for _, want := range []string{"DbAppSecret", "DbMasterSecret", "JwtSigningKeySecret", "JwtPublicJwksSecret", "ApiKeySecret", "ApiKeyVerifierSecret", "ApiKeyPepperSecret", "WebhookSigningKeySecret", "WebhookVerifierSecret"} {
 		if _, ok := secrets[want]; !ok {
 			t.Errorf("example secret %s missing", want)
 		}
@@ -255,31 +290,6 @@ func TestExampleSecretsLiveUnderAppEnvironmentAndUseTheSecretsKey(t *testing.T) 
 			t.Errorf("%s: KmsKeyId must be the secrets key, got %v", id, p["KmsKeyId"])
 		}
 	}
-	app := props(secrets["DbAppSecret"])["GenerateSecretString"].(M)
-	if !strings.Contains(strings.Join(flattenStrings(app["SecretStringTemplate"]), " "), `"masterarn"`) {
-		t.Error("DbAppSecret: the alternating-users template must carry masterarn")
-	}
-}
-
-// flattenStrings returns every string literal inside v.
-func flattenStrings(v any) []string {
-	switch v := v.(type) {
-	case string:
-		return []string{v}
-	case []any:
-		var out []string
-		for _, x := range v {
-			out = append(out, flattenStrings(x)...)
-		}
-		return out
-	case M:
-		var out []string
-		for _, x := range v {
-			out = append(out, flattenStrings(x)...)
-		}
-		return out
-	}
-	return nil
 }
 
 func TestNotificationTopicIsEncryptedAndReceivesRotationFailures(t *testing.T) {

@@ -129,10 +129,10 @@ func TestFunctionEnvironmentMatchesWhatTheFunctionsRead(t *testing.T) {
 	tpl := loadTemplate(t)
 	common := []string{"LOG_LEVEL", "SNS_TOPIC_ARN"}
 	want := map[string][]string{
-		"DbRotateFunction":      {"EXCLUDE_CHARACTERS", "PASSWORD_LENGTH", "DB_CA_BUNDLE_FILE", "DB_TLS_MODE", "OUTGOING_USER_GRACE"},
-		"JwtRotateFunction":     {"JWT_KMS_KEY_ARN", "JWT_ALGORITHM", "JWT_MAX_TOKEN_LIFETIME", "JWT_CLOCK_SKEW", "JWT_SIGNER_CACHE", "JWT_PUBLIC_JWKS_SECRET_ARN"},
-		"ApiKeyRotateFunction":  {"APIKEY_KIND", "APIKEY_PREFIX", "APIKEY_OVERLAP", "APIKEY_VERIFIER_SECRET_ARN", "APIKEY_REGISTER_URL", "APIKEY_TEST_URL"},
-		"WebhookRotateFunction": {"APIKEY_KIND", "APIKEY_PREFIX", "APIKEY_OVERLAP"},
+		"DbRotateFunction":      {"EXCLUDE_CHARACTERS", "PASSWORD_LENGTH", "DB_CA_BUNDLE_FILE", "OUTGOING_USER_GRACE"},
+		"JwtRotateFunction":     {"JWT_KMS_KEY_ARN", "JWT_ALGORITHM", "JWT_MAX_TOKEN_LIFETIME", "JWT_CLOCK_SKEW", "JWT_SIGNER_CACHE", "JWT_MIN_PUBLISH", "JWT_PUBLIC_JWKS_SECRET_ARN"},
+		"ApiKeyRotateFunction":  {"APIKEY_KIND", "APIKEY_PREFIX", "APIKEY_OVERLAP", "APIKEY_MAX_AGE", "APIKEY_VERIFIER_SECRET_ARN", "APIKEY_PEPPER_SECRET_ARN", "APIKEY_REGISTER_URL", "APIKEY_TEST_URL"},
+		"WebhookRotateFunction": {"APIKEY_KIND", "APIKEY_PREFIX", "APIKEY_OVERLAP", "APIKEY_MAX_AGE", "APIKEY_VERIFIER_SECRET_ARN"},
 	}
 	for _, id := range sortedKeys(want) {
 		env, _ := props(resource(t, tpl.Translated, id))["Environment"].(M)
@@ -142,13 +142,14 @@ func TestFunctionEnvironmentMatchesWhatTheFunctionsRead(t *testing.T) {
 				t.Errorf("%s: environment lacks %s", id, name)
 			}
 		}
-	}
-	if v := props(resource(t, tpl.Translated, "DbRotateFunction"))["Environment"].(M)["Variables"].(M)["DB_TLS_MODE"]; refOf(v) == "" {
-		t.Errorf("DB_TLS_MODE must come from a parameter, got %v", v)
+		// A switch that turns TLS off must never be set by the template.
+		if _, ok := vars["ALLOW_PLAINTEXT_DB_CONNECTIONS"]; ok {
+			t.Errorf("%s: ALLOW_PLAINTEXT_DB_CONNECTIONS must not be set by the template", id)
+		}
 	}
 	p, _ := tpl.Source["Parameters"].(M)
-	if tls, _ := p["DbTlsMode"].(M); tls["Default"] != "verify-full" || slices.Contains(list(tls["AllowedValues"]), any("disable")) {
-		t.Errorf("DbTlsMode must default to verify-full and never allow disable: %v", tls)
+	if tls, _ := p["DbTlsMode"].(M); tls["Default"] != "verify-full" || slices.ContainsFunc(list(tls["AllowedValues"]), func(v any) bool { return v == "disable" || v == "require" }) {
+		t.Errorf("DbTlsMode must default to verify-full and offer only verifying modes: %v", tls)
 	}
 }
 
