@@ -1,8 +1,6 @@
 package keyring_test
 
 import (
-	"archive/zip"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -16,10 +14,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
-	"github.com/aws/aws-sdk-go-v2/service/lambda"
-	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
@@ -88,7 +83,7 @@ func newStack(t testing.TB) *stack {
 	}
 	s.keyARN = aws.ToString(key.KeyMetadata.Arn)
 	s.env = newEnvelope(t, s.kms, s.keyARN)
-	lambdaOnce.Do(func() { lambdaARN, lambdaErr = registerNoopLambda(ctx, cfg) })
+	lambdaOnce.Do(func() { lambdaARN, lambdaErr = m.RegisterNoopLambda(ctx, "jwtrotate-test") })
 	if lambdaErr != nil {
 		t.Fatalf("register the no-op rotation function in moto: %v", lambdaErr)
 	}
@@ -107,36 +102,6 @@ func newEnvelope(t testing.TB, c *kms.Client, keyARN string) *envelope.Envelope 
 		t.Fatal(err)
 	}
 	return env
-}
-
-// registerNoopLambda registers a function in moto so that RotateSecret
-// makes the empty AWSPENDING placeholder (moto does not run it).
-// TODO: use testenv.RegisterNoopLambda once it lands.
-func registerNoopLambda(ctx context.Context, cfg aws.Config) (string, error) {
-	ic := iam.NewFromConfig(cfg)
-	role, err := ic.CreateRole(ctx, &iam.CreateRoleInput{
-		RoleName:                 aws.String("jwtrotate-test-noop"),
-		AssumeRolePolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}`),
-	})
-	if err != nil {
-		return "", err
-	}
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	w, _ := zw.Create("bootstrap")
-	_, _ = io.WriteString(w, "#!/bin/sh\n")
-	_ = zw.Close()
-	fn, err := lambda.NewFromConfig(cfg).CreateFunction(ctx, &lambda.CreateFunctionInput{
-		FunctionName: aws.String("jwtrotate-test-noop"),
-		Role:         role.Role.Arn,
-		Runtime:      lambdatypes.RuntimeProvidedal2023,
-		Handler:      aws.String("bootstrap"),
-		Code:         &lambdatypes.FunctionCode{ZipFile: buf.Bytes()},
-	})
-	if err != nil {
-		return "", err
-	}
-	return aws.ToString(fn.FunctionArn), nil
 }
 
 // testConfig is a valid configuration over the stack's KMS key.
