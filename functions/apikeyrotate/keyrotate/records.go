@@ -1,7 +1,6 @@
 package keyrotate
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"slices"
@@ -148,11 +147,4 @@ func applyFinish(doc *apikey.VerifierDoc, previousKeyID, currentKeyID string, un
 		r.NotAfter = until.UTC().Truncate(time.Second)
 	}
 	return true
-}
-
-// sameDoc reports whether two documents encode identically.
-func sameDoc(a, b *apikey.VerifierDoc) bool {
-	ea, err1 := a.Encode()
-	eb, err2 := b.Encode()
-	return err1 == nil && err2 == nil && bytes.Equal(ea, eb)
 }

@@ -1,0 +1,182 @@
+package keyrotate
+
+import (
+	"bytes"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rotation-suite/rotation/pkg/apikey"
+	"github.com/rotation-suite/rotation/pkg/rotation"
+)
+
+var t0 = time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+
+func issued(t *testing.T, kind string, created time.Time) *apikey.CallerSecret {
+	t.Helper()
+	prefix := "sk"
+	if kind == apikey.KindWebhook {
+		prefix = "whsec"
+	}
+	k, err := apikey.GenerateKey(prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := apikey.ParseKey(k.Reveal())
+	return &apikey.CallerSecret{Kind: kind, KeyID: p.KeyID, Key: k, CreatedAt: created, ExpiresAt: created.Add(90 * 24 * time.Hour)}
+}
+
+func TestDerivedTokensAreValidVersionIDsStablePerRotationAndPurpose(t *testing.T) {
+	uuid := regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+	a, b := derivedToken("tok-1", "set"), derivedToken("tok-1", "set")
+	if a != b || !uuid.MatchString(a) {
+		t.Fatalf("derived token %q (again %q) is not a stable UUIDv8", a, b)
+	}
+	if derivedToken("tok-1", "finish") == a || derivedToken("tok-2", "set") == a {
+		t.Fatal("derived tokens collide across purposes or rotations")
+	}
+}
+
+func TestApplySetIsIdempotentAndRevokesTheKeyFromTwoRotationsAgo(t *testing.T) {
+	pepper := bytes.Repeat([]byte("p"), 32)
+	k0 := issued(t, apikey.KindAPIKey, t0.Add(-60*24*time.Hour))
+	k1 := issued(t, apikey.KindAPIKey, t0.Add(-30*24*time.Hour))
+	k2 := issued(t, apikey.KindAPIKey, t0)
+	r0, _ := apikey.NewRecord(k0, apikey.AlgHMACSHA256, pepper, apikey.StatusRetiring)
+	r0.NotAfter = t0.Add(-29 * 24 * time.Hour)
+	r1, _ := apikey.NewRecord(k1, apikey.AlgHMACSHA256, pepper, apikey.StatusActive)
+	doc := &apikey.VerifierDoc{Kind: apikey.KindAPIKey, PepperFingerprint: apikey.PepperFingerprint(pepper), Records: []apikey.Record{r0, r1}}
+	once, err := applySet(doc, k2, k1, apikey.AlgHMACSHA256, pepper)
+	if err != nil {
+		t.Fatal(err)
+	}
+	twice, err := applySet(once, k2, k1, apikey.AlgHMACSHA256, pepper)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b1, _ := once.Encode()
+	b2, _ := twice.Encode()
+	if !bytes.Equal(b1, b2) {
+		t.Fatalf("a retried setSecret would write a different value:\n%s\n%s", b1, b2)
+	}
+	want := map[string]string{k0.KeyID: apikey.StatusRevoked, k1.KeyID: apikey.StatusActive, k2.KeyID: apikey.StatusActive}
+	for id, st := range want {
+		if r := once.Find(id); r == nil || r.Status != st {
+			t.Fatalf("record %s: %+v, want %s", id, r, st)
+		}
+	}
+	if r := once.Find(k0.KeyID); !r.NotAfter.Equal(t0.Add(-29 * 24 * time.Hour)) {
+		t.Fatalf("revocation moved an earlier notAfter: %s", r.NotAfter)
+	}
+	// An orphan from an abandoned rotation is revoked too, and a revoked
+	// current key is never un-revoked.
+	orphan := issued(t, apikey.KindAPIKey, t0.Add(-time.Hour))
+	ro, _ := apikey.NewRecord(orphan, apikey.AlgHMACSHA256, pepper, apikey.StatusActive)
+	rr := r1
+	rr.Status = apikey.StatusRevoked
+	doc2 := &apikey.VerifierDoc{Kind: apikey.KindAPIKey, PepperFingerprint: apikey.PepperFingerprint(pepper), Records: []apikey.Record{ro, rr}}
+	out, _ := applySet(doc2, k2, k1, apikey.AlgHMACSHA256, pepper)
+	if out.Find(orphan.KeyID).Status != apikey.StatusRevoked || out.Find(k1.KeyID).Status != apikey.StatusRevoked {
+		t.Fatal("orphan not revoked, or a revoked current key came back")
+	}
+}
+
+func TestApplySetAddsAMissingCurrentRecordAndRefusesAChangedPepper(t *testing.T) {
+	pepper := bytes.Repeat([]byte("p"), 32)
+	k1 := issued(t, apikey.KindAPIKey, t0.Add(-time.Hour))
+	k2 := issued(t, apikey.KindAPIKey, t0)
+	out, err := applySet(&apikey.VerifierDoc{Kind: apikey.KindAPIKey}, k2, k1, apikey.AlgSHA256, nil)
+	if err != nil || out.Find(k1.KeyID) == nil || out.PepperFingerprint != "" {
+		t.Fatalf("missing current record not added: %v %+v", err, out)
+	}
+	r1, _ := apikey.NewRecord(k1, apikey.AlgHMACSHA256, pepper, apikey.StatusActive)
+	doc := &apikey.VerifierDoc{Kind: apikey.KindAPIKey, PepperFingerprint: apikey.PepperFingerprint(pepper), Records: []apikey.Record{r1}}
+	_, err = applySet(doc, k2, k1, apikey.AlgHMACSHA256, bytes.Repeat([]byte("q"), 32))
+	if rotation.ClassOf(err) != rotation.ClassConfiguration {
+		t.Fatalf("changed pepper: %v", err)
+	}
+	_, err = applySet(&apikey.VerifierDoc{Kind: apikey.KindWebhook}, k2, k1, apikey.AlgSHA256, nil)
+	if rotation.ClassOf(err) != rotation.ClassConfiguration {
+		t.Fatalf("kind mismatch: %v", err)
+	}
+}
+
+func TestApplySetKeepsAFewRevokedAPIKeyRecordsAndNoRevokedWebhookMaterial(t *testing.T) {
+	doc := &apikey.VerifierDoc{Kind: apikey.KindAPIKey}
+	for i := 0; i < 12; i++ {
+		c := issued(t, apikey.KindAPIKey, t0.Add(time.Duration(i-20)*time.Hour))
+		r, _ := apikey.NewRecord(c, apikey.AlgSHA256, nil, apikey.StatusRevoked)
+		doc.Records = append(doc.Records, r)
+	}
+	cur, pend := issued(t, apikey.KindAPIKey, t0.Add(-time.Hour)), issued(t, apikey.KindAPIKey, t0)
+	out, _ := applySet(doc, pend, cur, apikey.AlgSHA256, nil)
+	if len(out.Records) != keepRevoked+2 {
+		t.Fatalf("%d records, want %d revoked + 2 live", len(out.Records), keepRevoked)
+	}
+	wold := issued(t, apikey.KindWebhook, t0.Add(-48*time.Hour))
+	wcur, wpend := issued(t, apikey.KindWebhook, t0.Add(-time.Hour)), issued(t, apikey.KindWebhook, t0)
+	r, _ := apikey.NewRecord(wold, "", nil, apikey.StatusRetiring)
+	wout, _ := applySet(&apikey.VerifierDoc{Kind: apikey.KindWebhook, Records: []apikey.Record{r}}, wpend, wcur, "", nil)
+	if wout.Find(wold.KeyID) != nil {
+		t.Fatal("a revoked webhook key's material stayed in the verifier document")
+	}
+}
+
+func TestApplyFinishRetiresThePreviousKeyOnce(t *testing.T) {
+	k1, k2 := issued(t, apikey.KindAPIKey, t0.Add(-time.Hour)), issued(t, apikey.KindAPIKey, t0)
+	r1, _ := apikey.NewRecord(k1, apikey.AlgSHA256, nil, apikey.StatusActive)
+	r2, _ := apikey.NewRecord(k2, apikey.AlgSHA256, nil, apikey.StatusActive)
+	doc := &apikey.VerifierDoc{Kind: apikey.KindAPIKey, Records: []apikey.Record{r1, r2}}
+	until := t0.Add(24 * time.Hour)
+	if !applyFinish(doc, k1.KeyID, k2.KeyID, until) {
+		t.Fatal("nothing changed")
+	}
+	if r := doc.Find(k1.KeyID); r.Status != apikey.StatusRetiring || !r.NotAfter.Equal(until) {
+		t.Fatalf("previous record %+v", r)
+	}
+	if applyFinish(doc, k1.KeyID, k2.KeyID, until.Add(time.Hour)) {
+		t.Fatal("a second finish changed the record again")
+	}
+	if doc.Find(k2.KeyID).Status != apikey.StatusActive {
+		t.Fatal("the current key was touched")
+	}
+}
+
+func TestInvalidConfigurationIsAConfigurationErrorNamingTheVariable(t *testing.T) {
+	base := map[string]string{"APIKEY_VERIFIER_SECRET_ARN": "arn:verifier"}
+	cases := map[string]map[string]string{
+		"APIKEY_KIND":                     {"APIKEY_KIND": "password"},
+		"APIKEY_PREFIX":                   {"APIKEY_PREFIX": "Bad_Prefix"},
+		"APIKEY_OVERLAP":                  {"APIKEY_OVERLAP": "a day"},
+		"APIKEY_VERIFIER_SECRET_ARN":      {"APIKEY_VERIFIER_SECRET_ARN": ""},
+		"APIKEY_REGISTER_URL":             {"APIKEY_REGISTER_URL": "http://plain.example/keys", "APIKEY_REGISTER_HMAC_SECRET_ARN": "arn:h"},
+		"APIKEY_REGISTER_HMAC_SECRET_ARN": {"APIKEY_REGISTER_URL": "https://x.example/keys"},
+		"APIKEY_TEST_URL":                 {"APIKEY_TEST_URL": "https://user:pw@x.example/"},
+		"APIKEY_MAX_AGE":                  {"APIKEY_MAX_AGE": "1h", "APIKEY_OVERLAP": "2h"},
+		"APIKEY_PEPPER_SECRET_ARN":        {"APIKEY_KIND": "webhook", "APIKEY_PEPPER_SECRET_ARN": "arn:p"},
+		"APIKEY_CA_FILE":                  {"APIKEY_TEST_URL": "https://x.example/", "APIKEY_CA_FILE": "/nonexistent.pem"},
+	}
+	for name, env := range cases {
+		getenv := func(k string) string {
+			if v, ok := env[k]; ok {
+				return v
+			}
+			return base[k]
+		}
+		_, _, err := LoadConfig(getenv)
+		if rotation.ClassOf(err) != rotation.ClassConfiguration || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s: got %v", name, err)
+		}
+	}
+	cfg, warnings, err := LoadConfig(func(k string) string {
+		return map[string]string{"APIKEY_VERIFIER_SECRET_ARN": "arn:v", "APIKEY_OVERLAP": "30m"}[k]
+	})
+	if err != nil || cfg.Overlap != 30*time.Minute || len(warnings) != 1 || !strings.Contains(warnings[0], "secret-cache") {
+		t.Fatalf("short overlap: %v %v", warnings, err)
+	}
+	cfg, warnings, err = LoadConfig(func(k string) string { return base[k] })
+	if err != nil || cfg.Overlap != DefaultOverlap || len(warnings) != 0 {
+		t.Fatalf("defaults: %+v %v %v", cfg, warnings, err)
+	}
+}
