@@ -167,7 +167,7 @@ func parseCommon(which string, b []byte) (*Secret, error) {
 		return nil, inputErr("parse secret", "%s: %v", which, err)
 	}
 	if s.Engine != "" && !strings.EqualFold(s.Engine, "postgres") && !strings.EqualFold(s.Engine, "postgresql") && !strings.EqualFold(s.Engine, "aurora-postgresql") {
-		return nil, inputErr("parse secret", "%s has engine %q; this function rotates PostgreSQL secrets (engine \"postgres\")", which, printable(s.Engine))
+		return nil, inputErr("parse secret", "%s has engine \"%s\"; this function rotates PostgreSQL secrets (engine \"postgres\")", which, printable(s.Engine))
 	}
 	if s.Host, err = s.str(FieldHost); err != nil {
 		return nil, inputErr("parse secret", "%s: %v", which, err)

@@ -272,7 +272,7 @@ func (s *Strategy) loadAdmin(ctx context.Context, st rotation.Store, app *Secret
 	if err != nil {
 		var re *rotation.Error
 		if errors.As(err, &re) {
-			return nil, rotation.NewError(re.Class, "read admin secret", "reading the admin secret named by masterarn ("+app.MasterARN+"): "+re.Msg+"; the function's role needs secretsmanager:GetSecretValue on it (and kms:Decrypt on its key)", err)
+			return nil, rotation.NewError(re.Class, "read admin secret", "reading the admin secret named by masterarn ("+app.MasterARN+"): "+re.Msg+"; the function's role needs secretsmanager:GetSecretValue on it (and kms:Decrypt on its key)", re.Cause)
 		}
 		return nil, rotation.NewError(rotation.ClassDependency, "read admin secret", "reading the admin secret named by masterarn ("+app.MasterARN+") failed", err)
 	}
@@ -321,7 +321,7 @@ func (s *Strategy) setAlternating(ctx context.Context, req *rotation.SetRequest,
 	if err != nil {
 		var re *rotation.Error
 		if errors.As(err, &re) {
-			return rotation.NewError(re.Class, re.Op, "confused-deputy check failed, the admin secret was not used: the AWSCURRENT credentials must log in before the function acts on them; "+re.Msg, err)
+			return rotation.NewError(re.Class, re.Op, "confused-deputy check failed, the admin secret was not used: the AWSCURRENT credentials must log in before the function acts on them; "+re.Msg, re.Cause)
 		}
 		return err
 	}
