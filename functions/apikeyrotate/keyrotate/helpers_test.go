@@ -34,13 +34,17 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 // clock is the controlled clock the engine, the test endpoint and the
 // consumers of one test share.
 type clock struct {
-	mu sync.Mutex
-	t  time.Time
+	mu   sync.Mutex
+	t    time.Time
+	real bool // follow the wall clock (a function under the emulator uses it)
 }
 
 func newClock() *clock { return &clock{t: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)} }
 
 func (c *clock) Now() time.Time {
+	if c.real {
+		return time.Now()
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.t
@@ -264,6 +268,7 @@ type fixtureOpts struct {
 	noRegister bool
 	noTestURL  bool
 	overlap    time.Duration
+	realClock  bool
 }
 
 var pepperValue = []byte("pepper-for-tests-0123456789abcdef0123456789")
@@ -279,6 +284,7 @@ func newFixture(t testing.TB, o fixtureOpts) *fixture {
 		o.overlap = keyrotate.DefaultOverlap
 	}
 	f := &fixture{stack: s, kind: o.kind, clock: newClock(), logs: &lockedBuffer{}}
+	f.clock.real = o.realClock
 	if o.kind == apikey.KindWebhook {
 		o.noPepper = true
 	}
