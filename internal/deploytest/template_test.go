@@ -292,3 +292,22 @@ func TestVpcAccessPolicyOnlyWhenSubnetsAreGiven(t *testing.T) {
 		t.Error("condition HasVpc missing")
 	}
 }
+
+func TestDeployGuideDescribesEveryParameterAndBuildTarget(t *testing.T) {
+	tpl := loadTemplate(t)
+	guide, err := os.ReadFile(filepath.Join(repoRoot(t), "docs", "deploy.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	params, _ := tpl.Source["Parameters"].(M)
+	for _, name := range sortedKeys(params) {
+		if !bytes.Contains(guide, []byte("`"+name+"`")) {
+			t.Errorf("docs/deploy.md does not describe parameter %s", name)
+		}
+	}
+	for id := range resources(tpl.Source, "AWS::Serverless::Function") {
+		if !bytes.Contains(guide, []byte("`build-"+id+"`")) {
+			t.Errorf("docs/deploy.md does not name the build target build-%s", id)
+		}
+	}
+}
