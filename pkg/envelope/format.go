@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 	"unicode/utf8"
 )
@@ -85,11 +84,7 @@ func (c Context) appendCanonical(dst []byte) ([]byte, error) {
 		}
 		keys = append(keys, k)
 	}
-	if len(keys) < 2 {
-		// nothing to sort
-	} else {
-		sort.Strings(keys)
-	}
+	slices.Sort(keys)
 	dst = slices.Grow(dst, size)
 	dst = binary.BigEndian.AppendUint16(dst, uint16(len(keys)))
 	for _, k := range keys {
