@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"hash"
-	"io"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,7 +36,7 @@ const maxSignatures = 8
 func SignatureHeader(secret []byte, t time.Time, body []byte) string {
 	ts := strconv.FormatInt(t.Unix(), 10)
 	m := hmac.New(sha256.New, secret)
-	writeSigned(m, ts, body)
+	writeSigned(m, []byte(ts), body)
 	return "t=" + ts + ",v1=" + hex.EncodeToString(m.Sum(nil))
 }
 
@@ -46,15 +45,18 @@ func SignWebhook(k Key, t time.Time, body []byte) string {
 	return SignatureHeader([]byte(k.Reveal()), t, body)
 }
 
-func writeSigned(m hash.Hash, ts string, body []byte) {
-	io.WriteString(m, ts)
-	io.WriteString(m, ".")
+var dot = []byte{'.'}
+
+func writeSigned(m hash.Hash, ts []byte, body []byte) {
+	m.Write(ts)
+	m.Write(dot)
 	m.Write(body)
 }
 
 type parsedSig struct {
 	sum  [sha256.Size]byte
-	ts   string
+	tsb  [20]byte
+	ts   []byte
 	unix int64
 	sigs [maxSignatures][sha256.Size]byte
 	n    int
@@ -63,7 +65,7 @@ type parsedSig struct {
 var sigPool = sync.Pool{New: func() any { return new(parsedSig) }}
 
 func parseSignatureHeader(h string, p *parsedSig) error {
-	p.ts, p.unix, p.n = "", 0, 0
+	p.ts, p.unix, p.n = nil, 0, 0
 	if len(h) > MaxSignatureHeaderLen {
 		return ErrOversized
 	}
@@ -77,10 +79,10 @@ func parseSignatureHeader(h string, p *parsedSig) error {
 		switch k {
 		case "t":
 			u, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || p.ts != "" || u <= 0 {
+			if err != nil || p.ts != nil || u <= 0 || len(v) > len(p.tsb) {
 				return ErrMalformed
 			}
-			p.ts, p.unix = v, u
+			p.ts, p.unix = p.tsb[:copy(p.tsb[:], v)], u
 		case "v1":
 			if p.n == maxSignatures || len(v) != 2*sha256.Size {
 				return ErrMalformed
@@ -93,7 +95,7 @@ func parseSignatureHeader(h string, p *parsedSig) error {
 			// Other schemes (v0, future versions) are ignored.
 		}
 	}
-	if p.ts == "" || p.n == 0 {
+	if p.ts == nil || p.n == 0 {
 		return ErrMalformed
 	}
 	return nil
@@ -122,8 +124,9 @@ func (p *parsedSig) matches(m hash.Hash, body []byte) bool {
 // (for example a registration endpoint's shared HMAC key). Errors:
 // ErrOversized, ErrMalformed, ErrStale, ErrBadSignature.
 func VerifySignatureHeader(secret []byte, header string, body []byte, now time.Time, tolerance time.Duration) error {
-	var p parsedSig
-	if err := parseSignatureHeader(header, &p); err != nil {
+	p := sigPool.Get().(*parsedSig)
+	defer sigPool.Put(p)
+	if err := parseSignatureHeader(header, p); err != nil {
 		return err
 	}
 	if !p.fresh(now, tolerance) {
