@@ -14,8 +14,8 @@ const DefaultCallerCacheTTL = time.Hour
 
 // Credentials gives a caller its current key (or webhook signing key) from
 // the rotated secret, re-reading it once the cached copy is older than TTL.
-// If a re-read fails the cached key is kept: during the overlap it still
-// verifies. Safe for concurrent use.
+// If a re-read fails the cached key is kept (and the read retried a minute
+// later): during the overlap it still verifies. Safe for concurrent use.
 type Credentials struct {
 	Source   SecretSource
 	SecretID string
@@ -54,6 +54,8 @@ func (c *Credentials) Current(ctx context.Context) (*CallerSecret, error) {
 	if err != nil {
 		c.err = err
 		if c.c != nil {
+			// Keep the cached key and try again in a minute, not on every call.
+			c.at = now().Add(time.Minute - ttl)
 			return c.c, nil
 		}
 		return nil, err
