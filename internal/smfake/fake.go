@@ -236,7 +236,7 @@ func required(op string, fields ...string) error {
 	for _, f := range fields {
 		ip.Add(smithy.NewErrParamRequired(f))
 	}
-	return &ip
+	return ip // a value, as the SDK's validators return it
 }
 
 func errMarkedDeleted() error {
