@@ -59,7 +59,7 @@ func TestTheBuiltBootstrapRotatesUnderTheRuntimeEmulator(t *testing.T) {
 		t.Fatal(err)
 	}
 	secret := aws.ToString(out.ARN)
-	d := &driver.Driver{SM: sm, Invoke: rie, LambdaARN: fn, Attempts: 1}
+	d := &driver.Driver{SM: sm, Invoke: rie, LambdaARN: fn, Attempts: 1, OnStep: func(r driver.StepResult) { t.Logf("%s %s %v", r.Step, r.Duration, r.Err) }}
 	for i := range 2 {
 		if _, err := d.Rotate(ctx, secret, ""); err != nil {
 			t.Fatalf("rotation %d under RIE: %v\n%s", i+1, err, rie.Logs())
