@@ -716,6 +716,11 @@ func (f *Fake) updateSecretVersionStage(in *secretsmanager.UpdateSecretVersionSt
 			return nil, errInvalidParam("You can't remove the staging label AWSCURRENT from a version without moving it to another version with MoveToVersionId.")
 		}
 		from.remove(label)
+		if label == StagePending && from.has(StageCurrent) {
+			// The service ends a successful rotation this way: record it.
+			now := f.now()
+			s.lastRotated = &now
+		}
 		return ok()
 	}
 	if holder != nil && holder != to && from == nil {

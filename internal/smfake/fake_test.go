@@ -325,3 +325,20 @@ func TestConcurrentPutsUnderOneTokenKeepOneValue(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestRemovingAWSPENDINGFromTheCurrentVersionRecordsTheRotation(t *testing.T) {
+	f := New()
+	e := newEnv(t, f)
+	if err := e.rotated(); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := e.describe(); d.LastRotatedDate != nil {
+		t.Fatal("LastRotatedDate set before the rotation ended")
+	}
+	if err := e.move(StagePending, "", tB); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := e.describe(); d.LastRotatedDate == nil {
+		t.Fatal("no LastRotatedDate after AWSPENDING left the new AWSCURRENT version")
+	}
+}
