@@ -399,3 +399,12 @@ func (s *stack) setRolePassword(t testing.TB, role, password string) {
 	}
 	s.super(t, fmt.Sprintf("ALTER ROLE %s PASSWORD '%s'", pgx.Identifier{role}.Sanitize(), v))
 }
+
+// read is value for goroutines: it returns the error instead of failing.
+func (s *stack) read(arn, stage string) (string, error) {
+	out, err := s.sm.GetSecretValue(context.Background(), &secretsmanager.GetSecretValueInput{SecretId: aws.String(arn), VersionStage: aws.String(stage)})
+	if err != nil {
+		return "", err
+	}
+	return aws.ToString(out.SecretString), nil
+}
