@@ -43,6 +43,10 @@ import (
 // the tag stays; a different value requests another re-key.
 const RekeyTag = "jwt-rotation/emergency-rekey"
 
+// sizeWarning is the document size above which Create warns (Secrets
+// Manager's limit is 65536 bytes).
+const sizeWarning = 48 << 10
+
 // Strategy rotates JWT signing keys. It implements rotation.Strategy.
 type Strategy struct {
 	cfg    Config
@@ -233,6 +237,9 @@ func (s *Strategy) Create(ctx context.Context, req *rotation.CreateRequest) (*ro
 	resp.Value, err = next.Marshal()
 	if err != nil {
 		return nil, rotation.NewError(rotation.ClassDependency, "build-document", "encoding the new document failed", err)
+	}
+	if n := len(resp.Value); n > sizeWarning {
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf("the document is %d bytes of Secrets Manager's 65536 with %d retired keys: rotate less often, shorten JWT_MAX_TOKEN_LIFETIME, or use ES256/EdDSA (smaller keys)", n, len(next.Retired)))
 	}
 	return resp, nil
 }
