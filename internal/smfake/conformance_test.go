@@ -342,6 +342,17 @@ var rows = []row{
 		},
 	},
 	{
+		name: "the_empty_placeholder_read_by_stage_alone_is_ResourceNotFound",
+		run: func(e *env) error {
+			return all(
+				step("create", func() error { return e.create(tA, "v1") }),
+				step("rotate", func() error { return e.rotate(tB) }),
+				expect[*types.ResourceNotFoundException]("get AWSPENDING", func() error { _, err := e.get("", StagePending); return err }),
+				expect[*types.ResourceNotFoundException]("get by id", func() error { _, err := e.get(tB, ""); return err }),
+			)
+		},
+	},
+	{
 		name: "the_first_PutSecretValue_fills_the_placeholder_and_a_different_value_after_that_is_ResourceExists",
 		run: func(e *env) error {
 			return all(
