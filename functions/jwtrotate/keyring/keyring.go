@@ -271,6 +271,19 @@ func (s *Strategy) Set(ctx context.Context, req *rotation.SetRequest) (*rotation
 	if s.cfg.PublicJWKSSecretARN == "" {
 		return resp, nil
 	}
+	// Publishing early is safe only because the pending set keeps every key
+	// that can sign now; check it rather than trust it.
+	cur, err := parse("parse-current", "AWSCURRENT", req.Current.Value.Bytes())
+	if err != nil {
+		return nil, err
+	}
+	if !cur.Bootstrap() && !isRekey(cur, pend) {
+		for _, kid := range []string{cur.Active.KID, cur.Next.KID} {
+			if !pend.HasKID(kid) {
+				return nil, inputErr("verify", "the pending JWK Set lacks kid "+kid+", which signs now or next; not publishing it", nil)
+			}
+		}
+	}
 	set, err := json.Marshal(pend.JWKS)
 	if err != nil {
 		return nil, rotation.NewError(rotation.ClassDependency, "encode-jwks", "encoding the JWK Set failed", err)
@@ -349,7 +362,11 @@ func (s *Strategy) Test(ctx context.Context, req *rotation.TestRequest) (*rotati
 		}
 		// A new secret: prove the KMS key seals and opens under this
 		// secret's context.
-		k, err := s.newKey(ctx, name, s.cfg.Algorithm, stamp(now))
+		alg := pend.Algorithm
+		if alg == "" {
+			alg = s.cfg.Algorithm
+		}
+		k, err := s.newKey(ctx, name, alg, stamp(now))
 		if err != nil {
 			return nil, err
 		}
@@ -385,8 +402,7 @@ func (s *Strategy) Test(ctx context.Context, req *rotation.TestRequest) (*rotati
 		return nil, err
 	}
 	if !cur.Bootstrap() {
-		rekey := pend.EmergencyRekey != nil && (cur.EmergencyRekey == nil || cur.EmergencyRekey.Nonce != pend.EmergencyRekey.Nonce)
-		if rekey {
+		if isRekey(cur, pend) {
 			for _, kid := range []string{cur.Active.KID, cur.Next.KID} {
 				if pend.HasKID(kid) {
 					return nil, inputErr("verify", "emergency re-key: the leaked kid "+kid+" is still in the pending JWK Set", nil)
@@ -425,6 +441,11 @@ func (s *Strategy) Test(ctx context.Context, req *rotation.TestRequest) (*rotati
 		}
 	}
 	return resp, nil
+}
+
+// isRekey reports whether pend was made by an emergency re-key of cur.
+func isRekey(cur, pend *jwks.Document) bool {
+	return pend.EmergencyRekey != nil && (cur.EmergencyRekey == nil || cur.EmergencyRekey.Nonce != pend.EmergencyRekey.Nonce)
 }
 
 func kids(s *jwks.Set) []string {

@@ -278,3 +278,36 @@ func TestTheConfigurationTestOpensAndVerifiesTheCurrentKeys(t *testing.T) {
 		t.Fatalf("config test of a new secret: %v", err)
 	}
 }
+
+// recordingStore fails the test if anything is written.
+type recordingStore struct {
+	rotation.Store
+	t *testing.T
+}
+
+func (r recordingStore) PutSecret(context.Context, string, string, []byte) error {
+	r.t.Fatal("setSecret published a set that lacks a signing key")
+	return nil
+}
+
+// setSecret refuses to publish a pending set that would drop the key that
+// signs now or the one that signs next (outside an emergency re-key).
+func TestSetSecretNeverPublishesASetThatDropsASigningKey(t *testing.T) {
+	s := newStack(t)
+	c := newClock()
+	cfg := s.config()
+	cfg.PublicJWKSSecretARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:public-AbCdEf"
+	r := s.rig(t, s.config(), c)
+	_, cur := bootstrapped(t, r)
+	_, unrelated := bootstrapped(t, r)
+	cb, _ := cur.Marshal()
+	pb, _ := unrelated.Marshal()
+	st := keyring.New(cfg, s.env)
+	_, err := st.Set(context.Background(), &rotation.SetRequest{
+		Secret: rotation.SecretInfo{Name: "x"}, Token: "t", Now: c.Now(), Store: recordingStore{t: t},
+		Current: &rotation.Version{Value: cb}, Pending: &rotation.Version{Value: pb},
+	})
+	if rotation.ClassOf(err) != rotation.ClassInput || !strings.Contains(err.Error(), "not publishing") {
+		t.Fatalf("got %v", err)
+	}
+}
