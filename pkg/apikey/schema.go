@@ -128,7 +128,11 @@ type VerifierDoc struct {
 
 // Record is one key's verifier record.
 type Record struct {
-	KeyID     string
+	KeyID string
+	// Owner scopes the record to one caller secret (OwnerID of its ARN), so
+	// many caller secrets can share one verifier secret and a rotation only
+	// changes its own records. Empty in records made by hand.
+	Owner     string
 	Prefix    string
 	Alg       string // API keys: AlgSHA256 or AlgHMACSHA256
 	Hash      []byte // API keys: 32 bytes
@@ -147,6 +151,7 @@ type verifierWire struct {
 
 type recordWire struct {
 	KeyID     string     `json:"keyId"`
+	Owner     string     `json:"owner,omitempty"`
 	Prefix    string     `json:"prefix"`
 	Alg       string     `json:"alg,omitempty"`
 	Hash      string     `json:"hash,omitempty"`
@@ -156,8 +161,9 @@ type recordWire struct {
 	NotAfter  *time.Time `json:"notAfter,omitempty"`
 }
 
-// MaxRecords bounds the records in a verifier document.
-const MaxRecords = 64
+// MaxRecords bounds the records in a verifier document (many caller secrets
+// may share one; Secrets Manager's 64 KiB limit comes first, at about 250).
+const MaxRecords = 256
 
 // ParseVerifier decodes and checks a verifier document.
 func ParseVerifier(b []byte) (*VerifierDoc, error) {
@@ -194,9 +200,12 @@ func ParseVerifier(b []byte) (*VerifierDoc, error) {
 }
 
 func (rw recordWire) record(kind string) (Record, error) {
-	r := Record{KeyID: rw.KeyID, Prefix: rw.Prefix, Alg: rw.Alg, Status: rw.Status, NotBefore: rw.NotBefore.UTC()}
+	r := Record{KeyID: rw.KeyID, Owner: rw.Owner, Prefix: rw.Prefix, Alg: rw.Alg, Status: rw.Status, NotBefore: rw.NotBefore.UTC()}
 	if len(rw.KeyID) != KeyIDLen || !isBase62(rw.KeyID) {
 		return r, errors.New("keyId is not a key id")
+	}
+	if len(rw.Owner) > 64 || !isOwnerID(rw.Owner) {
+		return r, errors.New("owner is not an owner id")
 	}
 	if !ValidPrefix(rw.Prefix) {
 		return r, errors.New("prefix is not a valid prefix")
@@ -254,7 +263,7 @@ func (d *VerifierDoc) Encode() ([]byte, error) {
 		return recs[i].KeyID < recs[j].KeyID
 	})
 	for _, r := range recs {
-		rw := recordWire{KeyID: r.KeyID, Prefix: r.Prefix, Alg: r.Alg, Status: r.Status, NotBefore: r.NotBefore.UTC(), Secret: r.Secret.Reveal()}
+		rw := recordWire{KeyID: r.KeyID, Owner: r.Owner, Prefix: r.Prefix, Alg: r.Alg, Status: r.Status, NotBefore: r.NotBefore.UTC(), Secret: r.Secret.Reveal()}
 		if r.Hash != nil {
 			rw.Hash = base64.RawURLEncoding.EncodeToString(r.Hash)
 		}
@@ -275,6 +284,23 @@ func (d *VerifierDoc) Find(keyID string) *Record {
 		}
 	}
 	return nil
+}
+
+// OwnerID returns the owner id of a caller secret's ARN: 16 characters of
+// base64url SHA-256. It is an opaque scope, not a secret.
+func OwnerID(secretARN string) string {
+	s := sha256.Sum256([]byte("apikey owner v1\x00" + secretARN))
+	return "o" + base64.RawURLEncoding.EncodeToString(s[:12])
+}
+
+func isOwnerID(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c < '0' || c > '9') && (c < 'A' || c > 'Z') && (c < 'a' || c > 'z') && c != '-' && c != '_' {
+			return false
+		}
+	}
+	return true
 }
 
 // MinPepperLen is the shortest pepper accepted.

@@ -269,6 +269,7 @@ type fixtureOpts struct {
 	noTestURL  bool
 	overlap    time.Duration
 	realClock  bool
+	shareWith  *fixture // use this fixture's verifier and pepper secrets
 }
 
 var pepperValue = []byte("pepper-for-tests-0123456789abcdef0123456789")
@@ -290,8 +291,15 @@ func newFixture(t testing.TB, o fixtureOpts) *fixture {
 	}
 	alg := apikey.AlgSHA256
 	var pepper []byte
+	if o.shareWith != nil {
+		f.clock = o.shareWith.clock
+		o.noPepper = o.shareWith.pepperID == ""
+		f.pepperID = o.shareWith.pepperID
+	}
 	if !o.noPepper {
-		f.pepperID = s.secret(t, "pepper", pepperValue)
+		if f.pepperID == "" {
+			f.pepperID = s.secret(t, "pepper", pepperValue)
+		}
 		alg, pepper = apikey.AlgHMACSHA256, pepperValue
 	}
 	// The secret starts with a key issued by hand (K0) and its verifier record.
@@ -316,8 +324,18 @@ func newFixture(t testing.TB, o fixtureOpts) *fixture {
 	if pepper != nil {
 		doc.PepperFingerprint = apikey.PepperFingerprint(pepper)
 	}
-	dv, _ := doc.Encode()
-	f.verifierID = s.secret(t, "verifier", dv)
+	if o.shareWith != nil {
+		f.verifierID = o.shareWith.verifierID
+		shared := o.shareWith.currentVerifierDoc(t)
+		shared.Records = append(shared.Records, rec)
+		dv, _ := shared.Encode()
+		if _, err := s.sm.PutSecretValue(context.Background(), &secretsmanager.PutSecretValueInput{SecretId: aws.String(f.verifierID), SecretString: aws.String(string(dv))}); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		dv, _ := doc.Encode()
+		f.verifierID = s.secret(t, "verifier", dv)
+	}
 	f.cfg = keyrotate.Config{Kind: o.kind, Overlap: o.overlap, MaxAge: 90 * 24 * time.Hour, VerifierSecretID: f.verifierID, PepperSecretID: f.pepperID}
 	if !o.noRegister {
 		f.hmacID = s.secret(t, "register-hmac", registerKey)

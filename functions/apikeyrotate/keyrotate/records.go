@@ -18,9 +18,11 @@ import (
 const keepRevoked = 5
 
 // derivedToken is the ClientRequestToken of a verifier-secret version written
-// by one step of one rotation: a UUID (version 8) from SHA-256 of the
-// rotation's token and the purpose, so a retried step writes under the same
-// token and never creates another version.
+// by one step of one rotation on top of one base version: a UUID (version 8)
+// from SHA-256 of the rotation's token and the purpose (which names the base),
+// so a retried step writes under the same token and never creates another
+// version, while a retry over a version someone else wrote meanwhile merges
+// into a new one instead of failing on a reused token.
 func derivedToken(token, purpose string) string {
 	sum := sha256.Sum256([]byte("apikeyrotate/verifier\x00" + purpose + "\x00" + token))
 	u := sum[:16]
@@ -30,14 +32,16 @@ func derivedToken(token, purpose string) string {
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 }
 
-// applySet returns the verifier document setSecret writes: the pending key's
-// record active; the current key's record active (added if missing, never
-// un-revoked); every other live record — the key from two rotations ago, or
-// a key of an abandoned rotation — revoked with notAfter no later than the
-// pending key's creation. The result depends only on its inputs (no clock),
-// and applying it again to its own output changes nothing: a retried
-// setSecret computes the identical value.
-func applySet(doc *apikey.VerifierDoc, pending, current *apikey.CallerSecret, alg string, pepper []byte) (*apikey.VerifierDoc, error) {
+// applySet returns the verifier document setSecret writes. It changes only
+// the records of owner (the rotated secret; see apikey.OwnerID), so many
+// caller secrets can share one verifier secret: the pending key's record
+// active; the current key's record active (added if missing, adopted if it
+// was made by hand without an owner, never un-revoked); every other live
+// record of owner — the key from two rotations ago, or a key of an abandoned
+// rotation — revoked with notAfter no later than the pending key's creation.
+// The result depends only on its inputs (no clock), and applying it to its
+// own output changes nothing: a retried setSecret finds nothing to write.
+func applySet(doc *apikey.VerifierDoc, pending, current *apikey.CallerSecret, alg string, pepper []byte, owner string) (*apikey.VerifierDoc, error) {
 	out := &apikey.VerifierDoc{Kind: pending.Kind, PepperFingerprint: doc.PepperFingerprint}
 	if doc.Kind != pending.Kind {
 		return nil, rotation.NewError(rotation.ClassConfiguration, "verifier secret", "the verifier secret is of kind "+doc.Kind+" but the rotated key is of kind "+pending.Kind+"; point APIKEY_VERIFIER_SECRET_ARN at a verifier secret of the same kind", nil)
@@ -55,6 +59,7 @@ func applySet(doc *apikey.VerifierDoc, pending, current *apikey.CallerSecret, al
 	if err != nil {
 		return nil, rotation.NewError(rotation.ClassInput, "verifier record", "the pending key's record could not be built", err)
 	}
+	pend.Owner = owner
 	cutoff := pending.CreatedAt
 	sawCurrent := false
 	for _, r := range doc.Records {
@@ -63,17 +68,22 @@ func applySet(doc *apikey.VerifierDoc, pending, current *apikey.CallerSecret, al
 			continue // replaced by pend below
 		case current.Issued() && r.KeyID == current.KeyID:
 			sawCurrent = true
+			if r.Owner == "" {
+				r.Owner = owner
+			}
 			if r.Status == apikey.StatusRetiring {
 				r.Status = apikey.StatusActive
 			}
+		case r.Owner != owner:
+			// Another caller's record (or one made by hand): not ours to change.
 		case r.Status != apikey.StatusRevoked:
 			r.Status = apikey.StatusRevoked
 			if r.NotAfter.IsZero() || r.NotAfter.After(cutoff) {
 				r.NotAfter = cutoff
 			}
 		}
-		if r.Status == apikey.StatusRevoked && r.Secret.Reveal() != "" {
-			continue // a revoked webhook key: drop its material
+		if r.Owner == owner && r.Status == apikey.StatusRevoked && r.Hash == nil {
+			continue // a revoked webhook key: drop it with its material
 		}
 		out.Records = append(out.Records, r)
 	}
@@ -82,12 +92,13 @@ func applySet(doc *apikey.VerifierDoc, pending, current *apikey.CallerSecret, al
 		if err != nil {
 			return nil, rotation.NewError(rotation.ClassInput, "verifier record", "the current key's record could not be built", err)
 		}
+		cur.Owner = owner
 		out.Records = append(out.Records, cur)
 	}
 	out.Records = append(out.Records, pend)
-	out.Records = pruneRevoked(out.Records)
+	out.Records = pruneRevoked(out.Records, owner)
 	if len(out.Records) > apikey.MaxRecords {
-		return nil, rotation.NewError(rotation.ClassState, "verifier secret", "the verifier secret would hold more than the allowed records", nil)
+		return nil, rotation.NewError(rotation.ClassState, "verifier secret", "the verifier secret would hold more than the allowed records; give some callers their own verifier secret", nil)
 	}
 	if !usesHMAC(out.Records) {
 		out.PepperFingerprint = ""
@@ -99,13 +110,12 @@ func usesHMAC(rs []apikey.Record) bool {
 	return slices.ContainsFunc(rs, func(r apikey.Record) bool { return r.Alg == apikey.AlgHMACSHA256 })
 }
 
-// pruneRevoked keeps the keepRevoked newest revoked records (by notBefore,
-// then key id) and every live one; revoked webhook records have no material
-// and no use, so none is kept.
-func pruneRevoked(rs []apikey.Record) []apikey.Record {
+// pruneRevoked keeps the keepRevoked newest revoked records of owner (by
+// notBefore, then key id) and every other record.
+func pruneRevoked(rs []apikey.Record, owner string) []apikey.Record {
 	var revoked []int
 	for i, r := range rs {
-		if r.Status == apikey.StatusRevoked {
+		if r.Owner == owner && r.Status == apikey.StatusRevoked {
 			revoked = append(revoked, i)
 		}
 	}
@@ -118,7 +128,7 @@ func pruneRevoked(rs []apikey.Record) []apikey.Record {
 	})
 	drop := map[int]bool{}
 	for n, i := range revoked {
-		if n >= keepRevoked || rs[i].Hash == nil {
+		if n >= keepRevoked {
 			drop[i] = true
 		}
 	}
@@ -132,19 +142,30 @@ func pruneRevoked(rs []apikey.Record) []apikey.Record {
 }
 
 // applyFinish sets the previous key's record to retiring with notAfter no
-// later than until. It reports whether anything changed; a record already
-// retiring or revoked, or missing, is left alone.
-func applyFinish(doc *apikey.VerifierDoc, previousKeyID, currentKeyID string, until time.Time) bool {
+// later than until, and puts the current key's record back (from mkCurrent)
+// if a concurrent writer of a shared verifier secret lost it. It reports
+// whether anything changed; a previous record already retiring or revoked,
+// or missing, is left alone.
+func applyFinish(doc *apikey.VerifierDoc, previousKeyID, currentKeyID string, until time.Time, mkCurrent func() (apikey.Record, error)) (bool, error) {
+	changed := false
+	if doc.Find(currentKeyID) == nil && mkCurrent != nil {
+		r, err := mkCurrent()
+		if err != nil {
+			return false, err
+		}
+		doc.Records = append(doc.Records, r)
+		changed = true
+	}
 	if previousKeyID == currentKeyID {
-		return false
+		return changed, nil
 	}
 	r := doc.Find(previousKeyID)
 	if r == nil || r.Status != apikey.StatusActive {
-		return false
+		return changed, nil
 	}
 	r.Status = apikey.StatusRetiring
 	if r.NotAfter.IsZero() || until.Before(r.NotAfter) {
 		r.NotAfter = until.UTC().Truncate(time.Second)
 	}
-	return true
+	return true, nil
 }

@@ -396,3 +396,51 @@ func TestWebhookKeysSignaturesByEitherKeyVerifyDuringTheOverlap(t *testing.T) {
 		t.Fatal("the verifier secret still holds the revoked webhook key")
 	}
 }
+
+func TestCallersSharingAVerifierSecretRotateWithoutTouchingEachOther(t *testing.T) {
+	a := newFixture(t, fixtureOpts{noRegister: true, noTestURL: true})
+	b := newFixture(t, fixtureOpts{noRegister: true, noTestURL: true, shareWith: a})
+	ctx := context.Background()
+	a.rotate(t)
+	a.clock.Add(time.Hour)
+	a.rotate(t) // A's initial key is now revoked; B's must not be
+	b.rotate(t)
+	v := a.verifier(t)
+	if _, err := v.Verify(ctx, a.initial.Key.Reveal()); !errors.Is(err, apikey.ErrRevoked) {
+		t.Fatalf("A's key from two rotations ago: %v", err)
+	}
+	for _, c := range []*apikey.CallerSecret{a.caller(t, "AWSCURRENT"), a.caller(t, "AWSPREVIOUS"), b.initial, b.caller(t, "AWSCURRENT")} {
+		if err := verifyCaller(ctx, v, c, a.clock.Now()); err != nil {
+			t.Fatalf("key %s: %v", c.KeyID, err)
+		}
+	}
+}
+
+func TestAConcurrentWriterThatDropsTheNewRecordMakesTheRotationRetryAndConverge(t *testing.T) {
+	f := newFixture(t, fixtureOpts{noRegister: true})
+	ctx := context.Background()
+	stale, err := apikey.ReadSecret(ctx, f.sm, f.verifierID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.driver.Wrap = func(ctx context.Context, attempt int, step rotation.Step) context.Context {
+		if attempt == 1 && step == rotation.StepTest {
+			// Another caller's rotation, working from a version read before
+			// this setSecret, writes over it.
+			if _, err := f.sm.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(f.verifierID), SecretString: aws.String(string(stale))}); err != nil {
+				t.Error(err)
+			}
+		}
+		return ctx
+	}
+	res := f.rotate(t)
+	if res.Attempts != 2 {
+		t.Fatalf("want testSecret to catch the lost record and the retry to converge; attempts %d", res.Attempts)
+	}
+	v := f.verifier(t)
+	for _, c := range []*apikey.CallerSecret{f.caller(t, "AWSCURRENT"), f.initial} {
+		if err := verifyCaller(ctx, v, c, f.clock.Now()); err != nil {
+			t.Fatalf("key %s: %v", c.KeyID, err)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package keyrotate
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -81,35 +82,36 @@ func (s *Strategy) Set(ctx context.Context, req *rotation.SetRequest) (*rotation
 	if err != nil {
 		return nil, err
 	}
-	token := derivedToken(req.Token, "set")
+	doc, baseID := &apikey.VerifierDoc{Kind: pend.Kind}, ""
+	if ver != nil {
+		if doc, err = parseVerifier(ver.Value.Bytes()); err != nil {
+			return nil, err
+		}
+		baseID = ver.ID
+	}
+	next, err := applySet(doc, pend, cur, alg, pepper, apikey.OwnerID(req.Secret.ARN))
+	if err != nil {
+		return nil, err
+	}
+	b, err := next.Encode()
+	if err != nil {
+		return nil, rotation.NewError(rotation.ClassDependency, "encode", "the verifier document could not be encoded", err)
+	}
 	resp := &rotation.SetResponse{}
-	resp.Details = map[string]string{"keyId": pend.KeyID, "verifierVersion": token}
-	var next *apikey.VerifierDoc
-	if ver != nil && ver.ID == token {
-		// A retried setSecret: this rotation's records are already current.
-		if next, err = parseVerifier(ver.Value.Bytes()); err != nil {
-			return nil, err
-		}
+	resp.Details = map[string]string{"keyId": pend.KeyID}
+	if ver != nil && bytes.Equal(b, ver.Value.Bytes()) {
+		// A retried setSecret: the current verifier version already is what
+		// this step would write.
+		resp.Details["verifierVersion"] = ver.ID
 	} else {
-		doc := &apikey.VerifierDoc{Kind: pend.Kind}
-		if ver != nil {
-			if doc, err = parseVerifier(ver.Value.Bytes()); err != nil {
-				return nil, err
-			}
-		}
-		if next, err = applySet(doc, pend, cur, alg, pepper); err != nil {
-			return nil, err
-		}
-		b, err := next.Encode()
-		if err != nil {
-			return nil, rotation.NewError(rotation.ClassDependency, "encode", "the verifier document could not be encoded", err)
-		}
+		token := derivedToken(req.Token, "set\x00"+baseID)
 		if err := req.Store.PutSecret(ctx, s.cfg.VerifierSecretID, token, b); err != nil {
 			if ver == nil && rotation.ClassOf(err) == rotation.ClassState {
 				return nil, rotation.NewError(rotation.ClassConfiguration, "APIKEY_VERIFIER_SECRET_ARN", "the verifier secret could not be written; create it first (its initial value may be empty)", err)
 			}
 			return nil, err
 		}
+		resp.Details["verifierVersion"] = token
 	}
 	if s.cfg.RegisterURL != "" {
 		rec := next.Find(pend.KeyID)
@@ -124,22 +126,27 @@ func (s *Strategy) Set(ctx context.Context, req *rotation.SetRequest) (*rotation
 // Test verifies the pending key against the pending verifier records through
 // the consumer library, and calls the test endpoint if one is configured.
 func (s *Strategy) Test(ctx context.Context, req *rotation.TestRequest) (*rotation.TestResponse, error) {
+	if req.ConfigTest {
+		if c, err := parseCaller(req.Current, "AWSCURRENT"); err == nil && !c.Issued() {
+			// A secret waiting for its first key: prove the verifier secret is readable.
+			if _, err := req.Store.GetSecret(ctx, s.cfg.VerifierSecretID, "", rotation.StageCurrent); err != nil {
+				return nil, err
+			}
+			return &rotation.TestResponse{Report: rotation.Report{Warnings: []string{"the secret holds no key yet; only the verifier secret was read"}}}, nil
+		}
+	}
 	pend, cur, err := s.pair(req.Pending, req.Current)
 	if err != nil {
 		return nil, err
 	}
-	var ver *rotation.Version
-	if req.ConfigTest {
-		ver, err = req.Store.GetSecret(ctx, s.cfg.VerifierSecretID, "", rotation.StageCurrent)
-	} else {
-		ver, err = req.Store.GetSecret(ctx, s.cfg.VerifierSecretID, derivedToken(req.Token, "set"), "")
-	}
+	// What consumers see: the verifier secret's AWSCURRENT version.
+	ver, err := req.Store.GetSecret(ctx, s.cfg.VerifierSecretID, "", rotation.StageCurrent)
 	if err != nil {
 		return nil, err
 	}
 	if ver == nil {
 		return nil, &rotation.Error{Class: rotation.ClassState, Op: "verifier secret", Retryable: true,
-			Msg: "the verifier records of this rotation are not there: setSecret has not completed"}
+			Msg: "the verifier secret has no value: setSecret has not completed"}
 	}
 	doc, err := parseVerifier(ver.Value.Bytes())
 	if err != nil {
@@ -157,7 +164,8 @@ func (s *Strategy) Test(ctx context.Context, req *rotation.TestRequest) (*rotati
 	}
 	resp := &rotation.TestResponse{}
 	if err := verifyWith(ring, pend, req.Now); err != nil {
-		return nil, rotation.NewError(rotation.ClassState, "verify pending key", "the pending key does not verify against the pending verifier records: "+err.Error(), nil)
+		return nil, &rotation.Error{Class: rotation.ClassState, Op: "verify pending key", Retryable: true,
+			Msg: "the pending key does not verify against the verifier secret's current records (" + err.Error() + "): setSecret has not completed, or a concurrent writer of a shared verifier secret replaced its version; the retried rotation writes it again"}
 	}
 	if !req.ConfigTest && cur.Issued() && cur.KeyID != pend.KeyID {
 		if err := verifyWith(ring, cur, req.Now); err != nil {
@@ -208,7 +216,7 @@ func (s *Strategy) AfterFinish(ctx context.Context, req *rotation.FinishRequest)
 	if s.cfg.Overlap < CallerCacheTTL {
 		resp.Warnings = append(resp.Warnings, fmt.Sprintf("the overlap %s is shorter than the callers' secret-cache time %s", s.cfg.Overlap, CallerCacheTTL))
 	}
-	if !prev.Issued() {
+	if !prev.Issued() && !cur.Issued() {
 		return resp, nil
 	}
 	ver, err := req.Store.GetSecret(ctx, s.cfg.VerifierSecretID, "", rotation.StageCurrent)
@@ -218,26 +226,37 @@ func (s *Strategy) AfterFinish(ctx context.Context, req *rotation.FinishRequest)
 	if ver == nil {
 		return resp, rotation.NewError(rotation.ClassState, "verifier secret", "the verifier secret has no value; the previous key could not be set to retiring", nil)
 	}
-	token := derivedToken(req.Token, "finish")
-	if ver.ID == token {
-		return resp, nil
-	}
 	doc, err := parseVerifier(ver.Value.Bytes())
 	if err != nil {
 		return resp, err
 	}
-	until := req.Now.Add(s.cfg.Overlap)
-	if !applyFinish(doc, prev.KeyID, cur.KeyID, until) {
-		return resp, nil
+	mkCurrent := func() (apikey.Record, error) {
+		alg, pepper, err := s.pepper(ctx, req.Store, cur.Kind)
+		if err != nil {
+			return apikey.Record{}, err
+		}
+		r, err := apikey.NewRecord(cur, alg, pepper, apikey.StatusActive)
+		r.Owner = apikey.OwnerID(req.Secret.ARN)
+		return r, err
+	}
+	if !cur.Issued() {
+		mkCurrent = nil
+	}
+	changed, err := applyFinish(doc, prev.KeyID, cur.KeyID, req.Now.Add(s.cfg.Overlap), mkCurrent)
+	if err != nil || !changed {
+		return resp, err
 	}
 	b, err := doc.Encode()
 	if err != nil {
 		return resp, rotation.NewError(rotation.ClassDependency, "encode", "the verifier document could not be encoded", err)
 	}
-	if err := req.Store.PutSecret(ctx, s.cfg.VerifierSecretID, token, b); err != nil {
+	if err := req.Store.PutSecret(ctx, s.cfg.VerifierSecretID, derivedToken(req.Token, "finish\x00"+ver.ID), b); err != nil {
 		return resp, err
 	}
-	resp.Details = map[string]string{"previousKeyId": prev.KeyID, "retiringUntil": doc.Find(prev.KeyID).NotAfter.Format(time.RFC3339)}
+	resp.Details = map[string]string{"previousKeyId": prev.KeyID}
+	if r := doc.Find(prev.KeyID); r != nil {
+		resp.Details["retiringUntil"] = r.NotAfter.Format(time.RFC3339)
+	}
 	return resp, nil
 }
 

@@ -47,11 +47,11 @@ func TestApplySetIsIdempotentAndRevokesTheKeyFromTwoRotationsAgo(t *testing.T) {
 	r0.NotAfter = t0.Add(-29 * 24 * time.Hour)
 	r1, _ := apikey.NewRecord(k1, apikey.AlgHMACSHA256, pepper, apikey.StatusActive)
 	doc := &apikey.VerifierDoc{Kind: apikey.KindAPIKey, PepperFingerprint: apikey.PepperFingerprint(pepper), Records: []apikey.Record{r0, r1}}
-	once, err := applySet(doc, k2, k1, apikey.AlgHMACSHA256, pepper)
+	once, err := applySet(doc, k2, k1, apikey.AlgHMACSHA256, pepper, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	twice, err := applySet(once, k2, k1, apikey.AlgHMACSHA256, pepper)
+	twice, err := applySet(once, k2, k1, apikey.AlgHMACSHA256, pepper, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func TestApplySetIsIdempotentAndRevokesTheKeyFromTwoRotationsAgo(t *testing.T) {
 	rr := r1
 	rr.Status = apikey.StatusRevoked
 	doc2 := &apikey.VerifierDoc{Kind: apikey.KindAPIKey, PepperFingerprint: apikey.PepperFingerprint(pepper), Records: []apikey.Record{ro, rr}}
-	out, _ := applySet(doc2, k2, k1, apikey.AlgHMACSHA256, pepper)
+	out, _ := applySet(doc2, k2, k1, apikey.AlgHMACSHA256, pepper, "")
 	if out.Find(orphan.KeyID).Status != apikey.StatusRevoked || out.Find(k1.KeyID).Status != apikey.StatusRevoked {
 		t.Fatal("orphan not revoked, or a revoked current key came back")
 	}
@@ -86,17 +86,17 @@ func TestApplySetAddsAMissingCurrentRecordAndRefusesAChangedPepper(t *testing.T)
 	pepper := bytes.Repeat([]byte("p"), 32)
 	k1 := issued(t, apikey.KindAPIKey, t0.Add(-time.Hour))
 	k2 := issued(t, apikey.KindAPIKey, t0)
-	out, err := applySet(&apikey.VerifierDoc{Kind: apikey.KindAPIKey}, k2, k1, apikey.AlgSHA256, nil)
+	out, err := applySet(&apikey.VerifierDoc{Kind: apikey.KindAPIKey}, k2, k1, apikey.AlgSHA256, nil, "")
 	if err != nil || out.Find(k1.KeyID) == nil || out.PepperFingerprint != "" {
 		t.Fatalf("missing current record not added: %v %+v", err, out)
 	}
 	r1, _ := apikey.NewRecord(k1, apikey.AlgHMACSHA256, pepper, apikey.StatusActive)
 	doc := &apikey.VerifierDoc{Kind: apikey.KindAPIKey, PepperFingerprint: apikey.PepperFingerprint(pepper), Records: []apikey.Record{r1}}
-	_, err = applySet(doc, k2, k1, apikey.AlgHMACSHA256, bytes.Repeat([]byte("q"), 32))
+	_, err = applySet(doc, k2, k1, apikey.AlgHMACSHA256, bytes.Repeat([]byte("q"), 32), "")
 	if rotation.ClassOf(err) != rotation.ClassConfiguration {
 		t.Fatalf("changed pepper: %v", err)
 	}
-	_, err = applySet(&apikey.VerifierDoc{Kind: apikey.KindWebhook}, k2, k1, apikey.AlgSHA256, nil)
+	_, err = applySet(&apikey.VerifierDoc{Kind: apikey.KindWebhook}, k2, k1, apikey.AlgSHA256, nil, "")
 	if rotation.ClassOf(err) != rotation.ClassConfiguration {
 		t.Fatalf("kind mismatch: %v", err)
 	}
@@ -110,14 +110,14 @@ func TestApplySetKeepsAFewRevokedAPIKeyRecordsAndNoRevokedWebhookMaterial(t *tes
 		doc.Records = append(doc.Records, r)
 	}
 	cur, pend := issued(t, apikey.KindAPIKey, t0.Add(-time.Hour)), issued(t, apikey.KindAPIKey, t0)
-	out, _ := applySet(doc, pend, cur, apikey.AlgSHA256, nil)
+	out, _ := applySet(doc, pend, cur, apikey.AlgSHA256, nil, "")
 	if len(out.Records) != keepRevoked+2 {
 		t.Fatalf("%d records, want %d revoked + 2 live", len(out.Records), keepRevoked)
 	}
 	wold := issued(t, apikey.KindWebhook, t0.Add(-48*time.Hour))
 	wcur, wpend := issued(t, apikey.KindWebhook, t0.Add(-time.Hour)), issued(t, apikey.KindWebhook, t0)
 	r, _ := apikey.NewRecord(wold, "", nil, apikey.StatusRetiring)
-	wout, _ := applySet(&apikey.VerifierDoc{Kind: apikey.KindWebhook, Records: []apikey.Record{r}}, wpend, wcur, "", nil)
+	wout, _ := applySet(&apikey.VerifierDoc{Kind: apikey.KindWebhook, Records: []apikey.Record{r}}, wpend, wcur, "", nil, "")
 	if wout.Find(wold.KeyID) != nil {
 		t.Fatal("a revoked webhook key's material stayed in the verifier document")
 	}
@@ -129,17 +129,52 @@ func TestApplyFinishRetiresThePreviousKeyOnce(t *testing.T) {
 	r2, _ := apikey.NewRecord(k2, apikey.AlgSHA256, nil, apikey.StatusActive)
 	doc := &apikey.VerifierDoc{Kind: apikey.KindAPIKey, Records: []apikey.Record{r1, r2}}
 	until := t0.Add(24 * time.Hour)
-	if !applyFinish(doc, k1.KeyID, k2.KeyID, until) {
-		t.Fatal("nothing changed")
+	if ok, err := applyFinish(doc, k1.KeyID, k2.KeyID, until, nil); !ok || err != nil {
+		t.Fatal("nothing changed", err)
 	}
 	if r := doc.Find(k1.KeyID); r.Status != apikey.StatusRetiring || !r.NotAfter.Equal(until) {
 		t.Fatalf("previous record %+v", r)
 	}
-	if applyFinish(doc, k1.KeyID, k2.KeyID, until.Add(time.Hour)) {
+	if ok, _ := applyFinish(doc, k1.KeyID, k2.KeyID, until.Add(time.Hour), nil); ok {
 		t.Fatal("a second finish changed the record again")
 	}
 	if doc.Find(k2.KeyID).Status != apikey.StatusActive {
 		t.Fatal("the current key was touched")
+	}
+}
+
+func TestApplySetOnlyTouchesTheRecordsOfItsOwnSecret(t *testing.T) {
+	a0, a1 := issued(t, apikey.KindAPIKey, t0.Add(-2*time.Hour)), issued(t, apikey.KindAPIKey, t0.Add(-time.Hour))
+	b0, b1 := issued(t, apikey.KindAPIKey, t0.Add(-2*time.Hour)), issued(t, apikey.KindAPIKey, t0.Add(-time.Hour))
+	var doc apikey.VerifierDoc
+	doc.Kind = apikey.KindAPIKey
+	for _, x := range []struct {
+		c     *apikey.CallerSecret
+		owner string
+		st    string
+	}{{a0, "oA", apikey.StatusRetiring}, {a1, "oA", apikey.StatusActive}, {b0, "oB", apikey.StatusRetiring}, {b1, "oB", apikey.StatusActive}} {
+		r, _ := apikey.NewRecord(x.c, apikey.AlgSHA256, nil, x.st)
+		r.Owner = x.owner
+		doc.Records = append(doc.Records, r)
+	}
+	a2 := issued(t, apikey.KindAPIKey, t0)
+	out, err := applySet(&doc, a2, a1, apikey.AlgSHA256, nil, "oA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Find(a0.KeyID).Status != apikey.StatusRevoked || out.Find(a2.KeyID).Owner != "oA" {
+		t.Fatal("own records not rotated")
+	}
+	if out.Find(b0.KeyID).Status != apikey.StatusRetiring || out.Find(b1.KeyID).Status != apikey.StatusActive {
+		t.Fatal("another secret's records were changed")
+	}
+	// The finish hook puts a lost current record back.
+	out.Records = out.Records[:0]
+	ok, err := applyFinish(out, a1.KeyID, a2.KeyID, t0.Add(time.Hour), func() (apikey.Record, error) {
+		return apikey.NewRecord(a2, apikey.AlgSHA256, nil, apikey.StatusActive)
+	})
+	if !ok || err != nil || out.Find(a2.KeyID) == nil {
+		t.Fatal("lost current record not restored", err)
 	}
 }
 
