@@ -46,8 +46,15 @@ type queueReader interface {
 	DeleteMessage(ctx context.Context, in *sqs.DeleteMessageInput, opts ...func(*sqs.Options)) (*sqs.DeleteMessageOutput, error)
 }
 
+// nowClient is what `rotate now` uses of Secrets Manager.
+type nowClient interface {
+	DescribeSecret(ctx context.Context, in *secretsmanager.DescribeSecretInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.DescribeSecretOutput, error)
+	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
+	RotateSecret(ctx context.Context, in *secretsmanager.RotateSecretInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.RotateSecretOutput, error)
+}
+
 // rotateNow starts a rotation and, with wait, follows it.
-func rotateNow(ctx context.Context, sm smClient, q queueReader, queueURL, secret string, wait bool, timeout time.Duration, out io.Writer) error {
+func rotateNow(ctx context.Context, sm nowClient, q queueReader, queueURL, secret string, wait bool, timeout time.Duration, out io.Writer) error {
 	start := time.Now()
 	r, err := sm.RotateSecret(ctx, &secretsmanager.RotateSecretInput{SecretId: aws.String(secret), RotateImmediately: aws.Bool(true)})
 	if err != nil {
@@ -70,7 +77,7 @@ func rotateNow(ctx context.Context, sm smClient, q queueReader, queueURL, secret
 
 // follower watches one rotation through DescribeSecret (and notifications).
 type follower struct {
-	sm       smClient
+	sm       nowClient
 	q        queueReader
 	queueURL string
 	arn      string
@@ -182,8 +189,13 @@ func (f *follower) readNotifications(ctx context.Context) error {
 // message or SNS's JSON envelope around it.
 func parseNotification(body string) (rotation.Notification, bool) {
 	var n rotation.Notification
-	var env struct{ Message string }
-	if json.Unmarshal([]byte(body), &env) == nil && env.Message != "" {
+	// SNS's envelope has "Type":"Notification"; our own message has a
+	// lower-case "message" field that encoding/json would also match.
+	var env struct {
+		Type    string `json:"Type"`
+		Message string `json:"Message"`
+	}
+	if json.Unmarshal([]byte(body), &env) == nil && env.Type == "Notification" && env.Message != "" {
 		body = env.Message
 	}
 	if err := json.Unmarshal([]byte(body), &n); err != nil || n.SchemaVersion == 0 {

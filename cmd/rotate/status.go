@@ -92,7 +92,7 @@ func loadState(ctx context.Context, sm smClient, secret string) (*secretState, e
 		for _, v := range out.Versions {
 			created[aws.ToString(v.VersionId)] = aws.ToTime(v.CreatedDate)
 		}
-		if out.NextToken == nil {
+		if aws.ToString(out.NextToken) == "" || (next != nil && *next == *out.NextToken) {
 			break
 		}
 		next = out.NextToken
