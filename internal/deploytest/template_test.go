@@ -7,55 +7,81 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/rotation-suite/rotation/internal/testenv"
 )
 
-// runCfnLint lints template.yaml with the informational rules included and
+// runCfnLint lints a template with the informational rules included and
 // returns the parseable report and the exit status.
-func runCfnLint(t *testing.T, extra ...string) (string, error) {
+func runCfnLint(t *testing.T, path string) (string, error) {
 	t.Helper()
 	bin, err := exec.LookPath("cfn-lint")
 	if err != nil {
 		testenv.Require(t, &testenv.MissingError{What: "cfn-lint", Fix: cfnLintFix})
 	}
-	args := append([]string{"--format", "parseable", "--include-checks", "I", "--", "template.yaml"}, extra...)
-	if len(extra) > 0 {
-		args = append([]string{"--format", "parseable", "--include-checks", "I", "--parameters"}, extra...)
-		args = append(args, "--", "template.yaml")
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Dir = repoRoot(t)
+	cmd := exec.Command(bin, "--format", "parseable", "--include-checks", "I", "--", path)
+	cmd.Dir = filepath.Dir(path)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err = cmd.Run()
 	return out.String(), err
 }
 
+// withDefaults returns the template text with the Default of each named
+// parameter replaced, so that cfn-lint (which checks defaults against types,
+// patterns and allowed values) also sees the optional features switched on.
+func withDefaults(t *testing.T, text string, defaults map[string]string) string {
+	t.Helper()
+	for _, name := range sortedKeys(defaults) {
+		re := regexp.MustCompile(`(?m)^(  ` + regexp.QuoteMeta(name) + `:\n(?:    .*\n)*?    Default: ).*$`)
+		if !re.MatchString(text) {
+			t.Fatalf("parameter %s with a Default not found", name)
+		}
+		text = re.ReplaceAllString(text, "${1}"+strconv.Quote(defaults[name]))
+	}
+	return text
+}
+
 func TestTemplateLintsCleanWithCfnLint(t *testing.T) {
+	root := repoRoot(t)
+	src, err := os.ReadFile(filepath.Join(root, "template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
-		name   string
-		params []string
+		name     string
+		defaults map[string]string
 	}{
 		{"defaults", nil},
-		{"every optional feature on", []string{
-			"DbHost=db.example.internal",
-			"SubnetIds=subnet-0123456789abcdef0,subnet-0123456789abcdef1",
-			"SecurityGroupIds=sg-0123456789abcdef0",
-			"NotificationEmail=ops@example.com",
-			"CloudTrailLogGroupName=example-trail",
-			"JwtSignerPrincipalArns=arn:aws:iam::123456789012:role/example-signer",
-			"DbMasterSecretArn=arn:aws:secretsmanager:us-east-1:123456789012:secret:example-master-AbCdEf",
-			"DbMasterSecretKmsKeyArn=arn:aws:kms:us-east-1:123456789012:key/00000000-0000-4000-8000-000000000000",
+		{"every optional feature on", map[string]string{
+			"DbHost":                  "db.example.internal",
+			"DbUserPair":              "app_blue,app_green",
+			"SubnetIds":               "subnet-0123456789abcdef0,subnet-0123456789abcdef1",
+			"SecurityGroupIds":        "sg-0123456789abcdef0",
+			"NotificationEmail":       "ops@example.com",
+			"CloudTrailLogGroupName":  "example-trail",
+			"JwtSignerPrincipalArns":  "arn:aws:iam::123456789012:role/example-signer",
+			"ApiKeyRegisterUrl":       "https://keys.example.internal/register",
+			"ApiKeyTestUrl":           "https://api.example.internal/whoami",
+			"DbMasterSecretArn":       "arn:aws:secretsmanager:us-east-1:123456789012:secret:example-master-AbCdEf",
+			"DbMasterSecretKmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-4000-8000-000000000000",
 		}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			out, err := runCfnLint(t, tc.params...)
+			path := filepath.Join(root, "template.yaml")
+			if tc.defaults != nil {
+				path = filepath.Join(t.TempDir(), "template.yaml")
+				if err := os.WriteFile(path, []byte(withDefaults(t, string(src), tc.defaults)), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			out, err := runCfnLint(t, path)
 			if err != nil || strings.TrimSpace(out) != "" {
-				t.Fatalf("cfn-lint template.yaml must report nothing; got %v:\n%s", err, out)
+				t.Fatalf("cfn-lint must report nothing; got %v:\n%s", err, out)
 			}
 		})
 	}
