@@ -120,6 +120,15 @@ func TestFunctionsAreArm64ProvidedAl2023BuiltByMakefile(t *testing.T) {
 	}
 }
 
+// functionPackages maps each function of the template to the package its
+// bootstrap is built from.
+var functionPackages = map[string]string{
+	"DbRotateFunction":      "./functions/dbrotate",
+	"JwtRotateFunction":     "./functions/jwtrotate",
+	"ApiKeyRotateFunction":  "./functions/apikeyrotate",
+	"WebhookRotateFunction": "./functions/apikeyrotate",
+}
+
 // The Makefile belongs to the build, but sam build fails without a
 // build-<LogicalId> target for every BuildMethod: makefile function, so the
 // template and the Makefile are checked together.
@@ -133,13 +142,19 @@ func TestEveryMakefileFunctionHasABuildTargetProducingAnArm64Bootstrap(t *testin
 		if md, _ := fn["Metadata"].(M); md["BuildMethod"] != "makefile" {
 			continue
 		}
-		re := regexp.MustCompile(`(?m)^build-` + regexp.QuoteMeta(id) + `\s*:[^\n]*\n((?:\t[^\n]*\n?)*)`)
+		// A rule naming the target, alone or among others ("build-A build-B:").
+		re := regexp.MustCompile(`(?m)^(?:[^\n:#]*[ \t])?build-` + regexp.QuoteMeta(id) + `(?:[ \t][^\n:]*)?:[^\n]*\n((?:\t[^\n]*\n?)*)`)
 		m := re.FindSubmatch(mk)
 		if m == nil {
 			t.Errorf("Makefile has no target build-%s (sam build runs it for %s)", id, id)
 			continue
 		}
 		recipe := string(m[1])
+		if pkg, ok := functionPackages[id]; !ok {
+			t.Errorf("%s: no known package; add it to functionPackages", id)
+		} else if !strings.Contains(recipe, pkg) {
+			t.Errorf("build-%s must build %s:\n%s", id, pkg, recipe)
+		}
 		for _, want := range []string{"$(ARTIFACTS_DIR)/bootstrap", "GOOS=linux", "GOARCH=arm64", "CGO_ENABLED=0"} {
 			if !strings.Contains(recipe, want) {
 				t.Errorf("build-%s: recipe lacks %q:\n%s", id, want, recipe)
