@@ -123,8 +123,9 @@ func (s *Strategy) Set(ctx context.Context, req *rotation.SetRequest) (*rotation
 	return resp, nil
 }
 
-// Test verifies the pending key against the pending verifier records through
-// the consumer library, and calls the test endpoint if one is configured.
+// Test verifies the pending key through the consumer library against the
+// verifier secret's current records (what services see, written by setSecret),
+// and calls the test endpoint if one is configured.
 func (s *Strategy) Test(ctx context.Context, req *rotation.TestRequest) (*rotation.TestResponse, error) {
 	if req.ConfigTest {
 		if c, err := parseCaller(req.Current, "AWSCURRENT"); err == nil && !c.Issued() {
