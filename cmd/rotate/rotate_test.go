@@ -283,3 +283,16 @@ func TestParseNotificationReadsRawAndSNSEnvelopedMessages(t *testing.T) {
 		t.Fatal("a foreign message parsed as a notification")
 	}
 }
+
+func TestDemoPassesEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the demo starts the whole local stack")
+	}
+	var out bytes.Buffer
+	if err := cmdDemo(context.Background(), nil, &out); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "DEMO PASSED") {
+		t.Fatalf("no pass line:\n%s", out.String())
+	}
+}
