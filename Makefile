@@ -10,6 +10,7 @@ TOOLS   := $(GO) tool -modfile=tools/go.mod
 LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags='-s -w'
 TEST_TIMEOUT ?= 40m
 
+.PHONY: build-DbRotateFunction build-JwtRotateFunction build-ApiKeyRotateFunction build-WebhookRotateFunction
 .PHONY: all build test unit lint bench demo invoke clean prereqs $(addprefix build-,$(FUNCTIONS))
 
 all: build
@@ -28,7 +29,7 @@ build-DbRotateFunction:
 	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/dbrotate
 build-JwtRotateFunction:
 	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/jwtrotate
-build-ApiKeyRotateFunction:
+build-ApiKeyRotateFunction build-WebhookRotateFunction:
 	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/apikeyrotate
 
 ## prereqs: check what the tests and the demo need, and say how to install what is missing
