@@ -82,43 +82,26 @@ func newCache(cfg CacheConfig, now func() time.Time) (*cache, error) {
 	return &cache{cfg: cfg, now: now, entries: map[cacheKey]*cacheEntry{}, inflight: map[cacheKey]*flight{}}, nil
 }
 
-// Cache keys: SHA-256 over a domain label and length-prefixed fields, so
-// encryption and decryption entries can never collide with each other.
-func encryptKey(provider ProviderID, canonCtx []byte) cacheKey {
-	h := sha256.New()
-	h.Write([]byte{'E', byte(provider)})
-	h.Write(canonCtx)
-	var k cacheKey
-	h.Sum(k[:0])
-	return k
+// Cache keys: SHA-256 over a domain byte, the provider and length-prefixed
+// fields, so encryption and decryption entries can never collide.
+func encryptKey(buf []byte, canonCtx []byte) cacheKey {
+	buf = append(buf[:0], 'E', 0)
+	buf = append(buf, canonCtx...)
+	return sha256.Sum256(buf)
 }
 
-func decryptKey(provider ProviderID, keyID, edk, canonCtx []byte) cacheKey {
-	h := sha256.New()
-	var b [8]byte
-	b[0], b[1] = 'D', byte(provider)
-	binary.BigEndian.PutUint16(b[2:], uint16(len(keyID)))
-	binary.BigEndian.PutUint16(b[4:], uint16(len(edk)))
-	binary.BigEndian.PutUint16(b[6:], uint16(len(canonCtx)))
-	h.Write(b[:])
-	h.Write(keyID)
-	h.Write(edk)
-	h.Write(canonCtx)
-	var k cacheKey
-	h.Sum(k[:0])
-	return k
+func decryptKey(buf []byte, provider ProviderID, keyID, edk, canonCtx []byte) cacheKey {
+	buf = append(buf[:0], 'D', byte(provider))
+	buf = binary.BigEndian.AppendUint16(buf, uint16(len(keyID)))
+	buf = binary.BigEndian.AppendUint16(buf, uint16(len(edk)))
+	buf = binary.BigEndian.AppendUint16(buf, uint16(len(canonCtx)))
+	buf = append(buf, keyID...)
+	buf = append(buf, edk...)
+	buf = append(buf, canonCtx...)
+	return sha256.Sum256(buf)
 }
 
 type loader func(ctx context.Context) (*keyMaterial, error)
-
-func (c *cache) encryptMaterial(ctx context.Context, canonCtx []byte, size int64, load loader) (*keyMaterial, func(), error) {
-	// The provider id is implied by the Envelope; it is folded in anyway.
-	return c.get(ctx, encryptKey(0, canonCtx), size, true, load)
-}
-
-func (c *cache) decryptMaterial(ctx context.Context, provider ProviderID, keyID, edk, canonCtx []byte, load loader) (*keyMaterial, func(), error) {
-	return c.get(ctx, decryptKey(provider, keyID, edk, canonCtx), 0, false, load)
-}
 
 // usable reports whether e may serve one more use (of size bytes when
 // encrypting). Called with c.mu held.
@@ -132,10 +115,33 @@ func (c *cache) usable(e *cacheEntry, size int64, encrypt bool) bool {
 	return true
 }
 
-// get returns cached material for key, loading it with one provider call
-// however many goroutines miss at once. The returned release must be called
-// when the caller is done with the material.
-func (c *cache) get(ctx context.Context, key cacheKey, size int64, encrypt bool, load loader) (*keyMaterial, func(), error) {
+// lookup is the hit path: it takes one use of a usable entry, or returns nil.
+func (c *cache) lookup(key cacheKey, size int64, encrypt bool) *cacheEntry {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[key]
+	if !ok || !c.usable(e, size, encrypt) {
+		return nil
+	}
+	e.messages++
+	e.bytes += size
+	e.refs++
+	c.lru.MoveToFront(e.elem)
+	if encrypt {
+		c.st.EncryptHits++
+	} else {
+		c.st.DecryptHits++
+	}
+	return e
+}
+
+// get returns an entry for key holding one use, loading the material with
+// one provider call however many goroutines miss at once. The caller
+// releases the entry when done with its material.
+func (c *cache) get(ctx context.Context, key cacheKey, size int64, encrypt bool, load loader) (*cacheEntry, error) {
+	if e := c.lookup(key, size, encrypt); e != nil {
+		return e, nil
+	}
 	counted := false
 	for {
 		c.mu.Lock()
@@ -153,7 +159,7 @@ func (c *cache) get(ctx context.Context, key cacheKey, size int64, encrypt bool,
 					}
 				}
 				c.mu.Unlock()
-				return e.m, func() { c.release(e) }, nil
+				return e, nil
 			}
 			c.evictLocked(e)
 		}
@@ -162,10 +168,10 @@ func (c *cache) get(ctx context.Context, key cacheKey, size int64, encrypt bool,
 			select {
 			case <-f.done:
 			case <-ctx.Done():
-				return nil, nil, &Error{Kind: ErrProvider, Op: "cache", Detail: "gave up waiting for the data key", Cause: ctx.Err()}
+				return nil, &Error{Kind: ErrProvider, Op: "cache", Detail: "gave up waiting for the data key", Cause: ctx.Err()}
 			}
 			if f.err != nil && (ctx.Err() != nil || !isContextErr(f.err)) {
-				return nil, nil, f.err // the provider's answer holds for every waiter
+				return nil, f.err // the provider's answer holds for every waiter
 			}
 			continue // take a use of the loaded entry, or load again if the leader's context ended
 		}
@@ -198,7 +204,7 @@ func (c *cache) get(ctx context.Context, key cacheKey, size int64, encrypt bool,
 		c.mu.Unlock()
 		close(f.done)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 	}
 }

@@ -242,12 +242,13 @@ func TestCacheDoesNotClearAKeyInUseUntilReleased(t *testing.T) {
 	e, _, _ := countingLocal(t, CacheConfig{MaxAge: time.Hour})
 	ctx, ec := context.Background(), Context{"a": "b"}
 	canon, _ := ec.canonical()
-	m, release, err := e.cache.encryptMaterial(ctx, canon, 1, func(ctx context.Context) (*keyMaterial, error) {
+	ent, err := e.cache.get(ctx, encryptKey(nil, canon), 1, true, func(ctx context.Context) (*keyMaterial, error) {
 		return e.generate(ctx, ec)
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	m, release := ent.m, func() { e.cache.release(ent) }
 	e.Close() // evicts everything
 	zero := make([]byte, len(m.prk))
 	if bytes.Equal(m.prk, zero) {

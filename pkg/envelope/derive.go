@@ -40,7 +40,7 @@ func newKeyMaterial(dataKey []byte, keyID string, edk []byte) (*keyMaterial, err
 		return nil, err
 	}
 	m := &keyMaterial{prk: prk, keyID: keyID, edk: edk}
-	m.macs.New = func() any { return hmac.New(sha512.New, m.prk) }
+	m.macs.New = func() any { return &deriver{h: hmac.New(sha512.New, m.prk)} }
 	return m, nil
 }
 
@@ -61,17 +61,22 @@ func appendInfo(dst []byte, provider ProviderID, messageID []byte) []byte {
 	return append(dst, messageID...)
 }
 
+// deriver is one pooled HMAC keyed with the PRK, with room for the info.
+type deriver struct {
+	h    hash.Hash
+	info [infoSize + 1]byte
+}
+
 // expandInto writes the 64-byte OKM for one message into okm.
 func (m *keyMaterial) expandInto(okm *[okmSize]byte, provider ProviderID, messageID []byte) {
-	var ib [infoSize + 1]byte
-	info := appendInfo(ib[:0], provider, messageID)
+	d := m.macs.Get().(*deriver)
+	info := appendInfo(d.info[:0], provider, messageID)
 	info = append(info, 1) // HKDF-Expand block counter
-	h := m.macs.Get().(hash.Hash)
-	h.Reset()
-	h.Write(info)
-	h.Sum(okm[:0])
-	h.Reset()
-	m.macs.Put(h)
+	d.h.Reset()
+	d.h.Write(info)
+	d.h.Sum(okm[:0])
+	d.h.Reset()
+	m.macs.Put(d)
 }
 
 // expandStdlib is the same derivation through crypto/hkdf; tests and the

@@ -6,12 +6,14 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -76,6 +78,32 @@ func (e *Envelope) CacheStats() CacheStats {
 	return e.cache.stats()
 }
 
+// scratch is per-call working memory, pooled so the hot path does not
+// allocate it. okm holds key material and is cleared before reuse.
+type scratch struct {
+	rnd [MessageIDSize + NonceSize]byte
+	okm [okmSize]byte
+	buf [512]byte // canonical context, cache-key input
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+func getScratch() *scratch { return scratchPool.Get().(*scratch) }
+
+func putScratch(s *scratch) {
+	clear(s.okm[:])
+	scratchPool.Put(s)
+}
+
+// done releases material obtained for one operation.
+func (e *Envelope) done(m *keyMaterial, ent *cacheEntry) {
+	if ent != nil {
+		e.cache.release(ent)
+	} else {
+		m.destroy()
+	}
+}
+
 // Encrypt encrypts plaintext under the encryption context ec and returns the
 // blob. The context is bound to the data key (by the provider) and to the
 // ciphertext (as authenticated data); Decrypt needs the same context.
@@ -83,47 +111,58 @@ func (e *Envelope) Encrypt(ctx context.Context, plaintext []byte, ec Context) ([
 	if len(plaintext) > MaxPlaintext {
 		return nil, newErr(ErrMalformed, "encrypt", "plaintext of %d bytes exceeds the %d-byte maximum", len(plaintext), MaxPlaintext)
 	}
-	var cb [256]byte
-	canon, err := ec.appendCanonical(cb[:0])
+	s := getScratch()
+	defer putScratch(s)
+	// s.buf = 'E' 0x00 ‖ canonical context: the cache key's input (encryptKey).
+	full, err := ec.appendCanonical(append(s.buf[:0], 'E', 0))
 	if err != nil {
 		err.(*Error).Op = "encrypt"
 		return nil, err
 	}
+	canon := full[2:]
 	var (
-		m       *keyMaterial
-		release func()
+		m   *keyMaterial
+		ent *cacheEntry
 	)
 	if e.cache != nil && int64(len(plaintext)) <= e.cache.cfg.MaxBytes {
-		m, release, err = e.cache.encryptMaterial(ctx, canon, int64(len(plaintext)), func(ctx context.Context) (*keyMaterial, error) {
-			return e.generate(ctx, ec)
-		})
+		key := cacheKey(sha256.Sum256(full))
+		if ent = e.cache.lookup(key, int64(len(plaintext)), true); ent == nil {
+			ent, err = e.cache.get(ctx, key, int64(len(plaintext)), true, func(ctx context.Context) (*keyMaterial, error) {
+				return e.generate(ctx, ec)
+			})
+		}
+		if ent != nil {
+			m = ent.m
+		}
 	} else {
 		m, err = e.generate(ctx, ec)
-		release = func() { m.destroy() }
 	}
 	if err != nil {
 		return nil, err
 	}
-	defer release()
+	defer e.done(m, ent)
 
-	var rnd [MessageIDSize + NonceSize]byte
-	if _, err := rand.Read(rnd[:]); err != nil {
+	if _, err := rand.Read(s.rnd[:]); err != nil {
 		return nil, &Error{Kind: ErrProvider, Op: "encrypt", Detail: "random source failed", Cause: err}
 	}
-	return seal(m, e.p.ID(), rnd[:MessageIDSize], rnd[MessageIDSize:], canon, plaintext)
+	return sealWith(s, m, e.p.ID(), s.rnd[:MessageIDSize], s.rnd[MessageIDSize:], canon, plaintext)
 }
 
 // seal builds one blob; the known-answer tests call it with fixed inputs.
 func seal(m *keyMaterial, provider ProviderID, msgID, nonce, canon, plaintext []byte) ([]byte, error) {
-	var okm [okmSize]byte
-	m.expandInto(&okm, provider, msgID)
-	defer clear(okm[:])
-	gcm, err := newGCM(okm[:32])
+	s := getScratch()
+	defer putScratch(s)
+	return sealWith(s, m, provider, msgID, nonce, canon, plaintext)
+}
+
+func sealWith(s *scratch, m *keyMaterial, provider ProviderID, msgID, nonce, canon, plaintext []byte) ([]byte, error) {
+	m.expandInto(&s.okm, provider, msgID)
+	gcm, err := newGCM(s.okm[:32])
 	if err != nil {
 		return nil, err
 	}
 	out := make([]byte, 0, blobSize(len(canon), len(m.keyID), len(m.edk), len(plaintext)))
-	out, aadEnd := appendHeader(out, provider, msgID, canon, okm[32:], nonce, len(plaintext), m.keyID, m.edk)
+	out, aadEnd := appendHeader(out, provider, msgID, canon, s.okm[32:], nonce, len(plaintext), m.keyID, m.edk)
 	return gcm.Seal(out, nonce, plaintext, out[:aadEnd]), nil
 }
 
@@ -157,18 +196,18 @@ func (e *Envelope) generate(ctx context.Context, ec Context) (*keyMaterial, erro
 // allows. Every failure is an *Error; on failure no plaintext is returned.
 func (e *Envelope) Decrypt(ctx context.Context, blob []byte, ec Context) (Secret, error) {
 	var l layout
-	m, release, err := e.open(ctx, "decrypt", blob, ec, &l)
+	s := getScratch()
+	defer putScratch(s)
+	m, ent, err := e.open(ctx, "decrypt", blob, ec, &l, s)
 	if err != nil {
 		return nil, err
 	}
-	defer release()
-	var okm [okmSize]byte
-	m.expandInto(&okm, l.provider, l.messageID)
-	defer clear(okm[:])
-	if subtle.ConstantTimeCompare(okm[32:], l.commitment) != 1 {
+	defer e.done(m, ent)
+	m.expandInto(&s.okm, l.provider, l.messageID)
+	if subtle.ConstantTimeCompare(s.okm[32:], l.commitment) != 1 {
 		return nil, newErr(ErrAuthentication, "decrypt", "key commitment does not match the data key")
 	}
-	gcm, err := newGCM(okm[:32])
+	gcm, err := newGCM(s.okm[:32])
 	if err != nil {
 		return nil, err
 	}
@@ -179,30 +218,33 @@ func (e *Envelope) Decrypt(ctx context.Context, blob []byte, ec Context) (Secret
 	return pt, nil
 }
 
-// open parses blob, checks the context and the key, and returns the data
-// key material (from the cache or the provider).
-func (e *Envelope) open(ctx context.Context, op string, blob []byte, ec Context, l *layout) (*keyMaterial, func(), error) {
+// checkBlob parses blob and checks the caller's context, the provider and
+// the key allow-list: everything that needs no key.
+func (e *Envelope) checkBlob(op string, blob []byte, ec Context, l *layout) error {
 	if err := parseInto(blob, l); err != nil {
 		err.(*Error).Op = op
-		return nil, nil, err
+		return err
 	}
-	var cb [256]byte
-	canon, err := ec.appendCanonical(cb[:0])
-	if err != nil {
-		err.(*Error).Op = op
-		return nil, nil, err
-	}
-	if !bytes.Equal(canon, l.context) {
-		return nil, nil, newErr(ErrContextMismatch, op, "%s", contextDiff(l.context, ec))
+	if !contextEqual(l.context, ec) {
+		return newErr(ErrContextMismatch, op, "%s", contextDiff(l.context, ec))
 	}
 	if l.provider != e.p.ID() {
-		return nil, nil, newErr(ErrKeyNotAllowed, op, "blob was wrapped by provider %s, this Envelope uses %s", l.provider, e.p.ID())
+		return newErr(ErrKeyNotAllowed, op, "blob was wrapped by provider %s, this Envelope uses %s", l.provider, e.p.ID())
 	}
-	keyID := string(l.keyID)
-	if !e.p.Allowed(keyID) {
-		return nil, nil, newErr(ErrKeyNotAllowed, op, "key %q is not on the allow-list", keyID)
+	if !e.p.Allowed(string(l.keyID)) {
+		return newErr(ErrKeyNotAllowed, op, "key %q is not on the allow-list", l.keyID)
+	}
+	return nil
+}
+
+// open checks blob and returns its data key material, from the cache or the
+// provider; release it with e.done.
+func (e *Envelope) open(ctx context.Context, op string, blob []byte, ec Context, l *layout, s *scratch) (*keyMaterial, *cacheEntry, error) {
+	if err := e.checkBlob(op, blob, ec, l); err != nil {
+		return nil, nil, err
 	}
 	load := func(ctx context.Context) (*keyMaterial, error) {
+		keyID := string(l.keyID)
 		dk, err := e.p.DecryptDataKey(ctx, keyID, l.edk, ec)
 		if err != nil {
 			return nil, err
@@ -213,14 +255,19 @@ func (e *Envelope) open(ctx context.Context, op string, blob []byte, ec Context,
 		}
 		return newKeyMaterial(dk.Plaintext, keyID, bytes.Clone(l.edk))
 	}
-	if e.cache != nil {
-		return e.cache.decryptMaterial(ctx, l.provider, l.keyID, l.edk, l.context, load)
+	if e.cache == nil {
+		m, err := load(ctx)
+		return m, nil, err
 	}
-	m, err := load(ctx)
+	key := decryptKey(s.buf[:0], l.provider, l.keyID, l.edk, l.context)
+	if ent := e.cache.lookup(key, 0, false); ent != nil {
+		return ent.m, ent, nil
+	}
+	ent, err := e.cache.get(ctx, key, 0, false, load)
 	if err != nil {
 		return nil, nil, err
 	}
-	return m, m.destroy, nil
+	return ent.m, ent, nil
 }
 
 // contextDiff names the keys that differ, never the values.
@@ -271,25 +318,10 @@ func contextDiff(canon []byte, want Context) string {
 // match the blob's, exactly as for Decrypt.
 func (e *Envelope) ReWrap(ctx context.Context, blob []byte, ec Context, toKeyID string) ([]byte, error) {
 	var l layout
-	if err := parseInto(blob, &l); err != nil {
-		err.(*Error).Op = "rewrap"
+	if err := e.checkBlob("rewrap", blob, ec, &l); err != nil {
 		return nil, err
-	}
-	canon, err := ec.canonical()
-	if err != nil {
-		err.(*Error).Op = "rewrap"
-		return nil, err
-	}
-	if !bytes.Equal(canon, l.context) {
-		return nil, newErr(ErrContextMismatch, "rewrap", "%s", contextDiff(l.context, ec))
-	}
-	if l.provider != e.p.ID() {
-		return nil, newErr(ErrKeyNotAllowed, "rewrap", "blob was wrapped by provider %s, this Envelope uses %s", l.provider, e.p.ID())
 	}
 	from := string(l.keyID)
-	if !e.p.Allowed(from) {
-		return nil, newErr(ErrKeyNotAllowed, "rewrap", "key %q is not on the allow-list", from)
-	}
 	if !e.p.Allowed(toKeyID) {
 		return nil, newErr(ErrKeyNotAllowed, "rewrap", "target key %q is not on the allow-list (a blob may only be moved to a key this Envelope can decrypt with)", toKeyID)
 	}

@@ -125,6 +125,29 @@ func parseContext(b []byte) (Context, error) {
 	return c, nil
 }
 
+// contextEqual reports whether the valid canonical encoding canon holds
+// exactly the pairs of ec, without building ec's encoding.
+func contextEqual(canon []byte, ec Context) bool {
+	n := int(binary.BigEndian.Uint16(canon))
+	if n != len(ec) {
+		return false
+	}
+	p := canon[2:]
+	for range n {
+		kl := int(binary.BigEndian.Uint16(p))
+		k := p[2 : 2+kl]
+		p = p[2+kl:]
+		vl := int(binary.BigEndian.Uint16(p))
+		v := p[2 : 2+vl]
+		p = p[2+vl:]
+		got, ok := ec[string(k)]
+		if !ok || got != string(v) {
+			return false
+		}
+	}
+	return true
+}
+
 // checkContext validates a canonical context encoding without allocating.
 func checkContext(b []byte) error {
 	if len(b) < 2 {
