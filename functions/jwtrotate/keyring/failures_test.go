@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rotation-suite/rotation/functions/jwtrotate/keyring"
 	"github.com/rotation-suite/rotation/pkg/jwks"
@@ -187,5 +188,42 @@ func TestInvalidConfigurationIsAConfigurationErrorNamingTheVariable(t *testing.T
 	}
 	if cfg.Algorithm != "EdDSA" || cfg.MinPublish.Hours() != 168 || cfg.RSABits != 3072 || cfg.RemovalDelay() != keyring.DefaultMaxTokenLifetime+keyring.DefaultClockSkew+keyring.DefaultSignerCache {
 		t.Fatalf("unexpected configuration %+v", cfg)
+	}
+}
+
+// TestNoKeyMaterialReachesLogsErrorsOrNotifications rotates (successfully,
+// then with a damaged key) and searches the engine's log, every
+// notification and the error for any sealed private key or PKCS #8 text.
+func TestNoKeyMaterialReachesLogsErrorsOrNotifications(t *testing.T) {
+	s := newStack(t)
+	c := newClock()
+	r := s.rig(t, s.config(), c)
+	secret, d0 := bootstrapped(t, r)
+	c.Add(48 * time.Hour)
+	r.rotate(t, secret)
+	d1 := s.doc(t, secret)
+	d1.Next.PrivateKey = flip(d1.Next.PrivateKey)
+	b, _ := d1.Marshal()
+	s.putCurrent(t, secret, b)
+	err := failRotation(t, r, secret, rotation.ClassInput, "damaged")
+	r.mu.Lock()
+	notes, _ := json.Marshal(r.notified)
+	r.mu.Unlock()
+	haystack := r.logs.String() + string(notes) + err.Error()
+	if !strings.Contains(haystack, "rotation step completed") || len(r.notified) == 0 {
+		t.Fatal("no log or notification captured; the test would prove nothing")
+	}
+	for _, k := range []*jwks.SigningKey{d0.Active, d0.Next, d1.Active, d1.Next} {
+		blob := strings.TrimPrefix(k.PrivateKey, "env1:")
+		for i := 0; i+24 <= len(blob); i += 24 {
+			if strings.Contains(haystack, blob[i:i+24]) {
+				t.Fatalf("part of the sealed key of %s appears in logs, notifications or the error", k.KID)
+			}
+		}
+	}
+	for _, marker := range []string{"PRIVATE KEY", "env1:"} {
+		if strings.Contains(haystack, marker) {
+			t.Fatalf("%q appears in logs, notifications or the error", marker)
+		}
 	}
 }

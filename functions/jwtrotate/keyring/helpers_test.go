@@ -138,6 +138,25 @@ type rig struct {
 	driver   *driver.Driver
 	mu       sync.Mutex
 	notified []rotation.Notification
+	logs     lockedBuffer
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  []byte
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b = append(l.b, p...)
+	return len(p), nil
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return string(l.b)
 }
 
 func (s *stack) rig(t testing.TB, cfg keyring.Config, c *clock) *rig {
@@ -152,7 +171,8 @@ func (s *stack) rig(t testing.TB, cfg keyring.Config, c *clock) *rig {
 			r.mu.Unlock()
 			return nil
 		}),
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger:  slog.New(slog.NewJSONHandler(&r.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Metrics: io.Discard,
 		Now:    c.Now,
 	})
 	if err != nil {
