@@ -173,7 +173,7 @@ func (s *stack) rig(t testing.TB, cfg keyring.Config, c *clock) *rig {
 		}),
 		Logger:  slog.New(slog.NewJSONHandler(&r.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Metrics: io.Discard,
-		Now:    c.Now,
+		Now:     c.Now,
 	})
 	if err != nil {
 		t.Fatal(err)
