@@ -455,3 +455,50 @@ func TestTheSignerRefreshesOnItsScheduleAndStopsWhenTooStale(t *testing.T) {
 		t.Fatalf("a key sealed for another secret opened: %v", err)
 	}
 }
+
+// TestVerifierAndHandlerAreSafeForConcurrentUse runs parses, reloads and
+// HTTP requests at once (meaningful under -race).
+func TestVerifierAndHandlerAreSafeForConcurrentUse(t *testing.T) {
+	ctx := context.Background()
+	sealer := localSealer(t)
+	d1, a1, _ := document(t, sealer, "svc/jwt", time.Now())
+	d2, _, _ := document(t, sealer, "svc/jwt", time.Now())
+	raw1, _ := d1.Marshal()
+	raw2, _ := d2.Marshal()
+	var flip atomic.Bool
+	src := func(context.Context) ([]byte, error) {
+		if flip.Load() {
+			return raw2, nil
+		}
+		return raw1, nil
+	}
+	v, err := jwks.NewVerifier(ctx, jwks.VerifierConfig{Source: src, Algorithms: []string{jwks.ES256}, Refresh: time.Millisecond, MinRefreshInterval: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := jwks.Handler{Verifier: v}
+	tok := sign(t, a1, jwks.ES256, d1.Active.KID, time.Now().Add(time.Hour))
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range 200 {
+				switch (i + j) % 3 {
+				case 0:
+					_, _ = v.Parse(ctx, tok, &jwt.RegisteredClaims{})
+				case 1:
+					flip.Store(j%2 == 0)
+					_ = v.Refresh(ctx)
+				default:
+					rec := httptest.NewRecorder()
+					h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+					if rec.Code != http.StatusOK {
+						t.Errorf("status %d", rec.Code)
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
