@@ -159,6 +159,11 @@ func (s *Strategy) Create(ctx context.Context, req *rotation.CreateRequest) (*ro
 	next := &jwks.Document{SchemaVersion: jwks.SchemaVersion, Algorithm: alg, EmergencyRekey: cur.EmergencyRekey}
 	var removed []string
 	keepRetired := func(r jwks.RetiredKey, drop []string) {
+		// A longer removal delay configured since the key retired applies
+		// to it too (a shorter one never shortens a stored time).
+		if due := r.RetiredAt.Add(s.cfg.RemovalDelay()); due.After(r.RemoveAfter) {
+			r.RemoveAfter = due
+		}
 		switch {
 		case slices.Contains(drop, r.KID):
 		case !r.RemoveAfter.After(now):

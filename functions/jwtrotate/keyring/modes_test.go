@@ -311,3 +311,34 @@ func TestSetSecretNeverPublishesASetThatDropsASigningKey(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// Raising the token lifetime after a key retired keeps it published longer;
+// lowering it never removes a key early.
+func TestALongerRemovalDelayExtendsRetiredKeysAndAShorterOneDoesNotCutThem(t *testing.T) {
+	s := newStack(t)
+	c := newClock()
+	cfg := s.config()
+	secret, _ := bootstrapped(t, s.rig(t, cfg, c))
+	c.Add(48 * time.Hour)
+	s.rig(t, cfg, c).rotate(t, secret)
+	retired := s.doc(t, secret).Retired[0]
+
+	longer := cfg
+	longer.MaxTokenLifetime = 10 * time.Hour
+	c.Add(2 * time.Hour) // past the old removal time (1h17m), within the new one
+	s.rig(t, longer, c).rotate(t, secret)
+	d := s.doc(t, secret)
+	if !d.HasKID(retired.KID) {
+		t.Fatalf("a key retired 2h ago was removed although tokens may now live 10h")
+	}
+	for _, r := range d.Retired {
+		if r.KID == retired.KID && !r.RemoveAfter.Equal(retired.RetiredAt.Add(longer.RemovalDelay())) {
+			t.Fatalf("removeAfter %s, want %s", r.RemoveAfter, retired.RetiredAt.Add(longer.RemovalDelay()))
+		}
+	}
+	c.Add(time.Hour)
+	s.rig(t, cfg, c).rotate(t, secret) // back to 1h: the stored 10h+ time stands
+	if !s.doc(t, secret).HasKID(retired.KID) {
+		t.Fatalf("a shorter delay removed a key before its stored removal time")
+	}
+}
