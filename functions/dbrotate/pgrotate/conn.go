@@ -90,16 +90,24 @@ func (s *Strategy) endpointFor(sec *Secret) (endpoint, error) {
 	return ep, nil
 }
 
-// roots returns the system roots plus the function's and the secret's CA bundles.
+// roots returns the system roots plus the function's and the secret's CA
+// bundles. The base pool (system + DB_CA_BUNDLE_FILE) is built once.
 func (s *Strategy) roots(secretPEM []byte) (*x509.CertPool, error) {
-	pool, err := x509.SystemCertPool()
-	if err != nil || pool == nil {
-		pool = x509.NewCertPool()
+	s.rootsOnce.Do(func() {
+		pool, err := x509.SystemCertPool()
+		if err != nil || pool == nil {
+			pool = x509.NewCertPool()
+		}
+		if len(s.cfg.CABundlePEM) > 0 {
+			pool.AppendCertsFromPEM(s.cfg.CABundlePEM)
+		}
+		s.baseRoots = pool
+	})
+	if len(secretPEM) == 0 {
+		return s.baseRoots, nil
 	}
-	if len(s.cfg.CABundlePEM) > 0 {
-		pool.AppendCertsFromPEM(s.cfg.CABundlePEM)
-	}
-	if len(secretPEM) > 0 && !pool.AppendCertsFromPEM(secretPEM) {
+	pool := s.baseRoots.Clone()
+	if !pool.AppendCertsFromPEM(secretPEM) {
 		return nil, rotation.NewError(rotation.ClassInput, "tls settings", "the secret's "+FieldSSLRootCert+" holds no PEM certificate", nil)
 	}
 	return pool, nil

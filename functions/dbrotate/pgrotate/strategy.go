@@ -2,11 +2,13 @@ package pgrotate
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -27,6 +29,9 @@ type Strategy struct {
 	cfg    Config
 	log    *slog.Logger
 	admins adminCache
+
+	rootsOnce sync.Once
+	baseRoots *x509.CertPool
 }
 
 var (
@@ -328,11 +333,12 @@ func (s *Strategy) setAlternating(ctx context.Context, req *rotation.SetRequest,
 	closeConn(cc)
 
 	key := adminKey{arn: req.Secret.ARN, token: req.Token}
-	conn, _ := s.admins.take(key, req.Now) // a retried setSecret in the same environment
-	if conn == nil {
-		if conn, err = adminConnect(ctx, adm); err != nil {
-			return err
-		}
+	if old, _ := s.admins.take(key, req.Now); old != nil {
+		closeConn(old) // a retried setSecret: start from a fresh session
+	}
+	conn, err := adminConnect(ctx, adm)
+	if err != nil {
+		return err
 	}
 	keep := false
 	defer func() {
