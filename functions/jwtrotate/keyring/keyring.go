@@ -28,6 +28,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/MicahParks/jwkset"
 	"github.com/MicahParks/keyfunc/v3"
 	"github.com/aws/smithy-go"
 	"github.com/golang-jwt/jwt/v5"
@@ -333,10 +334,21 @@ func verify(signed, alg string, kf keyfunc.Keyfunc, now time.Time) error {
 
 // consumer builds the independent JWKS consumer (keyfunc over jwkset) from
 // the JWK Set JSON, without HTTP.
+// It also checks, through that library's own model, that no key in the set
+// carries private members.
 func consumer(set *jwks.Set) (keyfunc.Keyfunc, error) {
 	raw, err := json.Marshal(set)
 	if err != nil {
 		return nil, err
+	}
+	var m jwkset.JWKSMarshal
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, err
+	}
+	for _, k := range m.Keys {
+		if k.D != "" || k.P != "" || k.Q != "" || k.DP != "" || k.DQ != "" || k.QI != "" || len(k.OTH) > 0 || k.K != "" {
+			return nil, fmt.Errorf("the key with kid %q has private members", k.KID)
+		}
 	}
 	return keyfunc.NewJWKSetJSON(raw)
 }
