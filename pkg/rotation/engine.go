@@ -139,6 +139,28 @@ func (r *run) step(ctx context.Context) error {
 		return errorf(ClassState, r.ev.Step, "DescribeSecret", "version %s is not a version of secret %s; the event does not belong to this secret's rotation", r.ev.ClientRequestToken, r.arn)
 	}
 	if slices.Contains(stages, StageCurrent) {
+		// A retried finishSecret whose promotion already happened. While
+		// AWSPENDING is still on the version the service has not recorded
+		// the rotation as done (it removes AWSPENDING after a successful
+		// finishSecret), so the strategy's idempotent after-finish hook may
+		// not have completed: run it again. Otherwise there is nothing to do.
+		if r.ev.Step == StepFinish && slices.Contains(stages, StagePending) {
+			if fin, ok := r.e.cfg.Strategy.(Finisher); ok {
+				r.locate(d)
+				for id, st := range d.VersionIdsToStages {
+					if slices.Contains(st, StagePrevious) {
+						r.current = id // the version that was current before the promotion
+					}
+				}
+				if r.current == "" || r.current == r.ev.ClientRequestToken {
+					r.outcome = "noop"
+					return nil
+				}
+				r.outcome = "done"
+				r.promoted = true
+				return r.afterFinish(ctx, fin)
+			}
+		}
 		r.outcome = "noop"
 		r.e.log.InfoContext(ctx, "version is already AWSCURRENT; nothing to do", "secretArn", r.arn, "step", string(r.ev.Step), "versionId", r.ev.ClientRequestToken)
 		return nil
@@ -157,14 +179,7 @@ func (r *run) step(ctx context.Context) error {
 	if r.current == "" {
 		return errorf(ClassState, r.ev.Step, "DescribeSecret", "secret %s has no AWSCURRENT version", r.arn)
 	}
-	r.arn = aws.ToString(d.ARN)
-	r.info = SecretInfo{ARN: r.arn, Name: aws.ToString(d.Name), Tags: map[string]string{}}
-	for _, t := range d.Tags {
-		r.info.Tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
-	}
-	if d.RotationRules != nil && d.RotationRules.AutomaticallyAfterDays != nil {
-		r.info.RotationInterval = time.Duration(*d.RotationRules.AutomaticallyAfterDays) * 24 * time.Hour
-	}
+	r.locate(d)
 	switch r.ev.Step {
 	case StepCreate:
 		return r.create(ctx)
@@ -174,6 +189,18 @@ func (r *run) step(ctx context.Context) error {
 		return r.test(ctx)
 	default:
 		return r.finish(ctx)
+	}
+}
+
+// locate takes the secret's identity, tags and schedule from DescribeSecret.
+func (r *run) locate(d *secretsmanager.DescribeSecretOutput) {
+	r.arn = aws.ToString(d.ARN)
+	r.info = SecretInfo{ARN: r.arn, Name: aws.ToString(d.Name), Tags: map[string]string{}}
+	for _, t := range d.Tags {
+		r.info.Tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
+	}
+	if d.RotationRules != nil && d.RotationRules.AutomaticallyAfterDays != nil {
+		r.info.RotationInterval = time.Duration(*d.RotationRules.AutomaticallyAfterDays) * 24 * time.Hour
 	}
 }
 
@@ -347,14 +374,11 @@ func (r *run) finish(ctx context.Context) error {
 	if !ok {
 		return nil
 	}
-	// The hook runs after the promotion, which stands whatever it does: a
-	// failure becomes a warning, since a retried finishSecret finds the token
-	// current and would never reach the hook again.
-	if herr := r.afterFinish(ctx, fin); herr != nil {
-		re := r.classify(herr).(*Error)
-		r.report.Warnings = append(r.report.Warnings, "after-finish hook failed: "+re.Error())
-	}
-	return nil
+	// The hook runs after the promotion, which stands whatever it does. A
+	// failure fails the step as retryable: the service retries the rotation,
+	// and the retried finishSecret (token current, AWSPENDING still on it)
+	// runs the hook again.
+	return r.afterFinish(ctx, fin)
 }
 
 func (r *run) afterFinish(ctx context.Context, fin Finisher) error {
@@ -375,7 +399,13 @@ func (r *run) afterFinish(ctx context.Context, fin Finisher) error {
 	if resp != nil {
 		r.addReport(resp.Report)
 	}
-	return err
+	if err != nil {
+		re := r.classify(err).(*Error)
+		re.Retryable = true
+		re.Msg = "AWSCURRENT was moved to the new version, but the after-finish action failed and will be retried: " + re.Msg
+		return re
+	}
+	return nil
 }
 
 func (r *run) addReport(rep Report) {

@@ -307,29 +307,67 @@ func TestFinishSecretMovesAWSCURRENTAndAWSPREVIOUSFollows(t *testing.T) {
 	if e.strategy.finished != 1 {
 		t.Fatal("the after-finish hook did not run once")
 	}
-	// Retried finish: the token is current now; nothing more happens.
+	// Retried finish before the service closed the rotation (AWSPENDING
+	// still on the token): no label moves, the idempotent hook runs again.
 	if err := e.step(arn, token, rotation.StepFinish); err != nil {
 		t.Fatal(err)
 	}
-	if len(sp.updates) != 1 || e.strategy.finished != 1 {
-		t.Fatal("a retried finishSecret moved labels or ran the hook again")
+	if len(sp.updates) != 1 || e.strategy.finished != 2 {
+		t.Fatalf("retried finish: updates %d (want 1), hook runs %d (want 2)", len(sp.updates), e.strategy.finished)
+	}
+	// After the service removed AWSPENDING, a finish is a pure no-op.
+	if _, err := e.sm.UpdateSecretVersionStage(context.Background(), &secretsmanager.UpdateSecretVersionStageInput{SecretId: aws.String(arn), VersionStage: aws.String(rotation.StagePending), RemoveFromVersionId: aws.String(token)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.step(arn, token, rotation.StepFinish); err != nil {
+		t.Fatal(err)
+	}
+	if len(sp.updates) != 1 || e.strategy.finished != 2 {
+		t.Fatal("a finishSecret on a completed rotation did work")
 	}
 }
 
-func TestAFailingAfterFinishHookIsAWarningAndThePromotionStands(t *testing.T) {
+func TestAFailingAfterFinishHookIsRetriedByTheRetriedFinishAndThePromotionStands(t *testing.T) {
 	e := newEnv(t)
 	e.strategy.failFin = errors.New("hook broke with initial-password-0 inside")
+	e.strategy.failFinN = 1
 	arn := e.newSecret(initial)
 	res, err := e.driver().Rotate(context.Background(), arn, "")
 	if err != nil {
 		t.Fatal(err)
 	}
+	if res.Attempts != 2 || e.strategy.finished != 2 {
+		t.Fatalf("want the hook retried once by a second attempt: attempts %d, hook runs %d", res.Attempts, e.strategy.finished)
+	}
+	if e.strategy.creates != 1 {
+		t.Fatal("the retry rebuilt the value")
+	}
 	if !slices.Contains(e.stages(arn)[res.Token], rotation.StageCurrent) {
 		t.Fatal("promotion did not stand")
 	}
 	logs := e.logs.String()
-	if !strings.Contains(logs, "after-finish hook failed") || strings.Contains(logs, "initial-password-0") {
-		t.Fatalf("want a redacted warning in the log; log:\n%s", logs)
+	if !strings.Contains(logs, "after-finish action failed") || strings.Contains(logs, "initial-password-0") {
+		t.Fatalf("want the redacted hook failure in the log; log:\n%s", logs)
+	}
+}
+
+func TestAnAlwaysFailingAfterFinishHookFailsTheRotationButTheNewVersionStaysCurrent(t *testing.T) {
+	e := newEnv(t)
+	e.strategy.failFin = errors.New("hook down")
+	arn := e.newSecret(initial)
+	d := e.driver()
+	d.Attempts = 3
+	res, err := d.Rotate(context.Background(), arn, "")
+	re := wantClass(t, err, rotation.ClassDependency)
+	if !re.Retryable {
+		t.Fatal("a hook failure must be retryable")
+	}
+	if e.strategy.finished != 3 {
+		t.Fatalf("want the hook tried on every attempt, got %d", e.strategy.finished)
+	}
+	st := e.stages(arn)
+	if !slices.Contains(st[res.Token], rotation.StageCurrent) || !e.strategy.tgt.ok(e.value(arn, rotation.StageCurrent)) {
+		t.Fatalf("the promoted version must stay current and working: %v", st)
 	}
 }
 

@@ -56,6 +56,7 @@ type testStrategy struct {
 	failTest error
 	finished int
 	failFin  error
+	failFinN int // fail the hook this many times (0 with failFin set: always)
 	createFn func(req *rotation.CreateRequest) ([]byte, error)
 }
 
@@ -105,6 +106,14 @@ func (s *testStrategy) AfterFinish(ctx context.Context, req *rotation.FinishRequ
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.finished++
+	if s.failFin != nil && s.failFinN > 0 {
+		s.failFinN--
+		if s.failFinN == 0 {
+			err := s.failFin
+			s.failFin = nil
+			return nil, err
+		}
+	}
 	return nil, s.failFin
 }
 

@@ -58,6 +58,7 @@ var nonSecretFields = map[string]bool{
 	"masterarn": true, "schemaVersion": true, "kind": true, "keyId": true, "kid": true,
 	"alg": true, "kty": true, "crv": true, "use": true, "createdAt": true, "expiresAt": true,
 	"notBefore": true, "notAfter": true, "status": true, "prefix": true, "sslmode": true,
+	"owner": true, "hash": true, "pepperFingerprint": true, "algorithm": true, "removeAfter": true,
 }
 
 func (r *Redactor) addLeaves(key string, v any) {
