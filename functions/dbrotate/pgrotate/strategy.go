@@ -517,7 +517,7 @@ func preflight(ctx context.Context, conn *pgx.Conn, pend *Secret, other string) 
 		if f.owned == 0 || r == original {
 			continue
 		}
-		warns = append(warns, fmt.Sprintf("login role %s owns %d objects in this database; objects it creates are not usable by the other role of the pair unless granted. Make a NOLOGIN role that both are members of own them (ALTER … OWNER TO, and SET ROLE in migrations)", r, f.owned))
+		warns = append(warns, fmt.Sprintf("login role %s owns %d database objects (tables, sequences, views, functions, schemas) here; objects it creates are not usable by the other role of the pair unless granted. Make a NOLOGIN role that both are members of own them (ALTER … OWNER TO, and SET ROLE in migrations)", r, f.owned))
 	}
 	pm, om := slices.Clone(pf.memberOf), slices.Clone(of.memberOf)
 	if clone != "" {
