@@ -242,11 +242,7 @@ func (r *run) pendingVersion(ctx context.Context) (*Version, error) {
 }
 
 func (r *run) create(ctx context.Context) error {
-	cur, err := r.currentVersion(ctx)
-	if err != nil {
-		return err
-	}
-	pend, err := r.pendingVersion(ctx)
+	cur, pend, err := r.bothVersions(ctx)
 	if err != nil {
 		return err
 	}
@@ -303,12 +299,18 @@ func (r *run) create(ctx context.Context) error {
 	return nil
 }
 
-func (r *run) set(ctx context.Context) error {
-	cur, err := r.currentVersion(ctx)
-	if err != nil {
-		return err
+// bothVersions reads the current version (which must have a value) and the
+// pending one (nil while the placeholder is empty).
+func (r *run) bothVersions(ctx context.Context) (cur, pend *Version, err error) {
+	if cur, err = r.currentVersion(ctx); err != nil {
+		return nil, nil, err
 	}
-	pend, err := r.pendingVersion(ctx)
+	pend, err = r.pendingVersion(ctx)
+	return cur, pend, err
+}
+
+func (r *run) set(ctx context.Context) error {
+	cur, pend, err := r.bothVersions(ctx)
 	if err != nil {
 		return err
 	}
@@ -327,11 +329,7 @@ func (r *run) set(ctx context.Context) error {
 }
 
 func (r *run) test(ctx context.Context) error {
-	cur, err := r.currentVersion(ctx)
-	if err != nil {
-		return err
-	}
-	pend, err := r.pendingVersion(ctx)
+	cur, pend, err := r.bothVersions(ctx)
 	if err != nil {
 		return err
 	}
