@@ -180,3 +180,67 @@ func BenchmarkNewAESGCM(b *testing.B) {
 		newGCM(key)
 	}
 }
+
+// BenchmarkInterleaved runs, in alternating blocks of 16 inside one
+// benchmark so all three see the same machine load:
+//   - envelope round trips (Encrypt+Decrypt, cached data key, new output
+//     slices as the API returns),
+//   - raw AES-256-GCM Seal+Open with one key into reused buffers (the pure
+//     cipher cost; "raw"),
+//   - raw AES-256-GCM Seal+Open with one key into new slices (Seal(nil…),
+//     Open(nil…): the cipher plus the allocation any returning API pays;
+//     "rawalloc").
+// It reports ns per round trip for each and the ratios. On a shared machine
+// this is the figure the 2× goal is judged by.
+func BenchmarkInterleaved(b *testing.B) {
+	const block = 16
+	for _, n := range benchSizes {
+		b.Run(sizeName(n), func(b *testing.B) {
+			e := benchEnvelope(b)
+			ctx, pt := context.Background(), make([]byte, n)
+			e.Encrypt(ctx, pt, benchContext)
+			g, nonce := rawGCM(b), make([]byte, 12)
+			ct, out := make([]byte, 0, n+16), make([]byte, 0, n)
+			var envT, rawT, allocT time.Duration
+			b.SetBytes(int64(3 * 2 * block * n))
+			b.ReportAllocs()
+			for b.Loop() {
+				t0 := time.Now()
+				for range block {
+					blob, err := e.Encrypt(ctx, pt, benchContext)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if _, err := e.Decrypt(ctx, blob, benchContext); err != nil {
+						b.Fatal(err)
+					}
+				}
+				t1 := time.Now()
+				for range block {
+					ct = g.Seal(ct[:0], nonce, pt, nil)
+					var err error
+					if out, err = g.Open(out[:0], nonce, ct, nil); err != nil {
+						b.Fatal(err)
+					}
+				}
+				t2 := time.Now()
+				for range block {
+					c := g.Seal(nil, nonce, pt, nil)
+					if _, err := g.Open(nil, nonce, c, nil); err != nil {
+						b.Fatal(err)
+					}
+				}
+				t3 := time.Now()
+				envT += t1.Sub(t0)
+				rawT += t2.Sub(t1)
+				allocT += t3.Sub(t2)
+			}
+			ops := float64(b.N * block)
+			b.ReportMetric(float64(envT.Nanoseconds())/ops, "env-ns/rt")
+			b.ReportMetric(float64(rawT.Nanoseconds())/ops, "raw-ns/rt")
+			b.ReportMetric(float64(allocT.Nanoseconds())/ops, "rawalloc-ns/rt")
+			b.ReportMetric(float64(envT)/float64(rawT), "x-raw")
+			b.ReportMetric(float64(envT)/float64(allocT), "x-rawalloc")
+		})
+	}
+}
