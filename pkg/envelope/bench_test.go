@@ -190,6 +190,7 @@ func BenchmarkNewAESGCM(b *testing.B) {
 //   - raw AES-256-GCM Seal+Open with one key into new slices (Seal(nil…),
 //     Open(nil…): the cipher plus the allocation any returning API pays;
 //     "rawalloc").
+//
 // It reports ns per round trip for each and the ratios. On a shared machine
 // this is the figure the 2× goal is judged by.
 func BenchmarkInterleaved(b *testing.B) {
