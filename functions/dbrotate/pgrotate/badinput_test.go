@@ -113,6 +113,27 @@ func TestBadInputChangesNothing(t *testing.T) {
 			m, admRole := s.adminSecret(t, false)
 			return setup{value: s.appSecret(u, pw, map[string]any{"masterarn": m, "userpair": []string{u, u + "_other"}}), roles: []string{u, u + "_other", admRole}}
 		}, rotation.ClassConfiguration, "this function creates nothing"},
+		{"pair partner with an attribute the current role lacks", func(t *testing.T, s *stack) setup {
+			u, pw := uniq("bad"), randomPassword(t)
+			s.createRole(t, u, pw, "")
+			s.createRole(t, u+"_b", randomPassword(t), "CREATEDB")
+			m, admRole := s.adminSecret(t, false)
+			return setup{value: s.appSecret(u, pw, map[string]any{"masterarn": m, "userpair": []string{u, u + "_b"}}), roles: []string{u, u + "_b", admRole}}
+		}, rotation.ClassConfiguration, "it has CREATEDB"},
+		{"pair partner in a role the current role is not in", func(t *testing.T, s *stack) setup {
+			u, pw := uniq("bad"), randomPassword(t)
+			s.createRole(t, u, pw, "")
+			s.createRole(t, u+"_b", randomPassword(t), "IN ROLE pg_read_all_data")
+			m, admRole := s.adminSecret(t, false)
+			return setup{value: s.appSecret(u, pw, map[string]any{"masterarn": m, "userpair": []string{u, u + "_b"}}), roles: []string{u, u + "_b", admRole}}
+		}, rotation.ClassConfiguration, "member of pg_read_all_data"},
+		{"existing clone that is not a member of the original", func(t *testing.T, s *stack) setup {
+			u, pw := uniq("bad"), randomPassword(t)
+			s.createRole(t, u, pw, "")
+			s.createRole(t, u+"_clone", randomPassword(t), "")
+			m, admRole := s.adminSecret(t, false)
+			return setup{value: s.appSecret(u, pw, map[string]any{"masterarn": m}), roles: []string{u, u + "_clone", admRole}}
+		}, rotation.ClassConfiguration, "are not related"},
 		{"pending role is the admin itself", func(t *testing.T, s *stack) setup {
 			u, pw := uniq("bad"), randomPassword(t)
 			s.createRole(t, u, pw, "")

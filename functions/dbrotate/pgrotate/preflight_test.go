@@ -59,7 +59,7 @@ func TestPreflightWarnsInLogAndNotification(t *testing.T) {
 		s.super(t, "CREATE TABLE "+pgx.Identifier{table}.Sanitize()+" (id int)")
 		t.Cleanup(func() { s.super(t, "DROP TABLE IF EXISTS "+pgx.Identifier{table}.Sanitize()) })
 		s.super(t, "ALTER TABLE "+pgx.Identifier{table}.Sanitize()+" OWNER TO "+pgx.Identifier{a}.Sanitize())
-		s.super(t, "GRANT pg_monitor TO "+pgx.Identifier{b}.Sanitize())
+		s.super(t, "GRANT pg_monitor TO "+pgx.Identifier{a}.Sanitize())
 		s.super(t, "ALTER ROLE "+pgx.Identifier{b}.Sanitize()+" SET work_mem = '8MB'")
 		eng, rec := s.engineWithNotifier(t, testConfig(s))
 		if _, err := s.driver(eng).Rotate(ctx, arn, ""); err != nil {

@@ -349,15 +349,24 @@ func (s *Strategy) setAlternating(ctx context.Context, req *rotation.SetRequest,
 		}
 	}()
 	who := "the admin user " + adm.sec.Username
-	sql, err := s.passwordSQL(pend.Username, pend.Password, true)
+	exists, err := checkTakeover(ctx, conn, cur, pend, who)
 	if err != nil {
 		return err
 	}
-	err = execUtility(ctx, conn, sql)
-	if sqlState(err) == sqlUndefinedObject {
-		if pend.UserPair != nil || !strings.HasSuffix(pend.Username, cloneSuffix) {
+	if exists {
+		sql, serr := s.passwordSQL(pend.Username, pend.Password, true)
+		if serr != nil {
+			return serr
+		}
+		err = execUtility(ctx, conn, sql)
+	} else {
+		if pend.UserPair != nil {
 			return rotation.NewError(rotation.ClassConfiguration, "alternating users",
-				fmt.Sprintf("the role %s does not exist; in pre-created pair mode both roles of %q must exist (this function creates nothing)", pend.Username, FieldUserPair), err)
+				fmt.Sprintf("the role %s does not exist; in pre-created pair mode both roles of %q must exist (this function creates nothing)", pend.Username, FieldUserPair), nil)
+		}
+		if !strings.HasSuffix(pend.Username, cloneSuffix) {
+			return rotation.NewError(rotation.ClassConfiguration, "alternating users",
+				fmt.Sprintf("the original role %s of the clone %s does not exist; recreate it (this function only creates the clone)", pend.Username, cur.Username), nil)
 		}
 		// Clone mode, first rotation: create <user>_clone as a member of the original.
 		v, verr := ScramVerifier(pend.Password)
@@ -369,9 +378,6 @@ func (s *Strategy) setAlternating(ctx context.Context, req *rotation.SetRequest,
 			return rotation.NewError(rotation.ClassInput, "build statement", cerr.Error(), nil)
 		}
 		err = execUtility(ctx, conn, create)
-		if sqlState(err) == sqlDuplicateObject {
-			err = execUtility(ctx, conn, sql) // created by a concurrent attempt
-		}
 		if err == nil {
 			resp.Details["created"] = pend.Username
 			s.log.InfoContext(ctx, "setSecret: created the clone role", "role", pend.Username, "memberOf", cur.Username)
@@ -382,6 +388,70 @@ func (s *Strategy) setAlternating(ctx context.Context, req *rotation.SetRequest,
 	}
 	keep = true
 	return nil
+}
+
+// takeoverSQL reads what checkTakeover needs in one round trip: whether
+// the pending role exists, the attributes it has that the current role
+// lacks, the roles it is a member of that the current role is not, and
+// whether the clone is a member of the original.
+const takeoverSQL = `SELECT
+  concat_ws(',', CASE WHEN p.rolsuper AND NOT c.rolsuper THEN 'SUPERUSER' END,
+    CASE WHEN p.rolcreaterole AND NOT c.rolcreaterole THEN 'CREATEROLE' END,
+    CASE WHEN p.rolcreatedb AND NOT c.rolcreatedb THEN 'CREATEDB' END,
+    CASE WHEN p.rolreplication AND NOT c.rolreplication THEN 'REPLICATION' END,
+    CASE WHEN p.rolbypassrls AND NOT c.rolbypassrls THEN 'BYPASSRLS' END),
+  COALESCE((SELECT string_agg(r.rolname::text, ',' ORDER BY r.rolname) FROM pg_catalog.pg_roles r
+    WHERE r.oid <> p.oid AND r.oid <> c.oid AND pg_catalog.pg_has_role(p.oid, r.oid, 'MEMBER')
+      AND NOT pg_catalog.pg_has_role(c.oid, r.oid, 'MEMBER')), ''),
+  pg_catalog.pg_has_role(p.oid, c.oid, 'MEMBER') OR pg_catalog.pg_has_role(c.oid, p.oid, 'MEMBER')
+FROM pg_catalog.pg_roles p, pg_catalog.pg_roles c WHERE p.rolname = $1 AND c.rolname = $2`
+
+// checkTakeover guards against a secret being used to take over another
+// role: whoever can write the secret (and knows the current password) must
+// not get the function to set a password on a role that is more powerful
+// than the current one. The pending role may not have an attribute
+// (SUPERUSER, CREATEROLE, CREATEDB, REPLICATION, BYPASSRLS) the current
+// role lacks, nor be a member of a role the current role is not a member
+// of. In clone mode the clone must be a member of the original (then going
+// back to the original is always allowed: the clone already inherits its
+// rights). It reports whether the pending role exists.
+func checkTakeover(ctx context.Context, conn *pgx.Conn, cur, pend *Secret, who string) (bool, error) {
+	var attrs, roles string
+	var related bool
+	found := true
+	err := rotation.Call(ctx, "postgres:query", func(ctx context.Context) error {
+		err := conn.QueryRow(ctx, takeoverSQL, pend.Username, cur.Username).Scan(&attrs, &roles, &related)
+		if errors.Is(err, pgx.ErrNoRows) {
+			found = false
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return false, classifyExec(err, "checking the roles of the pair", who)
+	}
+	if !found {
+		return false, nil
+	}
+	refuse := func(why string) (bool, error) {
+		return true, rotation.NewError(rotation.ClassConfiguration, "alternating users",
+			fmt.Sprintf("refusing to set a password on %s: %s; a secret may only switch between two equally privileged login roles (grant the same to both, or fix the secret)", pend.Username, why), nil)
+	}
+	if pend.UserPair == nil {
+		if !related {
+			return refuse(fmt.Sprintf("in clone mode the clone must be a member of the original role, and %s and %s are not related", pend.Username, cur.Username))
+		}
+		if !strings.HasSuffix(pend.Username, cloneSuffix) {
+			return true, nil // back to the original, whose member the current clone is
+		}
+	}
+	if attrs != "" {
+		return refuse(fmt.Sprintf("it has %s, which %s lacks", attrs, cur.Username))
+	}
+	if roles != "" {
+		return refuse(fmt.Sprintf("it is a member of %s, which %s is not", roles, cur.Username))
+	}
+	return true, nil
 }
 
 // Test implements rotation.Strategy: log in with the pending credentials,
