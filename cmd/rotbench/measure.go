@@ -1,0 +1,309 @@
+package main
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/rotation-suite/rotation/internal/driver"
+	"github.com/rotation-suite/rotation/internal/testenv"
+	"github.com/rotation-suite/rotation/pkg/rotation"
+)
+
+// opCounter counts the calls one rotation makes through rotation.Call, by
+// op, and the failed database logins among them.
+type opCounter struct {
+	mu            sync.Mutex
+	ops           map[string]int
+	failedConnect int // postgres:connect returned an error
+	authFailed    int // … with SQLSTATE 28P01
+}
+
+func newOpCounter() *opCounter { return &opCounter{ops: map[string]int{}} }
+
+func (c *opCounter) observe(op string, _ time.Duration, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.ops[op]++
+	if op == "postgres:connect" && err != nil {
+		c.failedConnect++
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == "28P01" {
+			c.authFailed++
+		}
+	}
+}
+
+func (c *opCounter) take() (map[string]int, int, int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ops, f, a := c.ops, c.failedConnect, c.authFailed
+	c.ops, c.failedConnect, c.authFailed = map[string]int{}, 0, 0
+	return ops, f, a
+}
+
+// sample is what one rotation cost.
+type sample struct {
+	wall       time.Duration // driver.Rotate: RotateSecret, four steps, AWSPENDING clean-up
+	inFunction time.Duration // the four step invocations alone
+	ops        map[string]int
+	wire       map[string]int
+	failedConn int
+	authFailed int
+	log        logFacts
+}
+
+func (x sample) smCalls() int      { return sumPrefix(x.ops, "secretsmanager:") }
+func (x sample) kmsCalls() int     { return sumPrefix(x.ops, "kms:") }
+func (x sample) dbConnects() int   { return x.ops["postgres:connect"] }
+func (x sample) dbCalls() int      { return sumPrefix(x.ops, "postgres:") }
+func (x sample) wireSM() int       { return sumPrefix(x.wire, "secretsmanager:") }
+func (x sample) wireKMS() int      { return sumPrefix(x.wire, "kms:") }
+func (x sample) failedLogins() int { return max(x.failedConn, x.log.failedLogins) }
+
+// rotateOnce runs one rotation of arn through inv and returns its sample.
+func (s *stack) rotateOnce(ctx context.Context, inv driver.Invoker, arn string, counter *opCounter) (sample, error) {
+	drv := &driver.Driver{SM: s.sm, Invoke: inv, LambdaARN: s.lambda, Attempts: 1, StepTimeout: 30 * time.Second,
+		Wrap: func(ctx context.Context, _ int, _ rotation.Step) context.Context {
+			return rotation.WithCallObserver(ctx, counter.observe)
+		}}
+	counter.take()
+	s.wire.take()
+	off := s.logOffset()
+	res, err := drv.Rotate(ctx, arn, "")
+	var x sample
+	x.ops, x.failedConn, x.authFailed = counter.take()
+	x.wire = s.wire.take()
+	text, _, lerr := s.serverLog(off)
+	if lerr != nil && err == nil {
+		err = lerr
+	}
+	x.log = parseLog(text)
+	if res != nil {
+		x.wall = res.Duration
+		for _, st := range res.Steps {
+			x.inFunction += st.Duration
+		}
+	}
+	return x, err
+}
+
+// series is the warm, in-process measurement of one subject.
+type series struct {
+	sub     *subject
+	warmup  int
+	samples []sample
+}
+
+// runSeries rotates the subject's warm secret warmup+n times with one
+// engine (a warm execution environment) and keeps the last n samples.
+func (s *stack) runSeries(ctx context.Context, sub *subject, warmup, n int) (*series, error) {
+	clk := &clock{}
+	eng, closer, err := s.engineFor(ctx, sub.function, sub.env, clk)
+	if err != nil {
+		return nil, err
+	}
+	defer closer()
+	out := &series{sub: sub, warmup: warmup}
+	counter := newOpCounter()
+	for i := 0; i < warmup+n; i++ {
+		x, err := s.rotateOnce(ctx, eng, sub.warm, counter)
+		if err != nil {
+			return nil, fmt.Errorf("%s: rotation %d: %w", sub.label, i+1, err)
+		}
+		if i >= warmup {
+			out.samples = append(out.samples, x)
+		}
+		if sub.advance > 0 {
+			clk.add(sub.advance)
+		}
+	}
+	return out, nil
+}
+
+// coldRun is one fresh bootstrap process serving rotations.
+type coldRun struct {
+	sub        *subject
+	ready      time.Duration // exec → first poll
+	first      sample        // the first rotation, in the fresh process
+	hwmFirst   int64         // VmHWM after the first rotation
+	second     sample        // a second rotation in the same (now warm) process
+	hwmSecond  int64
+	rssSecond  int64
+	processLog string
+}
+
+// runCold rotates the subject's cold secret once in-process (so it is past
+// its first rotation), then twice through a fresh bootstrap process on the
+// fake runtime API, and reads the process's peak resident memory.
+func (s *stack) runCold(ctx context.Context, sub *subject) (*coldRun, error) {
+	env := sub.coldEnvironment()
+	eng, closer, err := s.engineFor(ctx, sub.function, env, nil)
+	if err != nil {
+		return nil, err
+	}
+	counter := newOpCounter()
+	_, err = s.rotateOnce(ctx, eng, sub.cold, counter)
+	closer()
+	if err != nil {
+		return nil, fmt.Errorf("%s: preparing the cold secret: %w", sub.label, err)
+	}
+
+	rt, err := startFakeRuntime(sub.function)
+	if err != nil {
+		return nil, err
+	}
+	defer rt.stop()
+	p, err := startBootstrap(s.bootstraps[sub.function], rt, lambdaEnv(rt, sub.function, append(s.awsEnv(), env...)))
+	if err != nil {
+		return nil, err
+	}
+	defer p.kill()
+	out := &coldRun{sub: sub}
+	if out.ready, err = p.ready(30 * time.Second); err != nil {
+		return nil, fmt.Errorf("%s bootstrap: %w", sub.function, err)
+	}
+	for i, dst := range []*sample{&out.first, &out.second} {
+		x, err := s.rotateOnce(ctx, rt, sub.cold, counter)
+		if err != nil {
+			return nil, fmt.Errorf("%s: rotation %d through the bootstrap: %w; function output: %s", sub.label, i+1, err, lastLines(p.out.String(), 5))
+		}
+		// x.ops is empty: the process's calls are counted on the wire.
+		*dst = x
+		if err := rt.waitIdle(10 * time.Second); err != nil {
+			return nil, err
+		}
+		hwm, err := p.status("VmHWM")
+		if err != nil {
+			return nil, err
+		}
+		if i == 0 {
+			out.hwmFirst = hwm
+		} else {
+			out.hwmSecond = hwm
+			if out.rssSecond, err = p.status("VmRSS"); err != nil {
+				return nil, err
+			}
+		}
+	}
+	out.processLog = p.out.String()
+	return out, nil
+}
+
+// coldStarts execs the function's bootstrap n+1 times (the first, not
+// counted, loads the binary into the page cache) and returns the times from
+// exec to its first GET …/invocation/next.
+func (s *stack) coldStarts(sub *subject, n int) ([]time.Duration, error) {
+	var out []time.Duration
+	for i := 0; i <= n; i++ {
+		rt, err := startFakeRuntime(sub.function)
+		if err != nil {
+			return nil, err
+		}
+		p, err := startBootstrap(s.bootstraps[sub.function], rt, lambdaEnv(rt, sub.function, append(s.awsEnv(), sub.env...)))
+		if err != nil {
+			rt.stop()
+			return nil, err
+		}
+		d, err := p.ready(30 * time.Second)
+		p.kill()
+		rt.stop()
+		if err != nil {
+			return nil, fmt.Errorf("%s cold start: %w", sub.function, err)
+		}
+		if i > 0 {
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}
+
+// binarySize is one function built for Lambda on arm64.
+type binarySize struct {
+	function  string
+	bytes     int64
+	zipBytes  int64
+	buildTime time.Duration
+}
+
+// buildLambdaBinaries builds every function for linux/arm64 exactly as the
+// Makefile's build targets do and measures the stripped binary and its zip.
+func buildLambdaBinaries(dir string) ([]binarySize, error) {
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		return nil, err
+	}
+	var out []binarySize
+	for _, f := range functionNames {
+		bin := filepath.Join(dir, "arm64-"+f, "bootstrap")
+		cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-trimpath", "-ldflags=-s -w", "-o", bin, "./functions/"+f)
+		cmd.Dir = root
+		cmd.Env = append(filterEnv(os.Environ(), "GOOS", "GOARCH", "CGO_ENABLED", "GOFLAGS"), "GOOS=linux", "GOARCH=arm64", "CGO_ENABLED=0")
+		t0 := time.Now()
+		if b, err := cmd.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("build %s for linux/arm64: %v: %s", f, err, bytes.TrimSpace(b))
+		}
+		took := time.Since(t0)
+		st, err := os.Stat(bin)
+		if err != nil {
+			return nil, err
+		}
+		z, err := zipSize(bin)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, binarySize{function: f, bytes: st.Size(), zipBytes: z, buildTime: took})
+	}
+	return out, nil
+}
+
+func filterEnv(env []string, drop ...string) []string {
+	var out []string
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		keep := true
+		for _, d := range drop {
+			if k == d {
+				keep = false
+			}
+		}
+		if keep {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// zipSize is the size of the deployment package: the bootstrap alone in a
+// deflated zip, as `make build` packs it.
+func zipSize(bin string) (int64, error) {
+	data, err := os.ReadFile(bin)
+	if err != nil {
+		return 0, err
+	}
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	h := &zip.FileHeader{Name: "bootstrap", Method: zip.Deflate}
+	h.SetMode(0o755)
+	w, err := zw.CreateHeader(h)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := w.Write(data); err != nil {
+		return 0, err
+	}
+	if err := zw.Close(); err != nil {
+		return 0, err
+	}
+	return int64(buf.Len()), nil
+}
