@@ -59,6 +59,7 @@ var nonSecretFields = map[string]bool{
 	"alg": true, "kty": true, "crv": true, "use": true, "createdAt": true, "expiresAt": true,
 	"notBefore": true, "notAfter": true, "status": true, "prefix": true, "sslmode": true,
 	"owner": true, "hash": true, "pepperFingerprint": true, "algorithm": true, "removeAfter": true,
+	"userpair": true, "sslservername": true, "sslrootcertpem": true,
 }
 
 func (r *Redactor) addLeaves(key string, v any) {
