@@ -68,9 +68,10 @@ func (c Context) canonical() ([]byte, error) {
 }
 
 func (c Context) appendCanonical(dst []byte) ([]byte, error) {
+	type pair struct{ k, v string }
 	size := 2
-	var stack [8]string
-	keys := stack[:0]
+	var stack [8]pair
+	pairs := stack[:0]
 	for k, v := range c {
 		if k == "" {
 			return nil, newErr(ErrMalformed, "context", "empty key")
@@ -82,17 +83,24 @@ func (c Context) appendCanonical(dst []byte) ([]byte, error) {
 		if size > MaxContextBytes {
 			return nil, newErr(ErrMalformed, "context", "canonical context exceeds %d bytes", MaxContextBytes)
 		}
-		keys = append(keys, k)
+		pairs = append(pairs, pair{k, v})
 	}
-	slices.Sort(keys)
+	if len(pairs) <= 16 { // insertion sort: contexts are usually a handful of pairs
+		for i := 1; i < len(pairs); i++ {
+			for j := i; j > 0 && pairs[j].k < pairs[j-1].k; j-- {
+				pairs[j], pairs[j-1] = pairs[j-1], pairs[j]
+			}
+		}
+	} else {
+		slices.SortFunc(pairs, func(a, b pair) int { return strings.Compare(a.k, b.k) })
+	}
 	dst = slices.Grow(dst, size)
-	dst = binary.BigEndian.AppendUint16(dst, uint16(len(keys)))
-	for _, k := range keys {
-		v := c[k]
-		dst = binary.BigEndian.AppendUint16(dst, uint16(len(k)))
-		dst = append(dst, k...)
-		dst = binary.BigEndian.AppendUint16(dst, uint16(len(v)))
-		dst = append(dst, v...)
+	dst = binary.BigEndian.AppendUint16(dst, uint16(len(pairs)))
+	for _, p := range pairs {
+		dst = binary.BigEndian.AppendUint16(dst, uint16(len(p.k)))
+		dst = append(dst, p.k...)
+		dst = binary.BigEndian.AppendUint16(dst, uint16(len(p.v)))
+		dst = append(dst, p.v...)
 	}
 	return dst, nil
 }

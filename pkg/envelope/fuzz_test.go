@@ -138,3 +138,21 @@ func FuzzDecrypt(f *testing.F) {
 		t.Fatalf("decrypted a blob the key never encrypted (%d bytes)", len(pt))
 	})
 }
+
+func TestCanonicalContextSortsManyPairs(t *testing.T) {
+	ec := Context{}
+	for i := range 300 {
+		ec[fmt.Sprintf("k%03d", (i*7919)%300)] = fmt.Sprint(i)
+	}
+	canon, err := ec.canonical()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := checkContext(canon); err != nil {
+		t.Fatalf("not canonical: %v", err)
+	}
+	back, _ := parseContext(canon)
+	if len(back) != 300 || !contextEqual(canon, ec) {
+		t.Fatal("round trip lost pairs")
+	}
+}
