@@ -161,18 +161,18 @@ func run(ctx context.Context, o options) (*results, error) {
 		res.cold = append(res.cold, c)
 	}
 	seen := map[string]bool{}
-	for _, sub := range subjects {
+	for _, sub := range append(subjects, &subject{function: baselineName}) {
 		if seen[sub.function] {
 			continue
 		}
 		seen[sub.function] = true
 		logf("%s: %d cold starts", sub.function, o.coldStarts)
-		ds, err := s.coldStarts(sub, o.coldStarts)
+		cs, err := s.coldStarts(sub.function, sub.env, o.coldStarts)
 		if err != nil {
 			res.miss("cold start of %s: %v", sub.function, err)
 			continue
 		}
-		res.coldStarts = append(res.coldStarts, coldStartSet{function: sub.function, times: ds})
+		res.coldStarts = append(res.coldStarts, cs)
 	}
 	if o.scale > 0 {
 		logf("scale: %d alternating-user database secrets, concurrency %d", o.scale, o.concurrency)

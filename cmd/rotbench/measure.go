@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -140,6 +142,7 @@ type coldRun struct {
 	second     sample        // a second rotation in the same (now warm) process
 	hwmSecond  int64
 	rssSecond  int64
+	sampledRSS int64 // the largest VmRSS seen by sampling every millisecond during both rotations
 	processLog string
 }
 
@@ -168,11 +171,43 @@ func (s *stack) runCold(ctx context.Context, sub *subject) (*coldRun, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer p.kill()
+	killed := false
+	defer func() {
+		if !killed {
+			p.kill()
+		}
+	}()
 	out := &coldRun{sub: sub}
 	if out.ready, err = p.ready(30 * time.Second); err != nil {
 		return nil, fmt.Errorf("%s bootstrap: %w", sub.function, err)
 	}
+	// VmHWM is the kernel's own peak; sampling VmRSS is a second opinion
+	// that does not depend on when the kernel updates its high-water mark.
+	stopSampling := make(chan struct{})
+	sampled := make(chan int64, 1)
+	go func() {
+		var peak int64
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for {
+			if v, err := p.status("VmRSS"); err == nil {
+				peak = max(peak, v)
+			}
+			select {
+			case <-stopSampling:
+				sampled <- peak
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	defer func() {
+		select {
+		case <-stopSampling:
+		default:
+			close(stopSampling)
+		}
+	}()
 	for i, dst := range []*sample{&out.first, &out.second} {
 		x, err := s.rotateOnce(ctx, rt, sub.cold, counter)
 		if err != nil {
@@ -196,21 +231,42 @@ func (s *stack) runCold(ctx context.Context, sub *subject) (*coldRun, error) {
 			}
 		}
 	}
+	close(stopSampling)
+	out.sampledRSS = <-sampled
+	p.kill()
+	killed = true
 	out.processLog = p.out.String()
 	return out, nil
 }
 
+// coldStartSet is the cold starts of one function.
+type coldStartSet struct {
+	function string
+	times    []time.Duration
+	// initMS is the package initialisation time GODEBUG=inittrace=1
+	// reports (the sum of its "ms clock" figures, one extra start), and
+	// initTop the packages that took longest.
+	initMS  float64
+	initTop []string
+}
+
 // coldStarts execs the function's bootstrap n+1 times (the first, not
 // counted, loads the binary into the page cache) and returns the times from
-// exec to its first GET …/invocation/next.
-func (s *stack) coldStarts(sub *subject, n int) ([]time.Duration, error) {
-	var out []time.Duration
-	for i := 0; i <= n; i++ {
-		rt, err := startFakeRuntime(sub.function)
+// exec to its first GET …/invocation/next, then starts it once more with
+// GODEBUG=inittrace=1 to see where package initialisation spends its time.
+func (s *stack) coldStarts(function string, env []string, n int) (*coldStartSet, error) {
+	out := &coldStartSet{function: function}
+	for i := 0; i <= n+1; i++ {
+		trace := i == n+1
+		e := append(s.awsEnv(), env...)
+		if trace {
+			e = append(e, "GODEBUG=inittrace=1")
+		}
+		rt, err := startFakeRuntime(function)
 		if err != nil {
 			return nil, err
 		}
-		p, err := startBootstrap(s.bootstraps[sub.function], rt, lambdaEnv(rt, sub.function, append(s.awsEnv(), sub.env...)))
+		p, err := startBootstrap(s.bootstraps[function], rt, lambdaEnv(rt, function, e))
 		if err != nil {
 			rt.stop()
 			return nil, err
@@ -219,13 +275,45 @@ func (s *stack) coldStarts(sub *subject, n int) ([]time.Duration, error) {
 		p.kill()
 		rt.stop()
 		if err != nil {
-			return nil, fmt.Errorf("%s cold start: %w", sub.function, err)
+			return nil, fmt.Errorf("%s cold start: %w", function, err)
 		}
-		if i > 0 {
-			out = append(out, d)
+		switch {
+		case trace:
+			out.initMS, out.initTop = parseInitTrace(p.out.String(), 3)
+		case i > 0:
+			out.times = append(out.times, d)
 		}
 	}
 	return out, nil
+}
+
+// parseInitTrace sums the "init <pkg> @… ms, N ms clock, …" lines and names
+// the top packages by clock time.
+func parseInitTrace(out string, top int) (float64, []string) {
+	type pkgTime struct {
+		pkg string
+		ms  float64
+	}
+	var all []pkgTime
+	total := 0.0
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 7 || f[0] != "init" || f[5] != "ms" || f[6] != "clock," {
+			continue
+		}
+		v, err := strconv.ParseFloat(f[4], 64)
+		if err != nil {
+			continue
+		}
+		total += v
+		all = append(all, pkgTime{f[1], v})
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].ms > all[j].ms })
+	var names []string
+	for _, p := range all[:min(top, len(all))] {
+		names = append(names, fmt.Sprintf("%s %.2f ms", p.pkg, p.ms))
+	}
+	return total, names
 }
 
 // binarySize is one function built for Lambda on arm64.

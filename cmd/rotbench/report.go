@@ -17,16 +17,11 @@ type results struct {
 	start, end time.Time
 	series     []*series
 	cold       []*coldRun
-	coldStarts []coldStartSet
+	coldStarts []*coldStartSet
 	sizes      []binarySize
 	scale      *scaleResult
 	micro      string
 	missing    []string
-}
-
-type coldStartSet struct {
-	function string
-	times    []time.Duration
 }
 
 func (r *results) miss(format string, a ...any) {
@@ -181,8 +176,9 @@ func (r *results) goals() []goalRow {
 		row := goalRow{goal: "Peak memory (VmHWM) of a rotation: " + key, target: "≤ 25 MB", verdict: verdictMissing}
 		for _, c := range r.cold {
 			if c.sub.key == key {
-				row.figure = fmt.Sprintf("%s (fresh process, start-up + one rotation); %s after a second rotation", mb(c.hwmFirst), mb(c.hwmSecond))
-				row.verdict = verdict(max(c.hwmFirst, c.hwmSecond) <= goalPeakMemBytes)
+				row.goal = "Peak memory (VmHWM) of a rotation: " + c.sub.label
+				row.figure = fmt.Sprintf("%s (fresh process: start-up and one rotation); %s after a second rotation; largest VmRSS sampled every ms %s", mb(c.hwmFirst), mb(c.hwmSecond), mb(c.sampledRSS))
+				row.verdict = verdict(max(c.hwmFirst, c.hwmSecond, c.sampledRSS) <= goalPeakMemBytes)
 			}
 		}
 		rows = append(rows, row)
@@ -347,20 +343,20 @@ func (r *results) markdown() string {
 	w("")
 	w("The bootstrap built for this machine (`-tags lambda.norpc -trimpath -ldflags='-s -w'`, CGO off) is exec'd with `AWS_LAMBDA_RUNTIME_API` at rotbench's fake Runtime API. *Ready* is exec → its first `GET /2018-06-01/runtime/invocation/next`. The local driver then plays two rotations through it (each step event queued for the next poll, answered by `POST …/response` or `…/error`); VmHWM is read from `/proc/<pid>/status` once the process polls again after the last step. Calls are counted on the wire (the process's own `rotation.Call`s are out of reach); the secret was rotated once before, so this is a cold execution environment, not a first rotation.")
 	w("")
-	w("| function | ready ms | rotation 1 wall ms | SM requests | KMS requests | DB sessions | VmHWM after rotation 1 | rotation 2 wall ms | VmHWM after rotation 2 | VmRSS then |")
-	w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	w("| function | ready ms | rotation 1 wall ms | SM requests | KMS requests | DB sessions | VmHWM after rotation 1 | rotation 2 wall ms | VmHWM after rotation 2 | VmRSS then | largest VmRSS sampled |")
+	w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, c := range r.cold {
-		w("| %s | %s | %s | %d | %d | %d | %s | %s | %s | %s |", c.sub.label, msf(ms(c.ready)), msf(ms(c.first.wall)),
-			c.first.wireSM(), c.first.wireKMS(), c.first.log.sessions, mb(c.hwmFirst), msf(ms(c.second.wall)), mb(c.hwmSecond), mb(c.rssSecond))
+		w("| %s | %s | %s | %d | %d | %d | %s | %s | %s | %s | %s |", c.sub.label, msf(ms(c.ready)), msf(ms(c.first.wall)),
+			c.first.wireSM(), c.first.wireKMS(), c.first.log.sessions, mb(c.hwmFirst), msf(ms(c.second.wall)), mb(c.hwmSecond), mb(c.rssSecond), mb(c.sampledRSS))
 	}
 	w("")
-	w("Cold starts (exec → ready), %d per function after one unmeasured start that loads the binary into the page cache:", r.opts.coldStarts)
+	w("Cold starts (exec → ready), %d per function after one unmeasured start that loads the binary into the page cache. *baseline* is an empty aws-lambda-go function (`cmd/rotbench/baseline`) built the same way: the floor set by exec, the Go runtime and the Runtime API client. *Package init* is the sum of the `ms clock` figures `GODEBUG=inittrace=1` prints in one more start (not one of the measured ones).", r.opts.coldStarts)
 	w("")
-	w("| function | min ms | median ms | p95 ms | max ms |")
-	w("|---|---:|---:|---:|---:|")
+	w("| function | min ms | median ms | p95 ms | max ms | package init ms | slowest package inits |")
+	w("|---|---:|---:|---:|---:|---:|---|")
 	for _, c := range r.coldStarts {
 		t := durationsMS(c.times)
-		w("| %s | %s | %s | %s | %s |", c.function, msf(minimum(t)), msf(median(t)), msf(percentile(t, 95)), msf(maximum(t)))
+		w("| %s | %s | %s | %s | %s | %s | %s |", c.function, msf(minimum(t)), msf(median(t)), msf(percentile(t, 95)), msf(maximum(t)), msf(c.initMS), strings.Join(c.initTop, "; "))
 	}
 	w("")
 

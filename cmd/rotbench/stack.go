@@ -45,6 +45,10 @@ type stack struct {
 
 var functionNames = []string{"dbrotate", "jwtrotate", "apikeyrotate"}
 
+// baselineName is the empty aws-lambda-go function (./cmd/rotbench/baseline)
+// whose cold start is the floor the functions' start-ups are compared with.
+const baselineName = "baseline"
+
 // startStack starts moto and PostgreSQL and builds the three bootstraps for
 // this machine, all at once.
 func startStack(ctx context.Context, logf func(string, ...any)) (*stack, error) {
@@ -62,6 +66,10 @@ func startStack(ctx context.Context, logf func(string, ...any)) (*stack, error) 
 				return
 			}
 			s.bootstraps[f] = bin
+		}
+		var bin string
+		if bin, buildErr = testenv.BuildBootstrap("./cmd/rotbench/baseline"); buildErr == nil {
+			s.bootstraps[baselineName] = bin
 		}
 	}()
 	wg.Wait()
