@@ -167,27 +167,10 @@ type RIE struct {
 
 	cmd      *exec.Cmd
 	exited   chan struct{}
-	logs     *lockedBuffer
+	logs     *Buffer
 	invokeMu sync.Mutex
 	stopOnce sync.Once
 	client   *http.Client
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // StartRIE starts the emulator for bootstrap (an absolute path, usually from
@@ -226,7 +209,7 @@ func StartRIE(bootstrap string, env []string) (*RIE, error) {
 	r := &RIE{
 		Endpoint:   fmt.Sprintf("http://127.0.0.1:%d", p1),
 		RuntimeAPI: fmt.Sprintf("127.0.0.1:%d", p2),
-		logs:       &lockedBuffer{},
+		logs:       &Buffer{},
 		exited:     make(chan struct{}),
 		client:     &http.Client{Transport: &http.Transport{DisableKeepAlives: true}},
 	}

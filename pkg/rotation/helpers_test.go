@@ -1,7 +1,6 @@
 package rotation_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -124,28 +123,11 @@ type env struct {
 	sm       *secretsmanager.Client
 	strategy *testStrategy
 	engine   *rotation.Engine
-	logs     *syncBuffer
-	metrics  *syncBuffer
+	logs     *testenv.Buffer
+	metrics  *testenv.Buffer
 	notes    *recorder
 	lambda   string
 	api      rotation.SecretsAPI
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 type recorder struct {
@@ -183,7 +165,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		t.Fatal(err)
 	}
 	e := &env{t: t, moto: m, sm: secretsmanager.NewFromConfig(cfg), strategy: &testStrategy{tgt: newTarget()},
-		logs: &syncBuffer{}, metrics: &syncBuffer{}, notes: &recorder{}}
+		logs: &testenv.Buffer{}, metrics: &testenv.Buffer{}, notes: &recorder{}}
 	if arn, ok := lambdaOnce.Load(m.Endpoint); ok {
 		e.lambda = arn.(string)
 	} else {

@@ -240,26 +240,9 @@ type fixture struct {
 	cfg        keyrotate.Config
 	engine     *rotation.Engine
 	driver     *driver.Driver
-	logs       *lockedBuffer
+	logs       *testenv.Buffer
 	mu         sync.Mutex
 	notified   []rotation.Notification
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 type fixtureOpts struct {
@@ -284,7 +267,7 @@ func newFixture(t testing.TB, o fixtureOpts) *fixture {
 	if o.overlap == 0 {
 		o.overlap = keyrotate.DefaultOverlap
 	}
-	f := &fixture{stack: s, kind: o.kind, clock: newClock(), logs: &lockedBuffer{}}
+	f := &fixture{stack: s, kind: o.kind, clock: newClock(), logs: &testenv.Buffer{}}
 	f.clock.real = o.realClock
 	if o.kind == apikey.KindWebhook {
 		o.noPepper = true

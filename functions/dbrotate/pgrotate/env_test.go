@@ -37,24 +37,7 @@ type stack struct {
 	moto      *testenv.Moto
 	sm        *secretsmanager.Client
 	lambdaARN string
-	logs      *syncBuffer // every engine log line of the test
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs      *testenv.Buffer // every engine log line of the test
 }
 
 var (
@@ -76,7 +59,7 @@ func newStack(t testing.TB) *stack {
 	if lambdaErr != nil {
 		t.Fatal(lambdaErr)
 	}
-	return &stack{pg: pg, moto: m, sm: secretsmanager.NewFromConfig(cfg), lambdaARN: lambdaARN, logs: &syncBuffer{}}
+	return &stack{pg: pg, moto: m, sm: secretsmanager.NewFromConfig(cfg), lambdaARN: lambdaARN, logs: &testenv.Buffer{}}
 }
 
 // uniq returns a name unique to this run, so tests can share one cluster
