@@ -1,0 +1,39 @@
+// Package rotation is the four-step engine every rotation function shares. It
+// owns the Secrets Manager rotation contract, once, for all functions:
+//
+//   - the event (Step, SecretId, ClientRequestToken, RotationToken), parsed
+//     strictly (ParseEvent);
+//   - the per-step checks: rotation enabled, the token is a version of the
+//     secret, a token already AWSCURRENT is success without work (except that
+//     a retried finishSecret re-runs the strategy's idempotent after-finish
+//     hook while AWSPENDING is still on it), a token not AWSPENDING is a
+//     terminal error;
+//   - every read and write of the rotated secret: createSecret reads the
+//     pending version by VersionId and AWSPENDING and only builds a value when
+//     the placeholder is empty, puts it with the token as ClientRequestToken,
+//     and accepts ResourceExistsException only for the identical value;
+//     finishSecret moves AWSCURRENT with UpdateSecretVersionStage (AWSPREVIOUS
+//     follows); the engine never removes AWSPENDING, the service does;
+//   - the configuration test of RotateImmediately=false (testSecret on an
+//     empty pending version tests the current value);
+//   - a per-environment cache of version values (they never change), so a
+//     warm rotation makes 7 Secrets Manager calls; labels are re-read on every
+//     step;
+//   - the time budget (Call), error classes (Error), redaction of every known
+//     secret before an error, log line, metric or notification is built, SNS
+//     notifications (Notification) and CloudWatch EMF metrics.
+//
+// A Strategy knows the target system (a database, a key store) and nothing of
+// labels or storage: it builds the new value, sets it, tests it, and may act
+// after the promotion (Finisher). It reaches other secrets only through the
+// narrow Store it is handed.
+//
+// Wiring a function:
+//
+//	eng, err := rotation.New(rotation.Config{Secrets: sm, Strategy: s, Notifier: n})
+//	lambda.Start(eng) // Engine implements lambda.Handler
+//
+// What the package does not own: how a value is built or made real (the
+// strategies under functions/), the Lambda runtime (internal/fnmain), and the
+// service's own part of a rotation (internal/driver plays it locally).
+package rotation
