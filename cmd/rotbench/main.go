@@ -182,6 +182,9 @@ func run(ctx context.Context, o options) (*results, error) {
 		} else {
 			res.scale = sc
 		}
+		if o.scale < goalScaleSecrets {
+			res.miss("scale: run with %d secrets; the goal is about %d", o.scale, goalScaleSecrets)
+		}
 	} else {
 		res.miss("scale: skipped (-scale 0)")
 	}

@@ -27,16 +27,21 @@ import (
 type opCounter struct {
 	mu            sync.Mutex
 	ops           map[string]int
-	failedConnect int // postgres:connect returned an error
-	authFailed    int // … with SQLSTATE 28P01
+	failedConnect int                      // postgres:connect returned an error
+	authFailed    int                      // … with SQLSTATE 28P01
+	time          map[string]time.Duration // by service: secretsmanager, kms, postgres, …
 }
 
-func newOpCounter() *opCounter { return &opCounter{ops: map[string]int{}} }
+func newOpCounter() *opCounter {
+	return &opCounter{ops: map[string]int{}, time: map[string]time.Duration{}}
+}
 
-func (c *opCounter) observe(op string, _ time.Duration, err error) {
+func (c *opCounter) observe(op string, d time.Duration, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.ops[op]++
+	svc, _, _ := strings.Cut(op, ":")
+	c.time[svc] += d
 	if op == "postgres:connect" && err != nil {
 		c.failedConnect++
 		var pe *pgconn.PgError
@@ -46,12 +51,20 @@ func (c *opCounter) observe(op string, _ time.Duration, err error) {
 	}
 }
 
-func (c *opCounter) take() (map[string]int, int, int) {
+// counts is what an opCounter saw since it was last taken.
+type counts struct {
+	ops           map[string]int
+	failedConnect int
+	authFailed    int
+	time          map[string]time.Duration
+}
+
+func (c *opCounter) take() counts {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	ops, f, a := c.ops, c.failedConnect, c.authFailed
-	c.ops, c.failedConnect, c.authFailed = map[string]int{}, 0, 0
-	return ops, f, a
+	out := counts{c.ops, c.failedConnect, c.authFailed, c.time}
+	c.ops, c.failedConnect, c.authFailed, c.time = map[string]int{}, 0, 0, map[string]time.Duration{}
+	return out
 }
 
 // sample is what one rotation cost.
@@ -59,6 +72,7 @@ type sample struct {
 	wall       time.Duration // driver.Rotate: RotateSecret, four steps, AWSPENDING clean-up
 	inFunction time.Duration // the four step invocations alone
 	ops        map[string]int
+	callTime   map[string]time.Duration // time inside the counted calls, by service
 	wire       map[string]int
 	failedConn int
 	authFailed int
@@ -84,7 +98,8 @@ func (s *stack) rotateOnce(ctx context.Context, inv driver.Invoker, arn string, 
 	off := s.logOffset()
 	res, err := drv.Rotate(ctx, arn, "")
 	var x sample
-	x.ops, x.failedConn, x.authFailed = counter.take()
+	c := counter.take()
+	x.ops, x.failedConn, x.authFailed, x.callTime = c.ops, c.failedConnect, c.authFailed, c.time
 	x.wire = s.wire.take()
 	text, _, lerr := s.serverLog(off)
 	if lerr != nil && err == nil {

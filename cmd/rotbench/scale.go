@@ -22,6 +22,7 @@ type scaleResult struct {
 	retried              int // succeeded, but only after the driver retried
 	errors               []string
 	ops                  map[string]int
+	callTime             map[string]time.Duration
 	wire                 map[string]int
 	failedConn           int
 	log                  logFacts
@@ -113,7 +114,8 @@ func (s *stack) runScale(ctx context.Context, n, concurrency int, logf func(stri
 	if err := <-pollDone; err != nil {
 		return nil, fmt.Errorf("polling pg_stat_activity: %w", err)
 	}
-	r.ops, r.failedConn, _ = counter.take()
+	c := counter.take()
+	r.ops, r.failedConn, r.callTime = c.ops, c.failedConnect, c.time
 	r.wire = s.wire.take()
 	text, _, err := s.serverLog(off)
 	if err != nil {
