@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -199,9 +200,31 @@ func (r *run) locate(d *secretsmanager.DescribeSecretOutput) {
 	for _, t := range d.Tags {
 		r.info.Tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
 	}
-	if d.RotationRules != nil && d.RotationRules.AutomaticallyAfterDays != nil {
-		r.info.RotationInterval = time.Duration(*d.RotationRules.AutomaticallyAfterDays) * 24 * time.Hour
+	if rr := d.RotationRules; rr != nil {
+		switch {
+		case rr.AutomaticallyAfterDays != nil:
+			r.info.RotationInterval = time.Duration(*rr.AutomaticallyAfterDays) * 24 * time.Hour
+		case rr.ScheduleExpression != nil:
+			r.info.RotationInterval = RateInterval(*rr.ScheduleExpression)
+		}
 	}
+}
+
+// RateInterval returns the interval of a rate(N days|hours) schedule
+// expression, and 0 for anything else (cron expressions are not interpreted).
+func RateInterval(expr string) time.Duration {
+	var n int
+	var unit string
+	if _, err := fmt.Sscanf(strings.TrimSpace(expr), "rate(%d %s", &n, &unit); err != nil || n <= 0 {
+		return 0
+	}
+	switch strings.TrimSuffix(unit, ")") {
+	case "day", "days":
+		return time.Duration(n) * 24 * time.Hour
+	case "hour", "hours":
+		return time.Duration(n) * time.Hour
+	}
+	return 0
 }
 
 func (r *run) describe(ctx context.Context) (*secretsmanager.DescribeSecretOutput, error) {

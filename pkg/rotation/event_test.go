@@ -3,6 +3,7 @@ package rotation_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rotation-suite/rotation/pkg/rotation"
 )
@@ -39,5 +40,16 @@ func TestRedactorRedactsJSONLeavesButNotIdentifiers(t *testing.T) {
 	got := r.Redact("login app_user with s3cr3t-value failed; another-secret too")
 	if strings.Contains(got, "s3cr3t-value") || strings.Contains(got, "another-secret") || !strings.Contains(got, "app_user") {
 		t.Fatalf("got %q", got)
+	}
+}
+
+func TestRateIntervalReadsRateExpressionsAndIgnoresCron(t *testing.T) {
+	for expr, want := range map[string]time.Duration{
+		"rate(90 days)": 90 * 24 * time.Hour, "rate(1 day)": 24 * time.Hour, "rate(4 hours)": 4 * time.Hour,
+		"cron(0 16 1,15 * ? *)": 0, "rate(0 days)": 0, "rate(5 minutes)": 0, "": 0,
+	} {
+		if got := rotation.RateInterval(expr); got != want {
+			t.Errorf("%q: got %v, want %v", expr, got, want)
+		}
 	}
 }

@@ -60,6 +60,7 @@ var nonSecretFields = map[string]bool{
 	"notBefore": true, "notAfter": true, "status": true, "prefix": true, "sslmode": true,
 	"owner": true, "hash": true, "pepperFingerprint": true, "algorithm": true, "removeAfter": true,
 	"userpair": true, "sslservername": true, "sslrootcertpem": true,
+	"nonce": true, "publishedAt": true, "activatedAt": true, "retiredAt": true, "handledAt": true,
 }
 
 func (r *Redactor) addLeaves(key string, v any) {
