@@ -2,7 +2,8 @@
 # make bench: the benchmarks behind docs/BENCHMARKS.md, on the local stack.
 #
 #   1. the micro-benchmarks of the libraries (pkg/envelope, pkg/apikey,
-#      pkg/jwks): go test -run '^$' -bench . -benchmem, one package at a time;
+#      pkg/jwks): go test -run '^$' -bench . -benchmem, one package at a time,
+#      and JWT sign/verify (functions/jwtrotate/keyring);
 #   2. cmd/rotbench: starts moto and a throwaway PostgreSQL cluster itself,
 #      builds the functions, measures rotations, cold start, peak memory,
 #      binary size and the 1,000-secret scale run, stops everything, and
@@ -38,12 +39,21 @@ if [ -n "${BENCHTIME:-}" ]; then
 fi
 "$GO" test "${benchargs[@]}" ./pkg/envelope ./pkg/apikey ./pkg/jwks 2>&1 | tee "$work/micro.txt"
 micro_rc=${PIPESTATUS[0]}
+# JWT signing and verification through pkg/jwks live with the key generation
+# benchmarks in functions/jwtrotate/keyring (RSA key generation is left out:
+# seconds per key, see docs/bench/jwt.md).
+echo "== JWT sign/verify (functions/jwtrotate/keyring)"
+"$GO" test "${benchargs[@]}" -bench '^Benchmark(Sign|Verify)$' ./functions/jwtrotate/keyring 2>&1 | tee -a "$work/micro.txt"
+jwt_rc=${PIPESTATUS[0]}
+if [ "$micro_rc" -eq 0 ]; then
+	micro_rc=$jwt_rc
+fi
 if [ "$micro_rc" -ne 0 ]; then
 	echo "bench: the micro-benchmarks failed (exit $micro_rc)" >&2
 fi
 
 echo "== rotbench (local stack: moto, PostgreSQL, the functions' bootstraps)"
-"$work/rotbench" -out docs/BENCHMARKS.md -micro "$work/micro.txt" -micro-exit "$micro_rc" "$@"
+"$work/rotbench" -out docs/BENCHMARKS.md -micro "$work/micro.txt" -micro-exit "$micro_rc" -micro-benchtime "${BENCHTIME:-}" "$@"
 rc=$?
 if [ "$rc" -ne 0 ]; then
 	echo "bench: FAILED — some measurement could not be taken (see above and docs/BENCHMARKS.md)" >&2

@@ -47,6 +47,7 @@ type options struct {
 	out         string
 	microFile   string
 	microExit   int
+	benchtime   string
 	rotations   int
 	warmup      int
 	coldStarts  int
@@ -59,6 +60,7 @@ func main() {
 	flag.StringVar(&o.out, "out", "docs/BENCHMARKS.md", "the document to write the results into (between its rotbench markers)")
 	flag.StringVar(&o.microFile, "micro", "", "output of the micro-benchmarks (go test -bench) to include")
 	flag.IntVar(&o.microExit, "micro-exit", 0, "exit status of the micro-benchmark run (non-zero: they did not complete)")
+	flag.StringVar(&o.benchtime, "micro-benchtime", "", "the -benchtime the micro-benchmarks ran with (empty: go test's default, 1s)")
 	flag.IntVar(&o.rotations, "rotations", 20, "measured rotations per function, after the warm-up")
 	flag.IntVar(&o.warmup, "warmup", 3, "warm-up rotations per function, not measured")
 	flag.IntVar(&o.coldStarts, "cold-starts", 10, "cold starts per function")

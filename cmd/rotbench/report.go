@@ -406,7 +406,9 @@ func (r *results) markdown() string {
 		}
 	}
 
-	w("### Micro-benchmarks (`go test -run '^$' -bench . -benchmem` on pkg/envelope, pkg/apikey, pkg/jwks)")
+	w("### Micro-benchmarks")
+	w("")
+	w("`go test -run '^$' -bench . -benchmem -p 1 ./pkg/envelope ./pkg/apikey ./pkg/jwks`, and `-bench '^Benchmark(Sign|Verify)$'` in functions/jwtrotate/keyring (JWT signing, and verification through pkg/jwks). One run each at %s, on the same machine as everything above: see the package write-ups in docs/bench/ for repeated runs.", benchtimeText(r.opts.benchtime))
 	w("")
 	if r.micro == "" {
 		w("Not run.")
@@ -429,6 +431,13 @@ func (r *results) markdown() string {
 	w("")
 	w(markerEnd)
 	return b.String()
+}
+
+func benchtimeText(bt string) string {
+	if bt == "" {
+		return "go test's default benchtime (1 s per benchmark)"
+	}
+	return "`-benchtime " + bt + "`"
 }
 
 func oneLine(s string) string {
