@@ -138,25 +138,7 @@ type rig struct {
 	driver   *driver.Driver
 	mu       sync.Mutex
 	notified []rotation.Notification
-	logs     lockedBuffer
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  []byte
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.b = append(l.b, p...)
-	return len(p), nil
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return string(l.b)
+	logs     testenv.Buffer
 }
 
 func (s *stack) rig(t testing.TB, cfg keyring.Config, c *clock) *rig {
