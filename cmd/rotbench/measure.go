@@ -263,6 +263,11 @@ type coldStartSet struct {
 	// initTop the packages that took longest.
 	initMS  float64
 	initTop []string
+	// initEnd is when the last package init ended, in ms since the Go
+	// runtime started (inittrace's "@" clock), in that same traced start;
+	// traceReady is exec → ready in that start.
+	initEnd    float64
+	traceReady time.Duration
 }
 
 // coldStarts execs the function's bootstrap n+1 times (the first, not
@@ -294,7 +299,8 @@ func (s *stack) coldStarts(function string, env []string, n int) (*coldStartSet,
 		}
 		switch {
 		case trace:
-			out.initMS, out.initTop = parseInitTrace(p.out.String(), 3)
+			out.initMS, out.initEnd, out.initTop = parseInitTrace(p.out.String(), 3)
+			out.traceReady = d
 		case i > 0:
 			out.times = append(out.times, d)
 		}
@@ -302,33 +308,34 @@ func (s *stack) coldStarts(function string, env []string, n int) (*coldStartSet,
 	return out, nil
 }
 
-// parseInitTrace sums the "init <pkg> @… ms, N ms clock, …" lines and names
-// the top packages by clock time.
-func parseInitTrace(out string, top int) (float64, []string) {
+// parseInitTrace sums the "init <pkg> @S ms, N ms clock, …" lines, finds
+// when the last one ended (S+N, ms since the runtime started) and names the
+// top packages by clock time.
+func parseInitTrace(out string, top int) (total, end float64, names []string) {
 	type pkgTime struct {
 		pkg string
 		ms  float64
 	}
 	var all []pkgTime
-	total := 0.0
 	for _, line := range strings.Split(out, "\n") {
 		f := strings.Fields(line)
-		if len(f) < 7 || f[0] != "init" || f[5] != "ms" || f[6] != "clock," {
+		if len(f) < 7 || f[0] != "init" || !strings.HasPrefix(f[2], "@") || f[5] != "ms" || f[6] != "clock," {
 			continue
 		}
-		v, err := strconv.ParseFloat(f[4], 64)
-		if err != nil {
+		at, err1 := strconv.ParseFloat(f[2][1:], 64)
+		v, err2 := strconv.ParseFloat(f[4], 64)
+		if err1 != nil || err2 != nil {
 			continue
 		}
 		total += v
+		end = max(end, at+v)
 		all = append(all, pkgTime{f[1], v})
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i].ms > all[j].ms })
-	var names []string
 	for _, p := range all[:min(top, len(all))] {
 		names = append(names, fmt.Sprintf("%s %.2f ms", p.pkg, p.ms))
 	}
-	return total, names
+	return total, end, names
 }
 
 // binarySize is one function built for Lambda on arm64.

@@ -133,9 +133,12 @@ init github.com/aws/aws-sdk-go-v2/service/sns/schemas @17 ms, 0.42 ms clock, 175
 init os @6.3 ms, 0.095 ms clock, 416 bytes, 9 allocs
 {"level":"INFO","msg":"not an init line"}
 `
-	total, top := parseInitTrace(out, 2)
+	total, end, top := parseInitTrace(out, 2)
 	if total < 1.014 || total > 1.016 {
 		t.Errorf("total = %v, want 1.015", total)
+	}
+	if end < 17.41 || end > 17.43 {
+		t.Errorf("end = %v, want 17.42 (the sns init started @17 ms and took 0.42)", end)
 	}
 	if len(top) != 2 || !strings.HasPrefix(top[0], "runtime ") || !strings.HasPrefix(top[1], "github.com/aws/aws-sdk-go-v2/service/sns/schemas ") {
 		t.Errorf("top = %v", top)
