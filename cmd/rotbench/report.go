@@ -243,7 +243,7 @@ func (r *results) markdown() string {
 	w("")
 	w("## Results")
 	w("")
-	w("Run on %s by `make bench` (`scripts/bench.sh` → `cmd/rotbench`), %s in all.", m.date, r.end.Sub(r.start).Round(time.Second))
+	w("Run on %s by `make bench` (`scripts/bench.sh` → `cmd/rotbench`); rotbench took %s, after the micro-benchmarks.", m.date, r.end.Sub(r.start).Round(time.Second))
 	w("")
 	w("| machine | |")
 	w("|---|---|")
