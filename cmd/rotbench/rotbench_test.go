@@ -221,3 +221,40 @@ func TestFakeRuntimeRunsARealBootstrap(t *testing.T) {
 		t.Error("a missing /proc status key gave no error")
 	}
 }
+
+// TestGoalsJudgeEveryRotationAndSayWhatWasNotMeasured: a goal on calls per
+// rotation is met only if no measured rotation exceeds it (one rotation with
+// 9 calls misses "≤ 8" even when the median is 8), and a goal without its
+// measurement is reported as not measured, never as met.
+func TestGoalsJudgeEveryRotationAndSayWhatWasNotMeasured(t *testing.T) {
+	rot := func(sm, connects int) sample {
+		return sample{ops: map[string]int{"secretsmanager:DescribeSecret": sm, "postgres:connect": connects}, log: logFacts{sessions: connects}}
+	}
+	alt := &series{sub: &subject{key: "db-alternating", label: "alt"}}
+	for range 19 {
+		alt.samples = append(alt.samples, rot(8, 3))
+	}
+	alt.samples = append(alt.samples, rot(9, 3))
+	r := &results{opts: options{concurrency: 8}, series: []*series{alt}}
+	byGoal := map[string]goalRow{}
+	for _, g := range r.goals() {
+		byGoal[g.goal] = g
+	}
+	if g := byGoal["Secrets Manager calls per alternating-user database rotation, warm environment"]; g.verdict != verdictMissed {
+		t.Errorf("one rotation with 9 calls: verdict %q (%s), want missed", g.verdict, g.figure)
+	}
+	if g := byGoal["Database connections per alternating-user rotation"]; g.verdict != verdictMet {
+		t.Errorf("3 connections: verdict %q, want met", g.verdict)
+	}
+	for _, name := range []string{
+		"Secrets Manager calls per single-user database rotation, warm environment",
+		"Failed database logins on the happy path",
+		"Cold start to ready for the first event: dbrotate",
+		"Binary size, linux/arm64, stripped: jwtrotate",
+		"Scale: AWSCURRENT credentials that log in afterwards",
+	} {
+		if g, ok := byGoal[name]; !ok || g.verdict != verdictMissing {
+			t.Errorf("%s: verdict %q, want not measured", name, g.verdict)
+		}
+	}
+}
