@@ -73,7 +73,8 @@ type sample struct {
 	inFunction time.Duration // the four step invocations alone
 	ops        map[string]int
 	callTime   map[string]time.Duration // time inside the counted calls, by service
-	wire       map[string]int
+	wire       map[string]int           // HTTP requests through the counting proxy
+	sdk        map[string]int           // attempts seen by the SDK middleware (in-process only)
 	failedConn int
 	authFailed int
 	log        logFacts
@@ -85,6 +86,7 @@ func (x sample) dbConnects() int   { return x.ops["postgres:connect"] }
 func (x sample) dbCalls() int      { return sumPrefix(x.ops, "postgres:") }
 func (x sample) wireSM() int       { return sumPrefix(x.wire, "secretsmanager:") }
 func (x sample) wireKMS() int      { return sumPrefix(x.wire, "kms:") }
+func (x sample) sdkSM() int        { return sumPrefix(x.sdk, "secretsmanager:") }
 func (x sample) failedLogins() int { return max(x.failedConn, x.log.failedLogins) }
 
 // rotateOnce runs one rotation of arn through inv and returns its sample.
@@ -95,12 +97,14 @@ func (s *stack) rotateOnce(ctx context.Context, inv driver.Invoker, arn string, 
 		}}
 	counter.take()
 	s.wire.take()
+	s.sdk.take()
 	off := s.logOffset()
 	res, err := drv.Rotate(ctx, arn, "")
 	var x sample
 	c := counter.take()
 	x.ops, x.failedConn, x.authFailed, x.callTime = c.ops, c.failedConnect, c.authFailed, c.time
 	x.wire = s.wire.take()
+	x.sdk = s.sdk.take()
 	text, _, lerr := s.serverLog(off)
 	if lerr != nil && err == nil {
 		err = lerr

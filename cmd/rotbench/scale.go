@@ -24,6 +24,7 @@ type scaleResult struct {
 	ops                  map[string]int
 	callTime             map[string]time.Duration
 	wire                 map[string]int
+	sdk                  map[string]int
 	failedConn           int
 	log                  logFacts
 	peakConns            int // client sessions in pg_stat_activity (all)
@@ -84,6 +85,7 @@ func (s *stack) runScale(ctx context.Context, n, concurrency int, logf func(stri
 	go func() { pollDone <- s.pollConnections(pollCtx, r) }()
 
 	s.wire.take()
+	s.sdk.take()
 	counter.take()
 	off := s.logOffset()
 	var mu sync.Mutex
@@ -117,6 +119,7 @@ func (s *stack) runScale(ctx context.Context, n, concurrency int, logf func(stri
 	c := counter.take()
 	r.ops, r.failedConn, r.callTime = c.ops, c.failedConnect, c.time
 	r.wire = s.wire.take()
+	r.sdk = s.sdk.take()
 	text, _, err := s.serverLog(off)
 	if err != nil {
 		return nil, err

@@ -29,8 +29,9 @@ type stack struct {
 	moto  *testenv.Moto
 	pg    *testenv.Postgres
 	wire  *wireCounter
-	dir   string // scratch directory (CA bundle file)
-	caPEM string // path of the cluster's CA bundle
+	sdk   *sdkCounter // on the functions' in-process SDK clients
+	dir   string      // scratch directory (CA bundle file)
+	caPEM string      // path of the cluster's CA bundle
 
 	// direct clients talk to moto (the driver, seeding, checks); fn* clients
 	// talk through the counting proxy, as the functions do.
@@ -129,6 +130,8 @@ func (s *stack) seedAWS(ctx context.Context) error {
 	if s.fnAWS, err = s.moto.AWSConfig(ctx, config.WithBaseEndpoint(s.wire.URL)); err != nil {
 		return err
 	}
+	s.sdk = newSDKCounter()
+	s.fnAWS.APIOptions = append(s.fnAWS.APIOptions, s.sdk.apiOption)
 	s.fnSM = secretsmanager.NewFromConfig(s.fnAWS)
 	key, err := kms.NewFromConfig(cfg).CreateKey(ctx, &kms.CreateKeyInput{Description: aws.String("rotbench: JWT private keys")})
 	if err != nil {
