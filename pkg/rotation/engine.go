@@ -108,7 +108,7 @@ func (e *Engine) Handle(ctx context.Context, ev Event) error {
 	}
 	err := ev.Validate()
 	if err == nil {
-		err = r.step(ctx)
+		err = r.safeStep(ctx)
 	}
 	dur := e.cfg.Now().Sub(start)
 	if err != nil {
@@ -116,6 +116,19 @@ func (e *Engine) Handle(ctx context.Context, ev Event) error {
 	}
 	e.report(ctx, r, dur, err)
 	return err
+}
+
+// safeStep runs the step and turns a panic into a classified error whose
+// message is redacted like any other: a panic value built from a secret
+// never reaches the runtime's panic report.
+func (r *run) safeStep(ctx context.Context) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = &Error{Class: ClassDependency, Step: string(r.ev.Step), Op: "panic", Retryable: false,
+				Msg: "internal error: the step panicked: " + r.red.Redact(fmt.Sprint(p)) + "; this is a bug, please report it"}
+		}
+	}()
+	return r.step(ctx)
 }
 
 // classify turns any error into a redacted *Error naming the step.

@@ -557,3 +557,20 @@ func TestMalformedEventsAreTerminalInputErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestAPanickingStrategyFailsTheStepWithARedactedMessage(t *testing.T) {
+	e := newEnv(t)
+	arn := e.newSecret(initial)
+	token := e.placeholder(arn)
+	e.strategy.createFn = func(req *rotation.CreateRequest) ([]byte, error) {
+		panic("cannot parse " + string(req.Current.Value))
+	}
+	err := e.step(arn, token, rotation.StepCreate)
+	re := wantClass(t, err, rotation.ClassDependency)
+	if strings.Contains(err.Error(), "initial-password-0") || !strings.Contains(re.Msg, "panicked") {
+		t.Fatalf("got %v", err)
+	}
+	if v, _ := e.valueOf(arn, token); v != "" {
+		t.Fatal("a panicking createSecret stored a value")
+	}
+}
