@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 )
 
 // Config configures an Envelope.
@@ -105,9 +106,28 @@ func (e *Envelope) done(m *keyMaterial, ent *cacheEntry) {
 }
 
 // Encrypt encrypts plaintext under the encryption context ec and returns the
-// blob. The context is bound to the data key (by the provider) and to the
-// ciphertext (as authenticated data); Decrypt needs the same context.
+// blob in a new slice. The context is bound to the data key (by the provider)
+// and to the ciphertext (as authenticated data); Decrypt needs the same
+// context. It is AppendEncrypt with a nil dst.
 func (e *Envelope) Encrypt(ctx context.Context, plaintext []byte, ec Context) ([]byte, error) {
+	return e.AppendEncrypt(ctx, nil, plaintext, ec)
+}
+
+// AppendEncrypt encrypts plaintext under the encryption context ec, appends
+// the blob to dst and returns the updated slice, in the idiom of
+// cipher.AEAD.Seal: with enough spare capacity in dst (the blob's size is
+// the plaintext's plus a header of 88 bytes + canonical context + key id +
+// wrapped data key, plus the 16-byte tag) nothing is allocated for the
+// output.
+//
+// Aliasing: dst's spare capacity may overlap plaintext in any way. To reuse
+// plaintext's storage, use plaintext[:0] as dst (with room for the header
+// and tag beyond len(plaintext)); the plaintext is then overwritten with the
+// blob. Because the header precedes the ciphertext, an overlapping plaintext
+// is first moved to where its ciphertext goes, which costs one copy. Neither
+// plaintext nor dst is written until every step that can fail has
+// succeeded; on failure AppendEncrypt returns nil and an *Error.
+func (e *Envelope) AppendEncrypt(ctx context.Context, dst, plaintext []byte, ec Context) ([]byte, error) {
 	if len(plaintext) > MaxPlaintext {
 		return nil, newErr(ErrMalformed, "encrypt", "plaintext of %d bytes exceeds the %d-byte maximum", len(plaintext), MaxPlaintext)
 	}
@@ -145,25 +165,58 @@ func (e *Envelope) Encrypt(ctx context.Context, plaintext []byte, ec Context) ([
 	if _, err := rand.Read(s.rnd[:]); err != nil {
 		return nil, &Error{Kind: ErrProvider, Op: "encrypt", Detail: "random source failed", Cause: err}
 	}
-	return sealWith(s, m, e.p.ID(), s.rnd[:MessageIDSize], s.rnd[MessageIDSize:], canon, plaintext)
+	return sealWith(dst, s, m, e.p.ID(), s.rnd[:MessageIDSize], s.rnd[MessageIDSize:], canon, plaintext)
 }
 
 // seal builds one blob; the known-answer tests call it with fixed inputs.
 func seal(m *keyMaterial, provider ProviderID, msgID, nonce, canon, plaintext []byte) ([]byte, error) {
 	s := getScratch()
 	defer putScratch(s)
-	return sealWith(s, m, provider, msgID, nonce, canon, plaintext)
+	return sealWith(nil, s, m, provider, msgID, nonce, canon, plaintext)
 }
 
-func sealWith(s *scratch, m *keyMaterial, provider ProviderID, msgID, nonce, canon, plaintext []byte) ([]byte, error) {
+// sealWith appends one blob to dst. msgID, nonce and canon must not overlap
+// dst's spare capacity; plaintext may.
+func sealWith(dst []byte, s *scratch, m *keyMaterial, provider ProviderID, msgID, nonce, canon, plaintext []byte) ([]byte, error) {
 	m.expandInto(&s.okm, provider, msgID)
 	gcm, err := newGCM(s.okm[:32])
 	if err != nil {
 		return nil, err
 	}
-	out := make([]byte, 0, blobSize(len(canon), len(m.keyID), len(m.edk), len(plaintext)))
-	out, aadEnd := appendHeader(out, provider, msgID, canon, s.okm[32:], nonce, len(plaintext), m.keyID, m.edk)
-	return gcm.Seal(out, nonce, plaintext, out[:aadEnd]), nil
+	size := blobSize(len(canon), len(m.keyID), len(m.edk), len(plaintext))
+	hdr := size - len(plaintext) - TagSize
+	ret, out := growFor(dst, size)
+	if overlaps(out, plaintext) {
+		// Move the plaintext to where its ciphertext goes (copy is a
+		// memmove), then seal in place: an exact overlap GCM allows.
+		plaintext = out[hdr : hdr+copy(out[hdr:], plaintext)]
+	}
+	_, aadEnd := appendHeader(out[:0], provider, msgID, canon, s.okm[32:], nonce, len(plaintext), m.keyID, m.edk)
+	gcm.Seal(out[hdr:hdr], nonce, plaintext, out[:aadEnd])
+	return ret, nil
+}
+
+// growFor extends dst by n bytes, reusing its spare capacity when there is
+// enough, and returns the whole slice and the n new bytes.
+func growFor(dst []byte, n int) (whole, tail []byte) {
+	total := len(dst) + n
+	if dst != nil && cap(dst) >= total { // a nil dst gets a new, non-nil slice even when n is 0
+		whole = dst[:total]
+	} else {
+		whole = make([]byte, total)
+		copy(whole, dst)
+	}
+	return whole, whole[len(dst):]
+}
+
+// overlaps reports whether a and b share any byte of memory.
+func overlaps(a, b []byte) bool {
+	if len(a) == 0 || len(b) == 0 {
+		return false
+	}
+	pa := uintptr(unsafe.Pointer(unsafe.SliceData(a)))
+	pb := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	return pa < pb+uintptr(len(b)) && pb < pa+uintptr(len(a))
 }
 
 func newGCM(key []byte) (cipher.AEAD, error) {
@@ -193,8 +246,28 @@ func (e *Envelope) generate(ctx context.Context, ec Context) (*keyMaterial, erro
 
 // Decrypt authenticates and decrypts blob, which must have been encrypted
 // under exactly the encryption context ec and under a key the provider
-// allows. Every failure is an *Error; on failure no plaintext is returned.
+// allows, and returns the plaintext in a new slice. Every failure is an
+// *Error; on failure no plaintext is returned. It is AppendDecrypt with a
+// nil dst.
 func (e *Envelope) Decrypt(ctx context.Context, blob []byte, ec Context) (Secret, error) {
+	return e.AppendDecrypt(ctx, nil, blob, ec)
+}
+
+// AppendDecrypt authenticates and decrypts blob as Decrypt does, appends the
+// plaintext to dst and returns the updated slice, in the idiom of
+// cipher.AEAD.Open: with len(blob) spare bytes in dst (the plaintext is
+// shorter than the blob) nothing is allocated for the output. The result is
+// a Secret (it redacts itself when printed); it is assignable to a []byte
+// variable, so buf, err = env.AppendDecrypt(ctx, buf[:0], blob, ec) works.
+//
+// Aliasing: dst's spare capacity may overlap blob in any way. To reuse
+// blob's storage, use blob[:0] as dst; the body is then decrypted in place
+// and the plaintext moved to the start. Every failure is an *Error and
+// returns nil. Even when AppendDecrypt fails, the contents of dst up to its
+// capacity — and, if they overlap, of blob — may have been overwritten
+// (GCM clears its output when the tag does not match); no plaintext is left
+// there.
+func (e *Envelope) AppendDecrypt(ctx context.Context, dst, blob []byte, ec Context) (Secret, error) {
 	var l layout
 	s := getScratch()
 	defer putScratch(s)
@@ -211,11 +284,21 @@ func (e *Envelope) Decrypt(ctx context.Context, blob []byte, ec Context) (Secret
 	if err != nil {
 		return nil, err
 	}
-	pt, err := gcm.Open(make([]byte, 0, len(l.body)-TagSize), l.nonce, l.body, l.aad)
-	if err != nil {
+	ret, out := growFor(dst, len(l.body)-TagSize)
+	if overlaps(out, blob) {
+		// Open in place (an exact overlap GCM allows; the header it
+		// authenticates lies before the body), then move the plaintext.
+		pt, err := gcm.Open(l.body[:0], l.nonce, l.body, l.aad)
+		if err != nil {
+			return nil, newErr(ErrAuthentication, "decrypt", "header or body was modified")
+		}
+		copy(out, pt)
+		return ret, nil
+	}
+	if _, err := gcm.Open(out[:0], l.nonce, l.body, l.aad); err != nil {
 		return nil, newErr(ErrAuthentication, "decrypt", "header or body was modified")
 	}
-	return pt, nil
+	return ret, nil
 }
 
 // checkBlob parses blob and checks the caller's context, the provider and
