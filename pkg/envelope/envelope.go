@@ -314,10 +314,22 @@ func (e *Envelope) checkBlob(op string, blob []byte, ec Context, l *layout) erro
 	if l.provider != e.p.ID() {
 		return newErr(ErrKeyNotAllowed, op, "blob was wrapped by provider %s, this Envelope uses %s", l.provider, e.p.ID())
 	}
-	if !e.p.Allowed(string(l.keyID)) {
+	if !allowed(e.p, l.keyID) {
 		return newErr(ErrKeyNotAllowed, op, "key %q is not on the allow-list", l.keyID)
 	}
 	return nil
+}
+
+// bytesAllower is implemented by this package's providers: an allow-list
+// check on the header's key id without converting it to a string (which
+// would allocate, as the string escapes through the interface call).
+type bytesAllower interface{ allowedBytes(keyID []byte) bool }
+
+func allowed(p Provider, keyID []byte) bool {
+	if b, ok := p.(bytesAllower); ok {
+		return b.allowedBytes(keyID)
+	}
+	return p.Allowed(string(keyID))
 }
 
 // open checks blob and returns its data key material, from the cache or the

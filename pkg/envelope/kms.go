@@ -110,6 +110,8 @@ func (p *KMSProvider) KeyARN() string { return p.keyARN }
 // Allowed reports whether keyID is a key ARN on the allow-list.
 func (p *KMSProvider) Allowed(keyID string) bool { return p.allowed[keyID] }
 
+func (p *KMSProvider) allowedBytes(keyID []byte) bool { return p.allowed[string(keyID)] }
+
 // GenerateDataKey calls kms:GenerateDataKey (AES_256) with ec as the
 // encryption context and checks the key KMS used.
 func (p *KMSProvider) GenerateDataKey(ctx context.Context, ec Context) (*DataKey, error) {

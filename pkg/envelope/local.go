@@ -134,6 +134,8 @@ func (p *LocalProvider) ID() ProviderID { return ProviderLocal }
 // Allowed reports whether keyID is in the key ring.
 func (p *LocalProvider) Allowed(keyID string) bool { _, ok := p.ring[keyID]; return ok }
 
+func (p *LocalProvider) allowedBytes(keyID []byte) bool { _, ok := p.ring[string(keyID)]; return ok }
+
 func (p *LocalProvider) String() string {
 	return fmt.Sprintf("envelope.LocalProvider{primary:%s keys:%d}", p.primary.id, len(p.ring))
 }
