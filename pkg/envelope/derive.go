@@ -74,8 +74,7 @@ func (m *keyMaterial) expandInto(okm *[okmSize]byte, provider ProviderID, messag
 	info = append(info, 1) // HKDF-Expand block counter
 	d.h.Reset()
 	d.h.Write(info)
-	d.h.Sum(okm[:0])
-	d.h.Reset()
+	d.h.Sum(okm[:0]) // the next user resets it first
 	m.macs.Put(d)
 }
 
