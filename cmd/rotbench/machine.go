@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -80,4 +81,19 @@ func loadAverage() string {
 func readFile(p string) string {
 	b, _ := os.ReadFile(p)
 	return string(b)
+}
+
+// runnableTasks is the number of currently runnable tasks, the "R" of the
+// fourth field "R/T" of /proc/loadavg; NaN if unreadable.
+func runnableTasks() float64 {
+	f := strings.Fields(readFile("/proc/loadavg"))
+	if len(f) < 4 {
+		return math.NaN()
+	}
+	r, _, _ := strings.Cut(f[3], "/")
+	n, err := strconv.ParseFloat(r, 64)
+	if err != nil {
+		return math.NaN()
+	}
+	return n
 }

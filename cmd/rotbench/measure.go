@@ -272,6 +272,10 @@ type coldStartSet struct {
 	// traceReady is exec → ready in that start.
 	initEnd    float64
 	traceReady time.Duration
+	// runnable is the number of runnable tasks on the machine (from
+	// /proc/loadavg, rotbench's own included) just before each measured
+	// start: how contended the CPUs were while it was measured.
+	runnable []float64
 }
 
 // coldStarts execs the function's bootstrap n+1 times (the first, not
@@ -290,6 +294,7 @@ func (s *stack) coldStarts(function string, env []string, n int) (*coldStartSet,
 		if err != nil {
 			return nil, err
 		}
+		running := runnableTasks()
 		p, err := startBootstrap(s.bootstraps[function], rt, lambdaEnv(rt, function, e))
 		if err != nil {
 			rt.stop()
@@ -307,6 +312,7 @@ func (s *stack) coldStarts(function string, env []string, n int) (*coldStartSet,
 			out.traceReady = d
 		case i > 0:
 			out.times = append(out.times, d)
+			out.runnable = append(out.runnable, running)
 		}
 	}
 	return out, nil

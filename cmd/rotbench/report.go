@@ -359,14 +359,14 @@ func (r *results) markdown() string {
 			c.first.wireSM(), c.first.wireKMS(), c.first.log.sessions, mb(c.hwmFirst), msf(ms(c.second.wall)), mb(c.hwmSecond), mb(c.rssSecond), mb(c.sampledRSS))
 	}
 	w("")
-	w("Cold starts (exec → ready), %d per function after one unmeasured start that loads the binary into the page cache. *baseline* is an empty aws-lambda-go function (`cmd/rotbench/baseline`) built the same way: the floor set by exec, the Go runtime and the Runtime API client. The last three columns come from one more start with `GODEBUG=inittrace=1` (not one of the measured ones): the sum of the package initialisers' `ms clock`, when the last of them ended (ms since the Go runtime started) against exec → ready in that same start — what lies between is `main` (configuration, SDK clients, strategy) and the first poll — and the slowest initialisers.", r.opts.coldStarts)
+	w("Cold starts (exec → ready), %d per function after one unmeasured start that loads the binary into the page cache. *baseline* is an empty aws-lambda-go function (`cmd/rotbench/baseline`) built the same way: the floor set by exec, the Go runtime and the Runtime API client. *Runnable tasks* is how many tasks were runnable on the machine just before each start (`/proc/loadavg`, rotbench's own thread included; with 2 CPUs, more than 2 means the start had to queue for a CPU). The last three columns come from one more start with `GODEBUG=inittrace=1` (not one of the measured ones): the sum of the package initialisers' `ms clock`, when the last of them ended (ms since the Go runtime started) against exec → ready in that same start — what lies between is `main` (configuration, SDK clients, strategy) and the first poll — and the slowest initialisers.", r.opts.coldStarts)
 	w("")
-	w("| function | min ms | median ms | p95 ms | max ms | package init ms | traced start: inits done @ / ready ms | slowest package inits |")
-	w("|---|---:|---:|---:|---:|---:|---:|---|")
+	w("| function | min ms | median ms | p95 ms | max ms | runnable tasks (median, max) | package init ms | traced start: inits done @ / ready ms | slowest package inits |")
+	w("|---|---:|---:|---:|---:|---:|---:|---:|---|")
 	for _, c := range r.coldStarts {
 		t := durationsMS(c.times)
-		w("| %s | %s | %s | %s | %s | %s | %s / %s | %s |", c.function, msf(minimum(t)), msf(median(t)), msf(percentile(t, 95)), msf(maximum(t)),
-			msf(c.initMS), msf(c.initEnd), msf(ms(c.traceReady)), strings.Join(c.initTop, "; "))
+		w("| %s | %s | %s | %s | %s | %s, %s | %s | %s / %s | %s |", c.function, msf(minimum(t)), msf(median(t)), msf(percentile(t, 95)), msf(maximum(t)),
+			num(median(c.runnable)), num(maximum(c.runnable)), msf(c.initMS), msf(c.initEnd), msf(ms(c.traceReady)), strings.Join(c.initTop, "; "))
 	}
 	w("")
 
