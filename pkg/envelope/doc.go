@@ -21,6 +21,10 @@
 //	blob, err := env.Encrypt(ctx, privateKeyPEM, ec)
 //	pt, err := env.Decrypt(ctx, blob, ec) // exactly the same context
 //
+//	// hot loops: append into reused buffers (cipher.AEAD idiom)
+//	buf, err = env.AppendEncrypt(ctx, buf[:0], payload, ec)
+//	out, err = env.AppendDecrypt(ctx, out[:0], buf, ec)
+//
 //	// a column value bound to its cell
 //	ref := envelope.FieldRef{Table: "payees", Column: "bank_account", RowID: id}
 //	text, err := env.EncryptField(ctx, ref, []byte(account))  // "env1:…"
