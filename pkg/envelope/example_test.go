@@ -40,3 +40,29 @@ func Example() {
 	// true
 	// 1 local dev-1 42
 }
+
+// Encrypting and decrypting many messages into buffers that are reused: no
+// output allocation per message once the buffers have grown.
+func ExampleEnvelope_AppendEncrypt() {
+	ctx := context.Background()
+	kek, _ := envelope.ParseLocalKey("dev-1", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
+	provider, _ := envelope.NewLocalProvider(kek)
+	env, _ := envelope.New(envelope.Config{Provider: provider, Cache: &envelope.CacheConfig{MaxAge: time.Minute}})
+	ec := envelope.Context{"stream": "audit"}
+
+	var blob, plain []byte
+	for _, msg := range []string{"first", "second", "third"} {
+		var err error
+		if blob, err = env.AppendEncrypt(ctx, blob[:0], []byte(msg), ec); err != nil {
+			panic(err)
+		}
+		if plain, err = env.AppendDecrypt(ctx, plain[:0], blob, ec); err != nil {
+			panic(err)
+		}
+		fmt.Println(string(plain))
+	}
+	// Output:
+	// first
+	// second
+	// third
+}
