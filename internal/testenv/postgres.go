@@ -252,6 +252,8 @@ password_encryption = 'scram-sha-256'
 fsync = off
 synchronous_commit = off
 full_page_writes = off
+# DSM segments in the data directory, so an immediate stop leaves nothing in /dev/shm
+dynamic_shared_memory_type = mmap
 max_connections = 200
 shared_buffers = 32MB
 log_statement = 'all'
