@@ -245,6 +245,26 @@ func errMarkedDeleted() error {
 
 // --- plumbing -----------------------------------------------------------------
 
+// serve runs one API call as the service would: it counts the call, honours a
+// cancelled context and Intercept, rejects a missing required field the way
+// the SDK's validation does, and runs fn under the lock, wrapping its error
+// in the operation error the SDK returns.
+func serve[In, Out any](f *Fake, ctx context.Context, op string, in *In, present func(*In) bool, fields []string, fn func(*In) (*Out, error)) (*Out, error) {
+	if err := f.begin(ctx, op, in); err != nil {
+		return nil, err
+	}
+	if in == nil || !present(in) {
+		return nil, opErr(op, required(op, fields...))
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out, err := fn(in)
+	if err != nil {
+		return nil, opErr(op, err)
+	}
+	return out, nil
+}
+
 // begin counts the call, honours a cancelled context and runs Intercept.
 func (f *Fake) begin(ctx context.Context, op string, in any) error {
 	f.mu.Lock()
@@ -382,20 +402,7 @@ func (f *Fake) newVersion(s *secret, id string, str *string, bin []byte) (*versi
 // CreateSecret creates a secret; with a value, its first version carries
 // AWSCURRENT. A retry with the same ClientRequestToken and value succeeds.
 func (f *Fake) CreateSecret(ctx context.Context, in *secretsmanager.CreateSecretInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.CreateSecretOutput, error) {
-	const op = "CreateSecret"
-	if err := f.begin(ctx, op, in); err != nil {
-		return nil, err
-	}
-	if in == nil || in.Name == nil || *in.Name == "" {
-		return nil, opErr(op, required(op, "Name"))
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	out, err := f.createSecret(in)
-	if err != nil {
-		return nil, opErr(op, err)
-	}
-	return out, nil
+	return serve(f, ctx, "CreateSecret", in, func(in *secretsmanager.CreateSecretInput) bool { return in.Name != nil && *in.Name != "" }, []string{"Name"}, f.createSecret)
 }
 
 func (f *Fake) createSecret(in *secretsmanager.CreateSecretInput) (*secretsmanager.CreateSecretOutput, error) {
@@ -446,18 +453,13 @@ func (f *Fake) createSecret(in *secretsmanager.CreateSecretInput) (*secretsmanag
 // VersionIdsToStages (labelled versions only, the empty placeholder included;
 // deprecated versions are left out, as the service does).
 func (f *Fake) DescribeSecret(ctx context.Context, in *secretsmanager.DescribeSecretInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.DescribeSecretOutput, error) {
-	const op = "DescribeSecret"
-	if err := f.begin(ctx, op, in); err != nil {
-		return nil, err
-	}
-	if in == nil || in.SecretId == nil {
-		return nil, opErr(op, required(op, "SecretId"))
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	return serve(f, ctx, "DescribeSecret", in, func(in *secretsmanager.DescribeSecretInput) bool { return in.SecretId != nil }, []string{"SecretId"}, f.describeSecret)
+}
+
+func (f *Fake) describeSecret(in *secretsmanager.DescribeSecretInput) (*secretsmanager.DescribeSecretOutput, error) {
 	s, err := f.find(in.SecretId)
 	if err != nil {
-		return nil, opErr(op, err)
+		return nil, err
 	}
 	out := &secretsmanager.DescribeSecretOutput{
 		ARN:                aws.String(s.arn),
@@ -488,20 +490,7 @@ func (f *Fake) DescribeSecret(ctx context.Context, in *secretsmanager.DescribeSe
 // AWSCURRENT when neither is given. With both, the version must carry the
 // stage. The empty placeholder has no value: ResourceNotFoundException.
 func (f *Fake) GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
-	const op = "GetSecretValue"
-	if err := f.begin(ctx, op, in); err != nil {
-		return nil, err
-	}
-	if in == nil || in.SecretId == nil {
-		return nil, opErr(op, required(op, "SecretId"))
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	out, err := f.getSecretValue(in)
-	if err != nil {
-		return nil, opErr(op, err)
-	}
-	return out, nil
+	return serve(f, ctx, "GetSecretValue", in, func(in *secretsmanager.GetSecretValueInput) bool { return in.SecretId != nil }, []string{"SecretId"}, f.getSecretValue)
 }
 
 func (f *Fake) getSecretValue(in *secretsmanager.GetSecretValueInput) (*secretsmanager.GetSecretValueOutput, error) {
@@ -555,20 +544,7 @@ func (f *Fake) getSecretValue(in *secretsmanager.GetSecretValueInput) (*secretsm
 // of a secret always gets AWSCURRENT), each moved from whichever version held
 // it; moving AWSCURRENT moves AWSPREVIOUS to the old current version.
 func (f *Fake) PutSecretValue(ctx context.Context, in *secretsmanager.PutSecretValueInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.PutSecretValueOutput, error) {
-	const op = "PutSecretValue"
-	if err := f.begin(ctx, op, in); err != nil {
-		return nil, err
-	}
-	if in == nil || in.SecretId == nil {
-		return nil, opErr(op, required(op, "SecretId"))
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	out, err := f.putSecretValue(in)
-	if err != nil {
-		return nil, opErr(op, err)
-	}
-	return out, nil
+	return serve(f, ctx, "PutSecretValue", in, func(in *secretsmanager.PutSecretValueInput) bool { return in.SecretId != nil }, []string{"SecretId"}, f.putSecretValue)
 }
 
 func (f *Fake) putSecretValue(in *secretsmanager.PutSecretValueInput) (*secretsmanager.PutSecretValueOutput, error) {
@@ -660,20 +636,9 @@ func contains(list []string, s string) bool {
 // InvalidParameterException. Moving AWSCURRENT moves AWSPREVIOUS to the old
 // current version; AWSCURRENT can only be moved, not removed.
 func (f *Fake) UpdateSecretVersionStage(ctx context.Context, in *secretsmanager.UpdateSecretVersionStageInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.UpdateSecretVersionStageOutput, error) {
-	const op = "UpdateSecretVersionStage"
-	if err := f.begin(ctx, op, in); err != nil {
-		return nil, err
-	}
-	if in == nil || in.SecretId == nil || in.VersionStage == nil {
-		return nil, opErr(op, required(op, "SecretId", "VersionStage"))
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	out, err := f.updateSecretVersionStage(in)
-	if err != nil {
-		return nil, opErr(op, err)
-	}
-	return out, nil
+	return serve(f, ctx, "UpdateSecretVersionStage", in, func(in *secretsmanager.UpdateSecretVersionStageInput) bool {
+		return in.SecretId != nil && in.VersionStage != nil
+	}, []string{"SecretId", "VersionStage"}, f.updateSecretVersionStage)
 }
 
 func (f *Fake) updateSecretVersionStage(in *secretsmanager.UpdateSecretVersionStageInput) (*secretsmanager.UpdateSecretVersionStageOutput, error) {
@@ -744,20 +709,7 @@ func (f *Fake) updateSecretVersionStage(in *secretsmanager.UpdateSecretVersionSt
 // RemovePending, as the service does after a successful rotation. A repeated
 // call with the token of the rotation in progress returns that rotation.
 func (f *Fake) RotateSecret(ctx context.Context, in *secretsmanager.RotateSecretInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.RotateSecretOutput, error) {
-	const op = "RotateSecret"
-	if err := f.begin(ctx, op, in); err != nil {
-		return nil, err
-	}
-	if in == nil || in.SecretId == nil {
-		return nil, opErr(op, required(op, "SecretId"))
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	out, err := f.rotateSecret(in)
-	if err != nil {
-		return nil, opErr(op, err)
-	}
-	return out, nil
+	return serve(f, ctx, "RotateSecret", in, func(in *secretsmanager.RotateSecretInput) bool { return in.SecretId != nil }, []string{"SecretId"}, f.rotateSecret)
 }
 
 func (f *Fake) rotateSecret(in *secretsmanager.RotateSecretInput) (*secretsmanager.RotateSecretOutput, error) {
