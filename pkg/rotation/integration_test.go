@@ -85,17 +85,10 @@ func TestTheCrashHarnessCatchesANonIdempotentStrategy(t *testing.T) {
 type forgetfulTarget struct {
 	inner *testStrategy
 	last  string
-	seed  map[string]bool
 }
 
 func (f *forgetfulTarget) Kind() string { return "forgetful" }
 func (f *forgetfulTarget) Create(ctx context.Context, r *rotation.CreateRequest) (*rotation.CreateResponse, error) {
-	if f.seed == nil {
-		f.seed = map[string]bool{}
-	}
-	if f.last == "" {
-		f.seed[string(r.Current.Value)] = true
-	}
 	return f.inner.Create(ctx, r)
 }
 func (f *forgetfulTarget) Set(ctx context.Context, r *rotation.SetRequest) (*rotation.SetResponse, error) {
