@@ -246,7 +246,7 @@ func TestMalformedDocumentsAreRejectedWithoutEchoingValues(t *testing.T) {
 		"wrong schema version": edit(good, func(m map[string]any) { m["schemaVersion"] = 2 }),
 		"unknown kind":         edit(good, func(m map[string]any) { m["kind"] = "password" }),
 		"unknown field":        edit(good, func(m map[string]any) { m["extra"] = 1 }),
-		"bad checksum":         edit(good, func(m map[string]any) { k := m["key"].(string); m["key"] = k[:len(k)-1] + "x" }),
+		"bad checksum":         edit(good, func(m map[string]any) { m["key"] = flipLast(m["key"].(string)) }),
 		"keyId mismatch":       edit(good, func(m map[string]any) { m["keyId"] = "AAAAAAAAAAAA" }),
 		"missing expiresAt":    edit(good, func(m map[string]any) { delete(m, "expiresAt") }),
 		"oversized":            append([]byte(`{"schemaVersion":1,"kind":"apikey","pad":"`), bytes.Repeat([]byte("x"), MaxDocBytes)...),
@@ -350,4 +350,14 @@ func TestWebhookRecordsHoldTheKeyAndAPIKeyRecordsNever(t *testing.T) {
 	if r.Secret.Reveal() != w.Key.Reveal() || r.Hash != nil {
 		t.Fatal("a webhook record must hold the key itself")
 	}
+}
+
+// flipLast changes the key's last character (part of the checksum) to a
+// different base62 character, so the edit always breaks the checksum.
+func flipLast(k string) string {
+	last := byte('x')
+	if k[len(k)-1] == last {
+		last = 'y'
+	}
+	return k[:len(k)-1] + string(last)
 }
