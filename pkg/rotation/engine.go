@@ -421,7 +421,13 @@ func (r *run) finish(ctx context.Context) error {
 		return err
 	})
 	if err != nil {
-		return classifyExternal("UpdateSecretVersionStage", err)
+		// The service may have applied the move and lost the answer (the
+		// SDK's retry then fails because AWSCURRENT already moved): the
+		// token carrying AWSCURRENT now is this invocation's promotion.
+		d, derr := r.describe(ctx)
+		if derr != nil || !slices.Contains(d.VersionIdsToStages[r.ev.ClientRequestToken], StageCurrent) {
+			return classifyExternal("UpdateSecretVersionStage", err)
+		}
 	}
 	r.promoted = true
 	r.outcome = "done"

@@ -267,3 +267,24 @@ func TestProbeIsAcceptedByTheEventParserButIsNotARotationStep(t *testing.T) {
 		t.Fatal("the service's four steps must not include the probe")
 	}
 }
+
+// The same for the promotion itself: applied, answer lost, SDK retry fails.
+// The rotation succeeds, with its one success notification.
+func TestAPromotionWhoseAnswerWasLostIsThisFinishsPromotion(t *testing.T) {
+	sp := &spy{}
+	e := newEnv(t, withSpy(sp))
+	sp.onUpdate = func(in *secretsmanager.UpdateSecretVersionStageInput, err error) error {
+		if err == nil && aws.ToString(in.VersionStage) == rotation.StageCurrent {
+			return &smtypes.InvalidParameterException{Message: aws.String("Version stage AWSCURRENT not found in version ...")}
+		}
+		return nil
+	}
+	arn := e.newSecret(initial)
+	res, err := e.driver().Rotate(context.Background(), arn, "")
+	if err != nil || res.Attempts != 1 {
+		t.Fatalf("an applied promotion whose answer was lost failed the step: %v (attempts %d)", err, res.Attempts)
+	}
+	if n := count(e.notes.events(), rotation.EventSucceeded); n != 1 {
+		t.Fatalf("want one success notification, got %v", e.notes.events())
+	}
+}
