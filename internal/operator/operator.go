@@ -294,3 +294,31 @@ func explain(op string, err error) error {
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }
+
+// Handler is a Lambda handler run in-process (*rotation.Engine is one).
+type Handler interface {
+	Invoke(ctx context.Context, payload []byte) ([]byte, error)
+}
+
+// InProcess answers the Lambda Invoke API with h, as Lambda does for a
+// function whose handler is h: an error comes back as FunctionError
+// "Unhandled" with Lambda's {"errorType","errorMessage"} document. Tests and
+// local tools use it to unstick against an engine in the same process.
+func InProcess(h Handler) LambdaAPI { return inProcess{h} }
+
+type inProcess struct{ h Handler }
+
+func (p inProcess) Invoke(ctx context.Context, in *lambda.InvokeInput, _ ...func(*lambda.Options)) (*lambda.InvokeOutput, error) {
+	out, err := p.h.Invoke(ctx, in.Payload)
+	if err != nil {
+		doc, merr := json.Marshal(map[string]string{"errorType": fmt.Sprintf("%T", err), "errorMessage": err.Error()})
+		if merr != nil {
+			return nil, merr
+		}
+		return &lambda.InvokeOutput{StatusCode: 200, FunctionError: aws.String("Unhandled"), Payload: doc}, nil
+	}
+	if out == nil {
+		out = []byte("null")
+	}
+	return &lambda.InvokeOutput{StatusCode: 200, Payload: out}, nil
+}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,7 +15,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
@@ -74,18 +72,6 @@ func (s singleStrategy) Set(_ context.Context, req *rotation.SetRequest) (*rotat
 
 func (s singleStrategy) Test(_ context.Context, req *rotation.TestRequest) (*rotation.TestResponse, error) {
 	return nil, s.tgt.login(string(req.Pending.Value))
-}
-
-// engineLambda answers the Lambda Invoke API as Lambda does for a function
-// whose handler is eng: an error becomes a function error document.
-type engineLambda struct{ eng *rotation.Engine }
-
-func (l engineLambda) Invoke(ctx context.Context, in *lambda.InvokeInput, _ ...func(*lambda.Options)) (*lambda.InvokeOutput, error) {
-	if _, err := l.eng.Invoke(ctx, in.Payload); err != nil {
-		doc, _ := json.Marshal(map[string]string{"errorType": fmt.Sprintf("%T", err), "errorMessage": err.Error()})
-		return &lambda.InvokeOutput{StatusCode: 200, FunctionError: aws.String("Unhandled"), Payload: doc}, nil
-	}
-	return &lambda.InvokeOutput{StatusCode: 200, Payload: []byte("null")}, nil
 }
 
 type world struct {
@@ -171,7 +157,7 @@ func (w *world) current(arn string) string {
 }
 
 func (w *world) unsticker() *operator.Unsticker {
-	return &operator.Unsticker{Secrets: w.sm, Lambda: engineLambda{w.eng}, Function: "function"}
+	return &operator.Unsticker{Secrets: w.sm, Lambda: operator.InProcess(w.eng), Function: "function"}
 }
 
 func sameStages(a, b map[string][]string) bool {
