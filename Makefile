@@ -7,11 +7,14 @@ GOARCH_LAMBDA ?= arm64
 FUNCTIONS := dbrotate jwtrotate apikeyrotate
 BUILD   := build
 TOOLS   := $(GO) tool -modfile=tools/go.mod
-LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags='-s -w'
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+VERSION_FLAG := -X github.com/rotation-suite/rotation/internal/buildinfo.version=$(VERSION)
+LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags='-s -w $(VERSION_FLAG)'
+DEVTOOL := $(GO) run ./internal/devtool
 TEST_TIMEOUT ?= 40m
 
 .PHONY: build-DbRotateFunction build-JwtRotateFunction build-ApiKeyRotateFunction build-WebhookRotateFunction
-.PHONY: all build test unit lint bench demo invoke clean prereqs $(addprefix build-,$(FUNCTIONS))
+.PHONY: all build rotate test unit lint bench demo invoke clean prereqs $(addprefix build-,$(FUNCTIONS))
 
 all: build
 
@@ -23,6 +26,12 @@ $(addprefix build-,$(FUNCTIONS)): build-%:
 	GOOS=linux GOARCH=$(GOARCH_LAMBDA) CGO_ENABLED=0 $(GO) build $(LAMBDA_FLAGS) -o $(BUILD)/$*/bootstrap ./functions/$*
 	@rm -f $(BUILD)/$*.zip && cd $(BUILD)/$* && python3 -m zipfile -c ../$*.zip bootstrap
 	@ls -l $(BUILD)/$*/bootstrap $(BUILD)/$*.zip | awk '{print $$5, $$9}'
+
+## rotate: the operator tool, static and stripped, with the version stamped (bin/rotate)
+rotate:
+	@mkdir -p bin
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w $(VERSION_FLAG)' -o bin/rotate ./cmd/rotate
+	@ls -l bin/rotate | awk '{print $$5, $$9}'
 
 # SAM (BuildMethod: makefile) calls build-<LogicalId> with ARTIFACTS_DIR set.
 build-DbRotateFunction:
@@ -56,12 +65,13 @@ bench:
 
 ## demo: the whole suite on an embedded local stack, in one command
 demo: prereqs
-	$(GO) run ./cmd/rotate demo
+	@echo "building the developer tool (the first run on a cold Go cache takes a minute or two)..."
+	$(DEVTOOL) demo
 
 ## invoke FUNCTION=dbrotate EVENT=events/dbrotate/createSecret.json: one event through the Lambda RIE against the local stack
 invoke:
 	@test -n "$(FUNCTION)" -a -n "$(EVENT)" || { echo "usage: make invoke FUNCTION=dbrotate|jwtrotate|apikeyrotate EVENT=events/<function>/<step>.json"; exit 2; }
-	$(GO) run ./cmd/rotate invoke --function $(FUNCTION) --event $(EVENT)
+	$(DEVTOOL) invoke --function $(FUNCTION) --event $(EVENT)
 
 clean:
 	rm -rf $(BUILD)
