@@ -289,7 +289,6 @@ func TestUsageErrorsExitWithCode2(t *testing.T) {
 	}
 }
 
-
 // A rotation whose new version became AWSCURRENT without a value is a
 // failure, not a success: applications reading the secret would break.
 func TestRotateNowWaitFailsWhenTheNewAWSCURRENTHasNoValue(t *testing.T) {
