@@ -80,13 +80,14 @@ func TestOperatorToolLinksNeitherTestingNorPgxNorTheStrategies(t *testing.T) {
 }
 
 // `go install` puts a static binary under 15 MB that works from any
-// directory (no go.mod needed at run time).
+// directory (no go.mod needed at run time) and prints the version the
+// Makefile stamps with -ldflags -X.
 func TestInstalledBinaryIsSmallStaticAndWorksOutsideTheRepository(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
 	bin := t.TempDir()
-	cmd := exec.Command(goTool(t), "install", "-trimpath", "-ldflags=-s -w", ".")
+	cmd := exec.Command(goTool(t), "install", "-trimpath", "-ldflags=-s -w -X github.com/rotation-suite/rotation/internal/buildinfo.version=v9.8.7-test", ".")
 	cmd.Env = append(os.Environ(), "GOBIN="+bin, "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go install: %v\n%s", err, out)
@@ -101,7 +102,12 @@ func TestInstalledBinaryIsSmallStaticAndWorksOutsideTheRepository(t *testing.T) 
 	}
 	t.Logf("rotate: %.1f MiB", float64(fi.Size())/(1<<20))
 	elsewhere := t.TempDir()
-	for _, args := range [][]string{{"--version"}, {"status", "--help"}, {"audit", "--help"}} {
+	v := exec.Command(exe, "--version")
+	v.Dir = elsewhere
+	if out, err := v.CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "rotate v9.8.7-test" {
+		t.Fatalf("--version: %v %q", err, out)
+	}
+	for _, args := range [][]string{{"status", "--help"}, {"audit", "--help"}} {
 		c := exec.Command(exe, args...)
 		c.Dir = elsewhere
 		if out, err := c.CombinedOutput(); err != nil {
