@@ -68,10 +68,15 @@ demo: prereqs
 	@echo "building the developer tool (the first run on a cold Go cache takes a minute or two)..."
 	$(DEVTOOL) demo
 
-## invoke FUNCTION=dbrotate EVENT=events/dbrotate/createSecret.json: one event through the Lambda RIE against the local stack
+## invoke FUNCTION=dbrotate|jwtrotate|apikeyrotate [STEP=createSecret|setSecret|testSecret|finishSecret|all]:
+##   seed a local stack with the sample events' secret and run events/<fn>/<step>.json through the function
+##   under the Lambda RIE (earlier steps first; STEP defaults to all), showing the labels after each step.
+##   EVENT=file (with AWS_ENDPOINT_URL set) runs one event file against a stack you started yourself.
 invoke:
-	@test -n "$(FUNCTION)" -a -n "$(EVENT)" || { echo "usage: make invoke FUNCTION=dbrotate|jwtrotate|apikeyrotate EVENT=events/<function>/<step>.json"; exit 2; }
-	$(DEVTOOL) invoke --function $(FUNCTION) --event $(EVENT)
+	@test -n "$(FUNCTION)" || { echo "usage: make invoke FUNCTION=dbrotate|jwtrotate|apikeyrotate [STEP=createSecret|setSecret|testSecret|finishSecret|all]"; exit 2; }
+	@echo "building the developer tool..."
+	@if [ -n "$(EVENT)" ]; then $(DEVTOOL) invoke --function $(FUNCTION) --event $(EVENT); \
+	else $(DEVTOOL) invoke --function $(FUNCTION) --step $(or $(STEP),all); fi
 
 clean:
 	rm -rf $(BUILD)

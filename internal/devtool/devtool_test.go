@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -36,5 +37,57 @@ func TestUsageErrorsExitWithCode2AndHelpExitsZero(t *testing.T) {
 		if code := run(context.Background(), []string{cmd, "--help"}, &out, &out); code != 0 || !strings.Contains(out.String(), "usage: devtool "+cmd) {
 			t.Fatalf("%s --help: exit %d\n%s", cmd, code, out.String())
 		}
+	}
+}
+
+// Every sample event succeeds against the seeded local stack, each step on
+// its own (earlier steps run as preparation) and all four in order.
+func TestInvokeSucceedsForEveryFunctionAndStep(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts moto, PostgreSQL and the runtime emulator")
+	}
+	for _, fn := range functionNames {
+		t.Run(fn, func(t *testing.T) {
+			for _, step := range []string{"createSecret", "setSecret", "testSecret", "finishSecret", "all"} {
+				var out bytes.Buffer
+				if code := run(context.Background(), []string{"invoke", "--function", fn, "--step", step}, &out, &out); code != 0 {
+					if strings.Contains(out.String(), "not installed") && !testenv.InCI() {
+						t.Skip(out.String())
+					}
+					t.Fatalf("invoke %s %s: exit %d\n%s", fn, step, code, out.String())
+				}
+				s := out.String()
+				if !strings.Contains(s, "invoking "+map[bool]string{true: "finishSecret", false: step}[step == "all"]) || !strings.Contains(s, "← this rotation") {
+					t.Fatalf("invoke %s %s: output lacks the step or the labels:\n%s", fn, step, s)
+				}
+				if step == "all" || step == "finishSecret" {
+					if !strings.Contains(s, "AWSCURRENT  ← this rotation") {
+						t.Fatalf("invoke %s %s: the new version did not end AWSCURRENT:\n%s", fn, step, s)
+					}
+				}
+			}
+		})
+	}
+}
+
+// `make invoke` is wired to the same command.
+func TestMakeInvokeRunsAllSteps(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs make")
+	}
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("make", "-s", "invoke", "FUNCTION=apikeyrotate")
+	cmd.Dir = root
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "the service removes AWSPENDING") {
+		t.Fatalf("make invoke: %v\n%s", err, out)
+	}
+	cmd = exec.Command("make", "-s", "invoke")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "usage: make invoke") {
+		t.Fatalf("make invoke without FUNCTION: %v\n%s", err, out)
 	}
 }

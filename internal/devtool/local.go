@@ -138,19 +138,34 @@ func indent(s, prefix string, last int) string {
 }
 
 func cmdInvoke(ctx context.Context, args []string, out io.Writer) error {
-	cmd := cli.New("devtool invoke", "--function NAME --event FILE [flags]",
-		"Runs one event through the function under the Lambda runtime emulator, against --endpoint-url or an empty moto.", out)
+	cmd := cli.New("devtool invoke", "--function NAME (--step STEP|all | --event FILE --endpoint-url URL) [flags]",
+		"With --step: starts a local stack (moto, and PostgreSQL for dbrotate), seeds it with the secret the sample events\n"+
+			"name, and runs events/<function>/<step>.json through the function under the Lambda runtime emulator with the\n"+
+			"environment of events/env.json, showing the labels after each step (earlier steps run first, as preparation).\n"+
+			"With --event: runs one event file against the local stack at --endpoint-url.", out)
 	var c cli.AWS
 	c.Register(cmd.Flags)
 	fn := cmd.Flags.String("function", "", "dbrotate, jwtrotate or apikeyrotate")
-	eventFile := cmd.Flags.String("event", "", "the event file, e.g. events/dbrotate/createSecret.json")
+	step := cmd.Flags.String("step", "", "createSecret, setSecret, testSecret, finishSecret, or all")
+	eventFile := cmd.Flags.String("event", "", "an event file, run against --endpoint-url")
+	envPath := cmd.Flags.String("env-file", "", "the SAM --env-vars file (default events/env.json)")
 	var env envFlags
-	cmd.Flags.Var(&env, "env", "KEY=VALUE for the function's environment (repeatable)")
+	cmd.Flags.Var(&env, "env", "KEY=VALUE for the function's environment, over the env file (repeatable)")
 	if _, err := cmd.Parse(args, 0); err != nil {
 		return err
 	}
 	if err := checkFunction(*fn); err != nil {
 		return err
+	}
+	if *step != "" {
+		steps, err := parseSteps(*step)
+		if err != nil {
+			return err
+		}
+		return seededInvoke(ctx, *fn, steps, *envPath, env, out)
+	}
+	if *eventFile == "" || c.Endpoint == "" {
+		return fmt.Errorf("%w: pass --step, or --event with --endpoint-url", cli.ErrUsage)
 	}
 	event, err := os.ReadFile(*eventFile)
 	if err != nil {
@@ -160,17 +175,7 @@ func cmdInvoke(ctx context.Context, args []string, out io.Writer) error {
 		fmt.Fprintf(out, "note: the event does not parse as a rotation step (%v); sending it anyway\n", err)
 	}
 	defer testenv.StopAll()
-	endpoint := c.Endpoint
-	if endpoint == "" {
-		m, err := testenv.StartMoto()
-		if err != nil {
-			return err
-		}
-		defer m.Stop()
-		endpoint = m.Endpoint
-		fmt.Fprintf(out, "no AWS_ENDPOINT_URL: started an empty moto at %s (the event's secret will not exist there)\n", endpoint)
-	}
-	rie, err := startFunction(*fn, append(localEnv(endpoint), env...))
+	rie, err := startFunction(*fn, append(localEnv(c.Endpoint), env...))
 	if err != nil {
 		return err
 	}
