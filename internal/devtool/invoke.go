@@ -134,7 +134,6 @@ func seededInvoke(ctx context.Context, fn string, steps []rotation.Step, envPath
 	say := func(format string, a ...any) {
 		fmt.Fprintf(out, "[%5.1fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, a...))
 	}
-	defer testenv.StopAll()
 	say("starting moto%s and building %s for the runtime emulator (the first build on a cold Go cache takes a minute)...", map[bool]string{true: " and PostgreSQL", false: ""}[fn == "dbrotate"], fn)
 	var (
 		wg             sync.WaitGroup

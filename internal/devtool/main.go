@@ -16,6 +16,7 @@ import (
 
 	"github.com/rotation-suite/rotation/internal/buildinfo"
 	"github.com/rotation-suite/rotation/internal/cli"
+	"github.com/rotation-suite/rotation/internal/testenv"
 )
 
 const usage = `devtool — the rotation suite on a local stack (run it through make)
@@ -41,6 +42,8 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
+	testenv.StopAll() // whatever a command started and did not stop, and the build cache
+
 	os.Exit(code)
 }
 
