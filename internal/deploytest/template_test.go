@@ -33,6 +33,8 @@ func runCfnLint(t *testing.T, path string) (string, error) {
 // withDefaults returns the template text with the Default of each named
 // parameter replaced, so that cfn-lint (which checks defaults against types,
 // patterns and allowed values) also sees the optional features switched on.
+var numeric = regexp.MustCompile(`^[0-9]+$`)
+
 func withDefaults(t *testing.T, text string, defaults map[string]string) string {
 	t.Helper()
 	for _, name := range sortedKeys(defaults) {
@@ -40,7 +42,11 @@ func withDefaults(t *testing.T, text string, defaults map[string]string) string 
 		if !re.MatchString(text) {
 			t.Fatalf("parameter %s with a Default not found", name)
 		}
-		text = re.ReplaceAllString(text, "${1}"+strconv.Quote(defaults[name]))
+		v := strconv.Quote(defaults[name])
+		if numeric.MatchString(defaults[name]) {
+			v = defaults[name] // a Number parameter's AllowedValues are numbers
+		}
+		text = re.ReplaceAllString(text, "${1}"+v)
 	}
 	return text
 }
