@@ -319,3 +319,88 @@ func checkPinned(t *testing.T, v variant, doc M) {
 		}
 	}
 }
+
+// The existing-secrets example is built only from the reusable stacks: it
+// lints clean, every parameter it passes is one the nested stack declares,
+// and every parameter a nested stack requires is passed.
+func TestExistingSecretsExampleIsBuiltFromTheReusableStacks(t *testing.T) {
+	root := repoRoot(t)
+	py, err := pythonWithCfnLint()
+	testenv.Require(t, err)
+	path := filepath.Join(root, "examples", "existing-secrets", "template.yaml")
+	if out, err := runCfnLint(t, path); err != nil || strings.TrimSpace(out) != "" {
+		t.Fatalf("cfn-lint must report nothing; got %v:\n%s", err, out)
+	}
+	tr := exec.Command(py, "-c", translateScript, path)
+	out, err := tr.CombinedOutput()
+	if err != nil {
+		t.Fatalf("translate: %v\n%s", err, out)
+	}
+	var docs []struct {
+		Source M `json:"source"`
+	}
+	if err := json.Unmarshal(out, &docs); err != nil || len(docs) != 1 {
+		t.Fatal(err)
+	}
+	apps := resources(docs[0].Source, "AWS::Serverless::Application")
+	if len(apps) != 3 {
+		t.Fatalf("want the three reusable stacks, got %v", sortedKeys(apps))
+	}
+	for id, app := range apps {
+		loc := fmt.Sprint(props(app)["Location"])
+		if !strings.HasPrefix(loc, "../../stacks/") {
+			t.Errorf("%s: Location %s is not a reusable stack", id, loc)
+			continue
+		}
+		nested, err := exec.Command(py, "-c", translateScript, filepath.Join(filepath.Dir(path), loc)).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var nd []struct {
+			Source M `json:"source"`
+		}
+		if err := json.Unmarshal(nested, &nd); err != nil {
+			t.Fatal(err)
+		}
+		declared, _ := nd[0].Source["Parameters"].(M)
+		passed, _ := props(app)["Parameters"].(M)
+		for k := range passed {
+			if _, ok := declared[k]; !ok {
+				t.Errorf("%s passes %s, which %s does not declare", id, k, loc)
+			}
+		}
+		for k, p := range declared {
+			if _, hasDefault := p.(M)["Default"]; !hasDefault && passed[k] == nil {
+				t.Errorf("%s does not pass %s, which %s requires", id, k, loc)
+			}
+		}
+	}
+}
+
+// Secrets and keys alike survive a stack's deletion or replacement, in
+// every template of the repository.
+func TestSecretsAndKeysAreRetainedInEveryTemplate(t *testing.T) {
+	root := repoRoot(t)
+	paths, _ := filepath.Glob(filepath.Join(root, "stacks", "*.yaml"))
+	more, _ := filepath.Glob(filepath.Join(root, "examples", "*", "template.yaml"))
+	paths = append(paths, more...)
+	if len(paths) < 5 {
+		t.Fatalf("found only %v", paths)
+	}
+	for _, p := range paths {
+		src, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A resource block: its logical id line, then its indented lines.
+		blocks := strings.Split(string(src), "\n  ")
+		for _, b := range blocks {
+			if !strings.Contains(b, "Type: AWS::SecretsManager::Secret\n") && !strings.Contains(b, "Type: AWS::KMS::Key\n") {
+				continue
+			}
+			if !strings.Contains(b, "DeletionPolicy: Retain") || !strings.Contains(b, "UpdateReplacePolicy: Retain") {
+				t.Errorf("%s: %s is not retained", filepath.Base(filepath.Dir(p))+"/"+filepath.Base(p), strings.SplitN(b, ":", 2)[0])
+			}
+		}
+	}
+}

@@ -2,6 +2,7 @@ package deploytest
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -53,7 +54,7 @@ func withDefaults(t *testing.T, text string, defaults map[string]string) string 
 
 func TestTemplateLintsCleanWithCfnLint(t *testing.T) {
 	root := repoRoot(t)
-	src, err := os.ReadFile(filepath.Join(root, "template.yaml"))
+	src, err := os.ReadFile(filepath.Join(root, exampleTemplate))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,9 +79,10 @@ func TestTemplateLintsCleanWithCfnLint(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			path := filepath.Join(root, "template.yaml")
+			path := filepath.Join(root, exampleTemplate)
 			if tc.defaults != nil {
-				path = filepath.Join(t.TempDir(), "template.yaml")
+				path = filepath.Join(filepath.Dir(filepath.Join(root, exampleTemplate)), fmt.Sprintf(".lint-%d.yaml", os.Getpid()))
+				defer os.Remove(path)
 				if err := os.WriteFile(path, []byte(withDefaults(t, string(src), tc.defaults)), 0o644); err != nil {
 					t.Fatal(err)
 				}
