@@ -11,6 +11,9 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 VERSION_FLAG := -X github.com/rotation-suite/rotation/internal/buildinfo.version=$(VERSION)
 LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags='-s -w $(VERSION_FLAG)'
 DEVTOOL := $(GO) run ./internal/devtool
+# scripts/prereqs.sh installs moto and cfn-lint into .venv when the system
+# python3 lacks them; its tools come first on PATH.
+export PATH := $(CURDIR)/.venv/bin:$(PATH)
 TEST_TIMEOUT ?= 40m
 
 .PHONY: build-DbRotateFunction build-JwtRotateFunction build-ApiKeyRotateFunction build-WebhookRotateFunction

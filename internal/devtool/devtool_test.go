@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -89,5 +91,55 @@ func TestMakeInvokeRunsAllSteps(t *testing.T) {
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "usage: make invoke") {
 		t.Fatalf("make invoke without FUNCTION: %v\n%s", err, out)
+	}
+}
+
+// On a machine whose python3 lacks moto and cfn-lint (Debian's refuses a
+// system-wide pip install), scripts/prereqs.sh creates .venv and installs the
+// pinned tools there; when that cannot work (here: no package index) it
+// stops non-zero with the exact command. The script runs on a copy so the
+// checkout's .venv is untouched.
+func TestPrereqsCreatesAVenvWhenPython3LacksTheTools(t *testing.T) {
+	if testing.Short() {
+		t.Skip("creates a virtual environment")
+	}
+	real, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("no python3")
+	}
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "scripts"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"prereqs.sh", "requirements-dev.txt"} {
+		b, err := os.ReadFile(filepath.Join(root, "scripts", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "scripts", f), b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A python3 without site-packages: no moto, no cfn-lint.
+	bin := filepath.Join(dir, "bin")
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(bin, "python3"), []byte("#!/bin/sh\nexec "+real+" -S \"$@\"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("bash", filepath.Join(dir, "scripts", "prereqs.sh"))
+	cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"), "PIP_INDEX_URL=http://127.0.0.1:9/simple", "PIP_RETRIES=0", "PIP_TIMEOUT=2")
+	out, err := cmd.CombinedOutput()
+	s := string(out)
+	if _, statErr := os.Stat(filepath.Join(dir, ".venv", "bin", "python3")); statErr != nil {
+		t.Fatalf("no .venv was created:\n%s", s)
+	}
+	if err == nil || !strings.Contains(s, "creating "+filepath.Join(dir, ".venv")) || !strings.Contains(s, ".venv/bin/pip install -r scripts/requirements-dev.txt") {
+		t.Fatalf("want a non-zero exit naming the exact command, got %v:\n%s", err, s)
 	}
 }
