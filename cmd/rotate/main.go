@@ -1,7 +1,7 @@
 // Command rotate is the operator's tool for the rotation suite, for real AWS
 // accounts: trigger a rotation and follow it (now), inspect a secret's
-// schedule, versions and labels (status), clear a provably stale AWSPENDING
-// (unstick), and report every secret in a region against the rotation policy
+// schedule, versions and labels (status), finish or safely drop a
+// stuck rotation (unstick), and report every secret in a region against the rotation policy
 // (audit). It uses the standard AWS credential chain; --endpoint-url or
 // AWS_ENDPOINT_URL points it at a local stack. It links none of the
 // rotation strategies, database drivers or test harness: the local-stack
@@ -29,9 +29,12 @@ usage:
   rotate status SECRET [--output table|json]
         schedule, last and next rotation, versions and labels, whether AWSCURRENT
         has a value, whether a rotation is stuck and why (exit 3 when stuck)
-  rotate unstick SECRET [--older-than 2h] [--dry-run]
-        remove a stale AWSPENDING: only when its version is empty, or older than
-        the threshold and not current
+  rotate unstick SECRET [--mode resume|discard] [--dry-run] [--older-than 2h]
+        [--function NAME] [--lambda-endpoint-url URL]
+        a stuck rotation (AWSPENDING on a version other than AWSCURRENT):
+        resume (default) re-runs its four steps with its own token through the
+        function, then removes AWSPENDING; discard removes AWSPENDING only after
+        the function's probe proves AWSCURRENT still authenticates
   rotate audit [--policy FILE] [--output table|json|markdown]
         every secret in the region against the rotation policy: enabled, function,
         schedule against the maximum age, overdue, stuck, key (exit 3 on a violation)
@@ -40,6 +43,7 @@ usage:
 'rotate COMMAND --help' lists a command's flags.
 common flags: --endpoint-url URL (or AWS_ENDPOINT_URL), --region REGION
 exit codes: 0 ok, 1 failed (the error is printed), 2 usage, 3 the check found a problem
+            or the command refused and changed nothing (the reason and what to do are printed)
 `
 
 func main() {

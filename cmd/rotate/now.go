@@ -16,6 +16,7 @@ import (
 
 	"github.com/rotation-suite/rotation/internal/cli"
 	"github.com/rotation-suite/rotation/internal/wire"
+	"github.com/rotation-suite/rotation/pkg/rotation"
 )
 
 func cmdNow(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -128,11 +129,11 @@ func checkResult(ctx context.Context, sm stateClient, arn, token string) error {
 	var problems []string
 	for _, v := range s.Versions {
 		switch {
-		case v.ID != token && slices.Contains(v.Stages, wire.StageCurrent):
+		case v.ID != token && slices.Contains(v.Stages, rotation.StageCurrent):
 			problems = append(problems, fmt.Sprintf("version %s is also AWSCURRENT", v.ID))
-		case v.ID != token && slices.Contains(v.Stages, wire.StagePending):
+		case v.ID != token && slices.Contains(v.Stages, rotation.StagePending):
 			problems = append(problems, fmt.Sprintf("version %s still holds AWSPENDING", v.ID))
-		case v.ID == token && slices.Contains(v.Stages, wire.StagePrevious):
+		case v.ID == token && slices.Contains(v.Stages, rotation.StagePrevious):
 			problems = append(problems, fmt.Sprintf("the new version %s is also AWSPREVIOUS", v.ID))
 		}
 	}
@@ -158,7 +159,7 @@ type follower struct {
 	out      io.Writer
 	start    time.Time
 	phase    string
-	lastErr  *wire.Notification
+	lastErr  *rotation.Notification
 }
 
 func (f *follower) say(format string, a ...any) {
@@ -209,11 +210,11 @@ func (f *follower) poll(ctx context.Context) (bool, error) {
 	switch {
 	case !ok:
 		return false, fmt.Errorf("version %s disappeared: the rotation was abandoned (someone wrote a new version mid-rotation?)", f.token)
-	case slices.Contains(stages, wire.StageCurrent):
+	case slices.Contains(stages, rotation.StageCurrent):
 		f.setPhase("finishSecret done: the new version is AWSCURRENT")
 		return true, nil
-	case slices.Contains(stages, wire.StagePending):
-		_, err := f.sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(f.arn), VersionId: aws.String(f.token), VersionStage: aws.String(wire.StagePending)})
+	case slices.Contains(stages, rotation.StagePending):
+		_, err := f.sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(f.arn), VersionId: aws.String(f.token), VersionStage: aws.String(rotation.StagePending)})
 		var nf *smtypes.ResourceNotFoundException
 		if errors.As(err, &nf) {
 			f.setPhase("createSecret: waiting for the new value (AWSPENDING placeholder is empty)")
@@ -243,7 +244,7 @@ func (f *follower) readNotifications(ctx context.Context) error {
 		}
 		_, _ = f.q.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(f.queueURL), ReceiptHandle: m.ReceiptHandle})
 		switch n.Event {
-		case wire.EventFailed:
+		case rotation.EventFailed:
 			nn := n
 			f.lastErr = &nn
 			f.say("%s failed: %s error: %s (retryable: %v)", n.Step, n.ErrorClass, n.Message, n.Retryable)

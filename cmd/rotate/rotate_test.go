@@ -20,7 +20,6 @@ import (
 	"github.com/rotation-suite/rotation/internal/driver"
 	"github.com/rotation-suite/rotation/internal/smfake"
 	"github.com/rotation-suite/rotation/internal/testenv"
-	"github.com/rotation-suite/rotation/internal/wire"
 	"github.com/rotation-suite/rotation/pkg/rotation"
 )
 
@@ -70,7 +69,7 @@ func (w *world) stick(t *testing.T, arn string, withValue bool) string {
 	token := aws.ToString(out.VersionId)
 	if withValue {
 		if _, err := w.sm.PutSecretValue(context.Background(), &secretsmanager.PutSecretValueInput{SecretId: aws.String(arn), ClientRequestToken: aws.String(token),
-			SecretString: aws.String(`{"password":"pending-secret-value-2"}`), VersionStages: []string{wire.StagePending}}); err != nil {
+			SecretString: aws.String(`{"password":"pending-secret-value-2"}`), VersionStages: []string{rotation.StagePending}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -103,45 +102,33 @@ func TestStatusReportsAStuckRotationAndWhyWithoutPrintingValues(t *testing.T) {
 	}
 }
 
-func TestUnstickRemovesOnlyAProvablyStalePending(t *testing.T) {
+// The command's wiring and exit codes; what unstick does in each mode is
+// proven in internal/operator, against functions under the runtime emulator.
+func TestUnstickExitCodesNothingToDoRefusedAndUsage(t *testing.T) {
 	w := newWorld(t)
-	ctx := context.Background()
-	now := time.Now()
-
-	// Empty pending: stale at any age; --dry-run changes nothing.
 	arn := w.secret(t)
-	token := w.stick(t, arn, false)
+	flags := []string{"--endpoint-url", w.moto.Endpoint, "--region", testenv.Region}
 	var out bytes.Buffer
-	if err := unstick(ctx, w.sm, arn, 2*time.Hour, true, now, &out); err != nil || !strings.Contains(out.String(), "dry run") {
-		t.Fatalf("dry run: %v %s", err, out.String())
+	if code := run(context.Background(), append([]string{"unstick", arn}, flags...), &out, &out); code != 0 || !strings.Contains(out.String(), "nothing to do") {
+		t.Fatalf("a secret that is not stuck: exit %d: %s", code, out.String())
 	}
-	if s, _ := loadState(ctx, w.sm, arn); !s.Stuck() {
-		t.Fatal("--dry-run changed the labels")
+	token := w.stick(t, arn, true)
+	for _, mode := range []string{"resume", "discard"} {
+		out.Reset()
+		code := run(context.Background(), append([]string{"unstick", arn, "--mode", mode}, flags...), &out, &out)
+		if code != exitRefused || !strings.Contains(out.String(), "service may still be retrying") {
+			t.Fatalf("%s on a fresh pending version: want exit %d with the reason, got %d: %s", mode, exitRefused, code, out.String())
+		}
+		if strings.Contains(out.String(), "pending-secret-value-2") {
+			t.Fatal("unstick printed a secret value")
+		}
+		if s, _ := loadState(context.Background(), w.sm, arn); !s.Stuck() || s.Pending.ID != token {
+			t.Fatal("a refusal changed the labels")
+		}
 	}
-	if err := unstick(ctx, w.sm, arn, 2*time.Hour, false, now, &out); err != nil {
-		t.Fatal(err)
-	}
-	if s, _ := loadState(ctx, w.sm, arn); s.Stuck() {
-		t.Fatalf("AWSPENDING still on %s", token)
-	}
-
-	// Pending with a value, younger than the threshold: refused.
-	arn2 := w.secret(t)
-	w.stick(t, arn2, true)
-	if err := unstick(ctx, w.sm, arn2, 2*time.Hour, false, now, &out); err == nil || !strings.Contains(err.Error(), "may still be running") {
-		t.Fatalf("a fresh pending with a value was removed or not explained: %v", err)
-	}
-	// …but stale once older than the threshold.
-	if err := unstick(ctx, w.sm, arn2, 2*time.Hour, false, now.Add(3*time.Hour), &out); err != nil {
-		t.Fatal(err)
-	}
-	if s, _ := loadState(ctx, w.sm, arn2); s.Stuck() {
-		t.Fatal("an old pending with a value was not removed")
-	}
-	// A secret that is not stuck: nothing to do.
 	out.Reset()
-	if err := unstick(ctx, w.sm, arn2, 2*time.Hour, false, now, &out); err != nil || !strings.Contains(out.String(), "nothing to do") {
-		t.Fatalf("%v %s", err, out.String())
+	if code := run(context.Background(), append([]string{"unstick", arn, "--mode", "remove"}, flags...), &out, &out); code != 2 {
+		t.Fatalf("an unknown mode: want exit 2, got %d: %s", code, out.String())
 	}
 }
 
@@ -217,7 +204,7 @@ func TestRotateNowWaitFollowsTheStepsUntilTheNewVersionIsCurrent(t *testing.T) {
 		for i := 0; i < 100; i++ {
 			d, _ := f.DescribeSecret(context.Background(), &secretsmanager.DescribeSecretInput{SecretId: aws.String(arn)})
 			for id, st := range d.VersionIdsToStages {
-				if slices.Contains(st, wire.StagePending) && !slices.Contains(st, rotation.StageCurrent) {
+				if slices.Contains(st, rotation.StagePending) && !slices.Contains(st, rotation.StageCurrent) {
 					time.Sleep(700 * time.Millisecond)
 					_, _ = (&driver.Driver{SM: f, Invoke: eng}).Resume(context.Background(), arn, id)
 					return
@@ -266,7 +253,7 @@ func TestRotateNowWaitExitsWithTheErrorClassOfATerminalFailure(t *testing.T) {
 		for tokenV.Load().(string) == "" {
 			d, _ := f.DescribeSecret(context.Background(), &secretsmanager.DescribeSecretInput{SecretId: aws.String(arn)})
 			for id, st := range d.VersionIdsToStages {
-				if slices.Contains(st, wire.StagePending) {
+				if slices.Contains(st, rotation.StagePending) {
 					tokenV.Store(id)
 				}
 			}
@@ -298,17 +285,17 @@ func TestRotateNowWaitFailsWhenTheNewAWSCURRENTHasNoValue(t *testing.T) {
 			st, _ := f.Stages(arn)
 			var cur, pending string
 			for id, labels := range st {
-				if slices.Contains(labels, wire.StageCurrent) {
+				if slices.Contains(labels, rotation.StageCurrent) {
 					cur = id
 				}
-				if slices.Contains(labels, wire.StagePending) && !slices.Contains(labels, wire.StageCurrent) {
+				if slices.Contains(labels, rotation.StagePending) && !slices.Contains(labels, rotation.StageCurrent) {
 					pending = id
 				}
 			}
 			if pending != "" {
 				// A broken function: promotes the empty placeholder.
 				_, _ = f.UpdateSecretVersionStage(context.Background(), &secretsmanager.UpdateSecretVersionStageInput{SecretId: aws.String(arn),
-					VersionStage: aws.String(wire.StageCurrent), MoveToVersionId: aws.String(pending), RemoveFromVersionId: aws.String(cur)})
+					VersionStage: aws.String(rotation.StageCurrent), MoveToVersionId: aws.String(pending), RemoveFromVersionId: aws.String(cur)})
 				return
 			}
 			time.Sleep(10 * time.Millisecond)

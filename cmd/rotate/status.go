@@ -15,7 +15,7 @@ import (
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/rotation-suite/rotation/internal/cli"
-	"github.com/rotation-suite/rotation/internal/wire"
+	"github.com/rotation-suite/rotation/pkg/rotation"
 )
 
 // versionInfo is one version as the operator commands see it. Values are
@@ -85,7 +85,7 @@ func (s *secretState) Why(now time.Time) string {
 	if p.Empty {
 		return fmt.Sprintf("AWSPENDING is on version %s, created %s ago, which has no value: createSecret never completed (the function failed early: configuration, permissions, or it could not reach Secrets Manager). Check the function's log for that version id.", p.ID, age)
 	}
-	return fmt.Sprintf("AWSPENDING is on version %s, created %s ago, which has a value: createSecret ran but setSecret, testSecret or finishSecret failed on every retry. The function's log and the rotation.failed wire.Notification name the step and the error class.", p.ID, age)
+	return fmt.Sprintf("AWSPENDING is on version %s, created %s ago, which has a value: createSecret ran but setSecret, testSecret or finishSecret failed on every retry. The function's log and the rotation.failed notification name the step and the error class.", p.ID, age)
 }
 
 // problems lists what is wrong with the secret's rotation, for status's
@@ -102,21 +102,6 @@ func (s *secretState) problems(now time.Time) []string {
 		out = append(out, fmt.Sprintf("AWSCURRENT (version %s) has no value: applications reading the secret get ResourceNotFoundException", s.Current.ID))
 	}
 	return out
-}
-
-// stale reports whether the pending version may be removed: empty, or older
-// than threshold and not current.
-func (s *secretState) stale(now time.Time, threshold time.Duration) (bool, string) {
-	if !s.Stuck() {
-		return false, "no stuck AWSPENDING: nothing to do"
-	}
-	if s.Pending.Empty {
-		return true, "its version is empty"
-	}
-	if age := now.Sub(s.Pending.Created); age > threshold {
-		return true, fmt.Sprintf("its version is %s old (more than %s) and not current", age.Round(time.Second), threshold)
-	}
-	return false, fmt.Sprintf("its version has a value and is only %s old (threshold %s): a rotation may still be running", now.Sub(s.Pending.Created).Round(time.Second), threshold)
 }
 
 // hasValue asks GetSecretValue for a labelled version and discards the
@@ -168,21 +153,21 @@ func loadState(ctx context.Context, sm stateClient, secret string) (*secretState
 	sort.Slice(s.Versions, func(i, j int) bool { return s.Versions[i].Created.After(s.Versions[j].Created) })
 	for i := range s.Versions {
 		v := &s.Versions[i]
-		if slices.Contains(v.Stages, wire.StageCurrent) {
+		if slices.Contains(v.Stages, rotation.StageCurrent) {
 			s.Current = v
 		}
-		if slices.Contains(v.Stages, wire.StagePending) {
+		if slices.Contains(v.Stages, rotation.StagePending) {
 			s.Pending = v
 		}
 	}
 	if s.Current != nil {
-		if s.CurrentHasValue, err = hasValue(ctx, sm, s.ARN, s.Current.ID, wire.StageCurrent); err != nil {
+		if s.CurrentHasValue, err = hasValue(ctx, sm, s.ARN, s.Current.ID, rotation.StageCurrent); err != nil {
 			return nil, err
 		}
 		s.Current.Empty = !s.CurrentHasValue
 	}
 	if s.Stuck() {
-		ok, err := hasValue(ctx, sm, s.ARN, s.Pending.ID, wire.StagePending)
+		ok, err := hasValue(ctx, sm, s.ARN, s.Pending.ID, rotation.StagePending)
 		if err != nil {
 			return nil, err
 		}
@@ -243,7 +228,7 @@ func (s *secretState) print(w io.Writer, now time.Time) {
 	}
 	if s.Stuck() {
 		fmt.Fprintf(w, "STUCK: %s\n", s.Why(now))
-		fmt.Fprintf(w, "       'rotate unstick %s' removes it when it is provably stale.\n", s.Name)
+		fmt.Fprintf(w, "       'rotate unstick %s' finishes it (resume); 'rotate unstick --mode discard' drops it once the function proves AWSCURRENT still authenticates.\n", s.Name)
 	} else {
 		fmt.Fprintln(w, "state       no rotation in progress")
 	}
@@ -300,50 +285,5 @@ func status(ctx context.Context, sm stateClient, secret string, output cli.Outpu
 	if len(problems) > 0 {
 		return &cli.Findings{Summary: strings.Join(problems, "; ")}
 	}
-	return nil
-}
-
-func cmdUnstick(ctx context.Context, args []string, stdout, _ io.Writer) error {
-	c := cli.New("rotate unstick", "SECRET [flags]",
-		"Removes a stale AWSPENDING so the next rotation can start: only when its version is empty, or older than\n--older-than and not current.", stdout)
-	var a cli.AWS
-	a.Register(c.Flags)
-	older := c.Flags.Duration("older-than", 2*time.Hour, "a pending version with a value must be at least this old")
-	dry := c.Flags.Bool("dry-run", false, "say what would be done, change nothing")
-	pos, err := c.Parse(args, 1)
-	if err != nil {
-		return err
-	}
-	sm, err := secretsClient(ctx, &a)
-	if err != nil {
-		return err
-	}
-	return unstick(ctx, sm, pos[0], *older, *dry, time.Now(), stdout)
-}
-
-func unstick(ctx context.Context, sm smClient, secret string, older time.Duration, dry bool, now time.Time, out io.Writer) error {
-	s, err := loadState(ctx, sm, secret)
-	if err != nil {
-		return err
-	}
-	ok, why := s.stale(now, older)
-	if !ok {
-		if !s.Stuck() {
-			fmt.Fprintln(out, why)
-			return nil
-		}
-		return fmt.Errorf("not removing AWSPENDING from %s: %s", s.Pending.ID, why)
-	}
-	if dry {
-		fmt.Fprintf(out, "dry run: would remove AWSPENDING from version %s (%s)\n", s.Pending.ID, why)
-		return nil
-	}
-	_, err = sm.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{
-		SecretId: aws.String(s.ARN), VersionStage: aws.String(wire.StagePending), RemoveFromVersionId: aws.String(s.Pending.ID),
-	})
-	if err != nil {
-		return explain("UpdateSecretVersionStage", err)
-	}
-	fmt.Fprintf(out, "removed AWSPENDING from version %s (%s); the next rotation can start\n", s.Pending.ID, why)
 	return nil
 }

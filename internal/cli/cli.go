@@ -22,7 +22,7 @@ const (
 	ExitOK       = 0 // done; for a check: nothing wrong
 	ExitFailed   = 1 // the operation failed (AWS error, rotation failed or timed out)
 	ExitUsage    = 2 // bad arguments
-	ExitFindings = 3 // the check ran and found a problem (a stuck rotation, a policy violation)
+	ExitFindings = 3 // the check found a problem (a stuck rotation, a policy violation), or the command refused and changed nothing
 )
 
 // ErrUsage marks a usage error (ExitUsage).
@@ -36,10 +36,14 @@ type Findings struct{ Summary string }
 
 func (f *Findings) Error() string { return f.Summary }
 
-// Code maps a subcommand's error to its exit code.
+// Code maps a subcommand's error to its exit code. An error with an
+// ExitCode method chooses its own.
 func Code(err error) int {
 	var f *Findings
+	var ec interface{ ExitCode() int }
 	switch {
+	case err != nil && errors.As(err, &ec):
+		return ec.ExitCode()
 	case err == nil, errors.Is(err, ErrHelp):
 		return ExitOK
 	case errors.Is(err, ErrUsage):
@@ -73,7 +77,7 @@ func (c *Command) Help(w io.Writer) {
 	c.Flags.SetOutput(w)
 	c.Flags.PrintDefaults()
 	c.Flags.SetOutput(io.Discard)
-	fmt.Fprintf(w, "\nexit codes: %d ok, %d failed, %d usage, %d the check found a problem\n", ExitOK, ExitFailed, ExitUsage, ExitFindings)
+	fmt.Fprintf(w, "\nexit codes: %d ok, %d failed, %d usage, %d the check found a problem or the command refused (nothing changed)\n", ExitOK, ExitFailed, ExitUsage, ExitFindings)
 }
 
 // Parse parses flags that may come before or after the positional arguments,

@@ -1,40 +1,18 @@
-// Package wire owns the rotation suite's names on the wire that the operator
-// tool needs without linking the rotation engine (which would bring the SNS
-// client and grow the binary): Secrets Manager's staging labels and the
-// notification schema a function publishes. wire_test.go proves they match
-// pkg/rotation's.
+// Package wire owns reading a rotation function's notifications back off the
+// wire: the body of an SQS message from a queue subscribed to the
+// notification topic is either the raw notification or SNS's JSON envelope
+// around it. The operator tool and the demo both read them.
 package wire
 
-import "encoding/json"
+import (
+	"encoding/json"
 
-// Secrets Manager's staging labels.
-const (
-	StageCurrent  = "AWSCURRENT"
-	StagePending  = "AWSPENDING"
-	StagePrevious = "AWSPREVIOUS"
+	"github.com/rotation-suite/rotation/pkg/rotation"
 )
 
-// EventFailed is the notification event of a failed step.
-const EventFailed = "rotation.failed"
-
-// Notification is the part of a rotation function's notification that the
-// operator tool and the demo read (see pkg/rotation.Notification).
-type Notification struct {
-	SchemaVersion int    `json:"schemaVersion"`
-	Event         string `json:"event"`
-	Kind          string `json:"kind"`
-	VersionID     string `json:"versionId"`
-	Step          string `json:"step"`
-	DurationMs    int64  `json:"durationMs"`
-	ErrorClass    string `json:"errorClass,omitempty"`
-	Retryable     bool   `json:"retryable,omitempty"`
-	Message       string `json:"message,omitempty"`
-}
-
 // ParseNotification reads a notification from an SQS body: either the raw
-// message or SNS's JSON envelope around it.
-func ParseNotification(body string) (Notification, bool) {
-	var n Notification
+// message or SNS's JSON envelope around it. ok is false for anything else.
+func ParseNotification(body string) (n rotation.Notification, ok bool) {
 	// SNS's envelope has "Type":"Notification"; our own message has a
 	// lower-case "message" field that encoding/json would also match.
 	var env struct {

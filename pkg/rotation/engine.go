@@ -91,11 +91,13 @@ type run struct {
 	current  string // version id carrying AWSCURRENT
 	previous string // version id carrying AWSPREVIOUS, if any
 	// outcome facts for logs and notifications
-	outcome    string // "done", "noop", "pending-exists", "config-test"
+	outcome    string // "done", "noop", "pending-exists", "config-test", "finish-retried", "probe-passed"
 	configTest bool
 	started    bool // createSecret stored a new value
-	promoted   bool // finishSecret moved AWSCURRENT
+	promoted   bool // finishSecret moved AWSCURRENT (in this invocation)
 	report     Report
+	// stages is VersionIdsToStages from this step's DescribeSecret.
+	stages map[string][]string
 }
 
 // Handle runs one step of a rotation. It returns nil when the step is done
@@ -145,6 +147,10 @@ func (r *run) step(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	r.stages = d.VersionIdsToStages
+	if r.ev.Step == StepProbe {
+		return r.probe(ctx, d)
+	}
 	if !aws.ToBool(d.RotationEnabled) {
 		return errorf(ClassState, r.ev.Step, "DescribeSecret", "rotation is not enabled for secret %s; enable rotation (RotateSecret with a rotation function) before invoking the function", r.arn)
 	}
@@ -170,8 +176,10 @@ func (r *run) step(ctx context.Context) error {
 					r.outcome = "noop"
 					return nil
 				}
-				r.outcome = "done"
-				r.promoted = true
+				// Not a second promotion: this invocation moved no label,
+				// so it reports "finish-retried", never rotation.succeeded.
+				r.outcome = "finish-retried"
+				r.e.log.InfoContext(ctx, "finishSecret retried after the promotion: re-running the after-finish action", "secretArn", r.arn, "versionId", r.ev.ClientRequestToken)
 				return r.afterFinish(ctx, fin)
 			}
 		}
@@ -379,28 +387,54 @@ func (r *run) test(ctx context.Context) error {
 	if resp != nil {
 		r.addReport(resp.Report)
 	}
-	if err == nil {
-		r.outcome = "done"
-		if r.configTest {
-			r.outcome = "config-test"
-		}
+	if err != nil {
+		return err
 	}
-	return err
+	if r.configTest {
+		r.outcome = "config-test"
+		return nil
+	}
+	// The proof finishSecret requires: the tested version carries the
+	// private label StageTested.
+	if err := r.markTested(ctx); err != nil {
+		return err
+	}
+	r.outcome = "done"
+	return nil
 }
 
 func (r *run) finish(ctx context.Context) error {
-	// The token is AWSPENDING and not AWSCURRENT (checked in step).
+	// The token is AWSPENDING and not AWSCURRENT (checked in step). Promote
+	// it only with the proof that it passed testSecret (and so has a value).
+	if err := r.requireTested(ctx); err != nil {
+		return err
+	}
+	var attempts attemptCounter
 	err := Call(ctx, "secretsmanager:UpdateSecretVersionStage", func(ctx context.Context) error {
 		_, err := r.e.cfg.Secrets.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{
 			SecretId:            aws.String(r.arn),
 			VersionStage:        aws.String(StageCurrent),
 			MoveToVersionId:     aws.String(r.ev.ClientRequestToken),
 			RemoveFromVersionId: aws.String(r.current),
-		})
+		}, attempts.option)
 		return err
 	})
 	if err != nil {
-		return classifyExternal("UpdateSecretVersionStage", err)
+		d, derr := r.describe(ctx)
+		if derr != nil || !slices.Contains(d.VersionIdsToStages[r.ev.ClientRequestToken], StageCurrent) {
+			return classifyExternal("UpdateSecretVersionStage", err)
+		}
+		if attempts.n() <= 1 {
+			// The first and only request was refused because another
+			// execution environment promoted the token meanwhile: that
+			// promotion is its, and so are its notification and hook.
+			r.outcome = "noop"
+			r.e.log.InfoContext(ctx, "version became AWSCURRENT in another execution environment; nothing to do", "secretArn", r.arn, "versionId", r.ev.ClientRequestToken)
+			return nil
+		}
+		// The service applied an earlier attempt of this very call and the
+		// answer was lost (the SDK's retry then found AWSCURRENT moved):
+		// this invocation's promotion.
 	}
 	r.promoted = true
 	r.outcome = "done"
