@@ -36,8 +36,9 @@ const (
 	prefix = "/app/prod/x/"
 )
 
-// stackOptions are each stack's optional parameters, each switched on alone
-// and all together, over both ways of naming the secrets.
+// stackOptions are each stack's optional parameters: each switched on alone
+// (with the secrets named by ARN), and all together over both ways of
+// naming the secrets.
 var stackOptions = map[string]map[string]string{
 	"dbrotate": {"SecretsKmsKeyArns": key1 + "," + key2, "MasterSecretArns": master},
 	"jwtrotate": {"SecretsKmsKeyArns": key1, "JwtKmsKeyArn": jwtKey, "PublicJwksSecretArn": other,
@@ -99,8 +100,10 @@ func variants() []variant {
 				return variant{stack, how + " " + name, set}
 			}
 			out = append(out, mk("only"))
-			for _, k := range sortedKeys(opts) {
-				out = append(out, mk("+"+k, k))
+			if how == "SecretArns" { // each option alone; the prefix form only bare and with everything
+				for _, k := range sortedKeys(opts) {
+					out = append(out, mk("+"+k, k))
+				}
 			}
 			out = append(out, mk("everything", sortedKeys(opts)...))
 		}
