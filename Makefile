@@ -36,13 +36,14 @@ rotate:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w $(VERSION_FLAG)' -o bin/rotate ./cmd/rotate
 	@ls -l bin/rotate | awk '{print $$5, $$9}'
 
-# SAM (BuildMethod: makefile) calls build-<LogicalId> with ARTIFACTS_DIR set.
+# SAM (BuildMethod: makefile) calls build-<LogicalId> with ARTIFACTS_DIR set. SAM does not pass
+# the architecture: for an x86_64 stack build with GOARCH_LAMBDA=amd64 sam build.
 build-DbRotateFunction:
-	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/dbrotate
+	GOOS=linux GOARCH=$(GOARCH_LAMBDA) CGO_ENABLED=0 $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/dbrotate
 build-JwtRotateFunction:
-	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/jwtrotate
+	GOOS=linux GOARCH=$(GOARCH_LAMBDA) CGO_ENABLED=0 $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/jwtrotate
 build-ApiKeyRotateFunction build-WebhookRotateFunction:
-	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/apikeyrotate
+	GOOS=linux GOARCH=$(GOARCH_LAMBDA) CGO_ENABLED=0 $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/apikeyrotate
 
 ## prereqs: check what the tests and the demo need, and say how to install what is missing
 prereqs:

@@ -159,6 +159,10 @@ func TestEveryMakefileFunctionHasABuildTargetProducingAnArm64Bootstrap(t *testin
 	if err != nil {
 		t.Fatalf("sam build with BuildMethod: makefile needs a Makefile next to CodeUri: %v", err)
 	}
+	// arm64 unless the builder asks otherwise (GOARCH_LAMBDA=amd64 for an x86_64 stack).
+	if !regexp.MustCompile(`(?m)^GOARCH_LAMBDA \?= arm64$`).Match(mk) {
+		t.Error("Makefile must default GOARCH_LAMBDA to arm64")
+	}
 	for id, fn := range resources(tpl.Source, "AWS::Serverless::Function") {
 		if md, _ := fn["Metadata"].(M); md["BuildMethod"] != "makefile" {
 			continue
@@ -176,7 +180,7 @@ func TestEveryMakefileFunctionHasABuildTargetProducingAnArm64Bootstrap(t *testin
 		} else if !strings.Contains(recipe, pkg) {
 			t.Errorf("build-%s must build %s:\n%s", id, pkg, recipe)
 		}
-		for _, want := range []string{"$(ARTIFACTS_DIR)/bootstrap", "GOOS=linux", "GOARCH=arm64", "CGO_ENABLED=0"} {
+		for _, want := range []string{"$(ARTIFACTS_DIR)/bootstrap", "GOOS=linux", "GOARCH=$(GOARCH_LAMBDA)", "CGO_ENABLED=0"} {
 			if !strings.Contains(recipe, want) {
 				t.Errorf("build-%s: recipe lacks %q:\n%s", id, want, recipe)
 			}

@@ -62,7 +62,6 @@ func cmdDemo(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	d := &demo{out: out, start: time.Now()}
-	defer testenv.StopAll()
 	defer d.cleanup()
 	err := d.run(ctx)
 	d.line("")

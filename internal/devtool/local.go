@@ -77,7 +77,6 @@ func cmdLocal(ctx context.Context, args []string, out io.Writer) error {
 	if c.Endpoint == "" {
 		return fmt.Errorf("%w: 'devtool local' plays the service against the local stack: pass --endpoint-url or set AWS_ENDPOINT_URL", cli.ErrUsage)
 	}
-	defer testenv.StopAll()
 	rie, err := startFunction(*fn, append(localEnv(c.Endpoint), env...))
 	if err != nil {
 		return err
@@ -174,7 +173,6 @@ func cmdInvoke(ctx context.Context, args []string, out io.Writer) error {
 	if _, err := rotation.ParseEvent(event); err != nil {
 		fmt.Fprintf(out, "note: the event does not parse as a rotation step (%v); sending it anyway\n", err)
 	}
-	defer testenv.StopAll()
 	rie, err := startFunction(*fn, append(localEnv(c.Endpoint), env...))
 	if err != nil {
 		return err
