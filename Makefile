@@ -7,11 +7,17 @@ GOARCH_LAMBDA ?= arm64
 FUNCTIONS := dbrotate jwtrotate apikeyrotate
 BUILD   := build
 TOOLS   := $(GO) tool -modfile=tools/go.mod
-LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags='-s -w'
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+VERSION_FLAG := -X github.com/rotation-suite/rotation/internal/buildinfo.version=$(VERSION)
+LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags='-s -w $(VERSION_FLAG)'
+DEVTOOL := $(GO) run ./internal/devtool
+# scripts/prereqs.sh installs moto and cfn-lint into .venv when the system
+# python3 lacks them; its tools come first on PATH.
+export PATH := $(CURDIR)/.venv/bin:$(PATH)
 TEST_TIMEOUT ?= 40m
 
 .PHONY: build-DbRotateFunction build-JwtRotateFunction build-ApiKeyRotateFunction build-WebhookRotateFunction
-.PHONY: all build test unit lint bench demo invoke clean prereqs $(addprefix build-,$(FUNCTIONS))
+.PHONY: all build rotate test unit lint bench demo invoke clean prereqs $(addprefix build-,$(FUNCTIONS))
 
 all: build
 
@@ -24,13 +30,20 @@ $(addprefix build-,$(FUNCTIONS)): build-%:
 	@rm -f $(BUILD)/$*.zip && cd $(BUILD)/$* && python3 -m zipfile -c ../$*.zip bootstrap
 	@ls -l $(BUILD)/$*/bootstrap $(BUILD)/$*.zip | awk '{print $$5, $$9}'
 
-# SAM (BuildMethod: makefile) calls build-<LogicalId> with ARTIFACTS_DIR set.
+## rotate: the operator tool, static and stripped, with the version stamped (bin/rotate)
+rotate:
+	@mkdir -p bin
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w $(VERSION_FLAG)' -o bin/rotate ./cmd/rotate
+	@ls -l bin/rotate | awk '{print $$5, $$9}'
+
+# SAM (BuildMethod: makefile) calls build-<LogicalId> with ARTIFACTS_DIR set. SAM does not pass
+# the architecture: for an x86_64 stack build with GOARCH_LAMBDA=amd64 sam build.
 build-DbRotateFunction:
-	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/dbrotate
+	GOOS=linux GOARCH=$(GOARCH_LAMBDA) CGO_ENABLED=0 $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/dbrotate
 build-JwtRotateFunction:
-	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/jwtrotate
+	GOOS=linux GOARCH=$(GOARCH_LAMBDA) CGO_ENABLED=0 $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/jwtrotate
 build-ApiKeyRotateFunction build-WebhookRotateFunction:
-	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/apikeyrotate
+	GOOS=linux GOARCH=$(GOARCH_LAMBDA) CGO_ENABLED=0 $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/apikeyrotate
 
 ## prereqs: check what the tests and the demo need, and say how to install what is missing
 prereqs:
@@ -56,12 +69,18 @@ bench:
 
 ## demo: the whole suite on an embedded local stack, in one command
 demo: prereqs
-	$(GO) run ./cmd/rotate demo
+	@echo "building the developer tool (the first run on a cold Go cache takes a minute or two)..."
+	$(DEVTOOL) demo
 
-## invoke FUNCTION=dbrotate EVENT=events/dbrotate/createSecret.json: one event through the Lambda RIE against the local stack
+## invoke FUNCTION=dbrotate|jwtrotate|apikeyrotate [STEP=createSecret|setSecret|testSecret|finishSecret|all]:
+##   seed a local stack with the sample events' secret and run events/<fn>/<step>.json through the function
+##   under the Lambda RIE (earlier steps first; STEP defaults to all), showing the labels after each step.
+##   EVENT=file (with AWS_ENDPOINT_URL set) runs one event file against a stack you started yourself.
 invoke:
-	@test -n "$(FUNCTION)" -a -n "$(EVENT)" || { echo "usage: make invoke FUNCTION=dbrotate|jwtrotate|apikeyrotate EVENT=events/<function>/<step>.json"; exit 2; }
-	$(GO) run ./cmd/rotate invoke --function $(FUNCTION) --event $(EVENT)
+	@test -n "$(FUNCTION)" || { echo "usage: make invoke FUNCTION=dbrotate|jwtrotate|apikeyrotate [STEP=createSecret|setSecret|testSecret|finishSecret|all]"; exit 2; }
+	@echo "building the developer tool..."
+	@if [ -n "$(EVENT)" ]; then $(DEVTOOL) invoke --function $(FUNCTION) --event $(EVENT); \
+	else $(DEVTOOL) invoke --function $(FUNCTION) --step $(or $(STEP),all); fi
 
 clean:
 	rm -rf $(BUILD)

@@ -2,12 +2,11 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -15,21 +14,28 @@ import (
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/rotation-suite/rotation/internal/cli"
+	"github.com/rotation-suite/rotation/internal/wire"
 	"github.com/rotation-suite/rotation/pkg/rotation"
 )
 
-func cmdNow(ctx context.Context, args []string, out io.Writer) error {
-	fs := flag.NewFlagSet("now", flag.ContinueOnError)
-	var c commonFlags
-	c.register(fs)
-	wait := fs.Bool("wait", false, "follow the rotation until the new version is AWSCURRENT")
-	timeout := fs.Duration("timeout", 5*time.Minute, "with --wait: give up after this long")
-	queue := fs.String("queue-url", "", "with --wait: an SQS queue subscribed to the notification topic, to show each step's outcome and the error of a failed attempt")
-	pos, err := parseArgs(fs, args, 1)
+func cmdNow(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := cli.New("rotate now", "SECRET [flags]",
+		"Asks Secrets Manager to rotate the secret now (as 'aws secretsmanager rotate-secret'). With --wait it follows the\n"+
+			"rotation and succeeds only when the new version is AWSCURRENT, has a value, and the labels are consistent.\n"+
+			"With --output json the progress goes to stderr and the result to stdout as one JSON object.", stdout)
+	var a cli.AWS
+	a.Register(c.Flags)
+	wait := c.Flags.Bool("wait", false, "follow the rotation until the new version is AWSCURRENT, then check the result")
+	timeout := c.Flags.Duration("timeout", 5*time.Minute, "with --wait: give up after this long")
+	queue := c.Flags.String("queue-url", "", "with --wait: an SQS queue subscribed to the notification topic, to show each step's outcome and the error of a failed attempt")
+	var output cli.Output
+	cli.RegisterOutput(c.Flags, &output, cli.Table, cli.JSON)
+	pos, err := c.Parse(args, 1)
 	if err != nil {
 		return err
 	}
-	cfg, err := c.awsConfig(ctx)
+	cfg, err := a.Config(ctx)
 	if err != nil {
 		return err
 	}
@@ -38,7 +44,30 @@ func cmdNow(ctx context.Context, args []string, out io.Writer) error {
 	if *queue != "" {
 		q = sqs.NewFromConfig(cfg)
 	}
-	return rotateNow(ctx, sm, q, *queue, pos[0], *wait, *timeout, out)
+	progress := stdout
+	if output == cli.JSON {
+		progress = stderr
+	}
+	res, err := rotateNow(ctx, sm, q, *queue, pos[0], *wait, *timeout, progress)
+	if output == cli.JSON && res != nil {
+		if err != nil {
+			res.Error = err.Error()
+		}
+		if jerr := cli.WriteJSON(stdout, res); jerr != nil && err == nil {
+			err = jerr
+		}
+	}
+	return err
+}
+
+// nowResult is what `rotate now` reports (the JSON of --output json).
+type nowResult struct {
+	ARN        string `json:"arn"`
+	VersionID  string `json:"versionId"`
+	Waited     bool   `json:"waited"`
+	Result     string `json:"result"` // started, succeeded, failed
+	DurationMs int64  `json:"durationMs"`
+	Error      string `json:"error,omitempty"`
 }
 
 type queueReader interface {
@@ -48,31 +77,76 @@ type queueReader interface {
 
 // nowClient is what `rotate now` uses of Secrets Manager.
 type nowClient interface {
-	DescribeSecret(ctx context.Context, in *secretsmanager.DescribeSecretInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.DescribeSecretOutput, error)
-	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
+	stateClient
 	RotateSecret(ctx context.Context, in *secretsmanager.RotateSecretInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.RotateSecretOutput, error)
 }
 
 // rotateNow starts a rotation and, with wait, follows it.
-func rotateNow(ctx context.Context, sm nowClient, q queueReader, queueURL, secret string, wait bool, timeout time.Duration, out io.Writer) error {
+// rotateNow starts a rotation and, with wait, follows it and checks the
+// result. The result is nil only when RotateSecret itself failed.
+func rotateNow(ctx context.Context, sm nowClient, q queueReader, queueURL, secret string, wait bool, timeout time.Duration, out io.Writer) (*nowResult, error) {
 	start := time.Now()
 	r, err := sm.RotateSecret(ctx, &secretsmanager.RotateSecretInput{SecretId: aws.String(secret), RotateImmediately: aws.Bool(true)})
 	if err != nil {
 		var ir *smtypes.InvalidRequestException
 		if errors.As(err, &ir) {
-			return fmt.Errorf("%w\n  hint: 'rotate status %s' shows whether a previous rotation is stuck", explain("RotateSecret", err), secret)
+			return nil, fmt.Errorf("%w\n  hint: 'rotate status %s' shows whether a previous rotation is stuck", explain("RotateSecret", err), secret)
 		}
-		return explain("RotateSecret", err)
+		return nil, explain("RotateSecret", err)
 	}
 	token := aws.ToString(r.VersionId)
-	fmt.Fprintf(out, "rotation started: %s version %s\n", aws.ToString(r.ARN), token)
+	res := &nowResult{ARN: aws.ToString(r.ARN), VersionID: token, Waited: wait, Result: "started"}
+	fmt.Fprintf(out, "rotation started: %s version %s\n", res.ARN, token)
 	if !wait {
-		return nil
+		return res, nil
 	}
-	f := &follower{sm: sm, q: q, queueURL: queueURL, arn: aws.ToString(r.ARN), token: token, out: out, start: start}
+	f := &follower{sm: sm, q: q, queueURL: queueURL, arn: res.ARN, token: token, out: out, start: start}
 	wctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	return f.follow(wctx)
+	err = f.follow(wctx)
+	if err == nil {
+		f.setPhase("checking the result: AWSCURRENT has a value, the labels are consistent")
+		err = checkResult(ctx, sm, res.ARN, token)
+	}
+	res.DurationMs = time.Since(start).Milliseconds()
+	if err != nil {
+		res.Result = "failed"
+		return res, err
+	}
+	res.Result = "succeeded"
+	fmt.Fprintf(out, "rotation succeeded in %s\n", time.Since(start).Round(time.Millisecond))
+	return res, nil
+}
+
+// checkResult verifies what a finished rotation must leave: the new version
+// is the only AWSCURRENT and has a value, AWSPREVIOUS (if any) is on another
+// version, and no other version holds AWSPENDING.
+func checkResult(ctx context.Context, sm stateClient, arn, token string) error {
+	s, err := loadState(ctx, sm, arn)
+	if err != nil {
+		return err
+	}
+	var problems []string
+	for _, v := range s.Versions {
+		switch {
+		case v.ID != token && slices.Contains(v.Stages, rotation.StageCurrent):
+			problems = append(problems, fmt.Sprintf("version %s is also AWSCURRENT", v.ID))
+		case v.ID != token && slices.Contains(v.Stages, rotation.StagePending):
+			problems = append(problems, fmt.Sprintf("version %s still holds AWSPENDING", v.ID))
+		case v.ID == token && slices.Contains(v.Stages, rotation.StagePrevious):
+			problems = append(problems, fmt.Sprintf("the new version %s is also AWSPREVIOUS", v.ID))
+		}
+	}
+	switch {
+	case s.Current == nil || s.Current.ID != token:
+		problems = append(problems, fmt.Sprintf("the new version %s is not AWSCURRENT", token))
+	case !s.CurrentHasValue:
+		problems = append(problems, fmt.Sprintf("the new version %s is AWSCURRENT but has no value: applications reading the secret fail", token))
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("the rotation finished but the result is wrong: %s; 'rotate status %s' shows the labels", strings.Join(problems, "; "), s.Name)
+	}
+	return nil
 }
 
 // follower watches one rotation through DescribeSecret (and notifications).
@@ -138,7 +212,6 @@ func (f *follower) poll(ctx context.Context) (bool, error) {
 		return false, fmt.Errorf("version %s disappeared: the rotation was abandoned (someone wrote a new version mid-rotation?)", f.token)
 	case slices.Contains(stages, rotation.StageCurrent):
 		f.setPhase("finishSecret done: the new version is AWSCURRENT")
-		fmt.Fprintf(f.out, "rotation succeeded in %s\n", time.Since(f.start).Round(time.Millisecond))
 		return true, nil
 	case slices.Contains(stages, rotation.StagePending):
 		_, err := f.sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(f.arn), VersionId: aws.String(f.token), VersionStage: aws.String(rotation.StagePending)})
@@ -165,7 +238,7 @@ func (f *follower) readNotifications(ctx context.Context) error {
 		return fmt.Errorf("read notifications: %w", err)
 	}
 	for _, m := range out.Messages {
-		n, ok := parseNotification(aws.ToString(m.Body))
+		n, ok := wire.ParseNotification(aws.ToString(m.Body))
 		if !ok || n.VersionID != f.token {
 			continue
 		}
@@ -183,23 +256,4 @@ func (f *follower) readNotifications(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-// parseNotification reads a notification from an SQS body: either the raw
-// message or SNS's JSON envelope around it.
-func parseNotification(body string) (rotation.Notification, bool) {
-	var n rotation.Notification
-	// SNS's envelope has "Type":"Notification"; our own message has a
-	// lower-case "message" field that encoding/json would also match.
-	var env struct {
-		Type    string `json:"Type"`
-		Message string `json:"Message"`
-	}
-	if json.Unmarshal([]byte(body), &env) == nil && env.Type == "Notification" && env.Message != "" {
-		body = env.Message
-	}
-	if err := json.Unmarshal([]byte(body), &n); err != nil || n.SchemaVersion == 0 {
-		return n, false
-	}
-	return n, true
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"slices"
@@ -14,30 +13,59 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
-	"github.com/aws/smithy-go"
 
+	"github.com/rotation-suite/rotation/internal/cli"
 	"github.com/rotation-suite/rotation/pkg/rotation"
 )
 
 // versionInfo is one version as the operator commands see it. Values are
 // never kept: only whether the version has one.
 type versionInfo struct {
-	ID      string
-	Stages  []string
-	Created time.Time
-	Empty   bool
+	ID      string    `json:"versionId"`
+	Stages  []string  `json:"stages"`
+	Created time.Time `json:"created,omitzero"`
+	Empty   bool      `json:"empty"`
+}
+
+// schedule is a secret's rotation rules.
+type schedule struct {
+	AfterDays  int64  `json:"automaticallyAfterDays,omitempty"`
+	Expression string `json:"scheduleExpression,omitempty"`
+	Window     string `json:"duration,omitempty"`
+}
+
+func (s schedule) String() string {
+	var parts []string
+	if s.AfterDays > 0 {
+		parts = append(parts, fmt.Sprintf("every %d days", s.AfterDays))
+	}
+	if s.Expression != "" {
+		parts = append(parts, s.Expression)
+	}
+	if s.Window != "" {
+		parts = append(parts, "window "+s.Window)
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
 }
 
 // secretState is the operator's view of a secret's rotation.
 type secretState struct {
-	ARN, Name       string
-	RotationEnabled bool
-	LambdaARN       string
-	LastRotated     time.Time
-	NextRotation    time.Time
-	Versions        []versionInfo
-	Current         *versionInfo
-	Pending         *versionInfo
+	ARN             string        `json:"arn"`
+	Name            string        `json:"name"`
+	RotationEnabled bool          `json:"rotationEnabled"`
+	LambdaARN       string        `json:"rotationLambdaArn,omitempty"`
+	Schedule        schedule      `json:"schedule"`
+	LastRotated     time.Time     `json:"lastRotated,omitzero"`
+	NextRotation    time.Time     `json:"nextRotation,omitzero"`
+	Versions        []versionInfo `json:"versions"`
+	Current         *versionInfo  `json:"-"`
+	Pending         *versionInfo  `json:"-"`
+	// CurrentHasValue says whether GetSecretValue(AWSCURRENT) returns a
+	// value; the value itself is discarded at once.
+	CurrentHasValue bool `json:"currentHasValue"`
 }
 
 // Stuck says whether a rotation is stuck: AWSPENDING on a version other than
@@ -60,13 +88,50 @@ func (s *secretState) Why(now time.Time) string {
 	return fmt.Sprintf("AWSPENDING is on version %s, created %s ago, which has a value: createSecret ran but setSecret, testSecret or finishSecret failed on every retry. The function's log and the rotation.failed notification name the step and the error class.", p.ID, age)
 }
 
-func loadState(ctx context.Context, sm smClient, secret string) (*secretState, error) {
+// problems lists what is wrong with the secret's rotation, for status's
+// exit code: a stuck rotation, or no usable AWSCURRENT.
+func (s *secretState) problems(now time.Time) []string {
+	var out []string
+	if s.Stuck() {
+		out = append(out, "stuck: "+s.Why(now))
+	}
+	switch {
+	case s.Current == nil:
+		out = append(out, "no version is labelled AWSCURRENT: applications reading the secret get ResourceNotFoundException")
+	case !s.CurrentHasValue:
+		out = append(out, fmt.Sprintf("AWSCURRENT (version %s) has no value: applications reading the secret get ResourceNotFoundException", s.Current.ID))
+	}
+	return out
+}
+
+// hasValue asks GetSecretValue for a labelled version and discards the
+// value: true when there is one, false on ResourceNotFoundException.
+func hasValue(ctx context.Context, sm stateClient, arn, versionID, stage string) (bool, error) {
+	in := &secretsmanager.GetSecretValueInput{SecretId: aws.String(arn), VersionStage: aws.String(stage)}
+	if versionID != "" {
+		in.VersionId = aws.String(versionID)
+	}
+	_, err := sm.GetSecretValue(ctx, in)
+	var nf *smtypes.ResourceNotFoundException
+	switch {
+	case errors.As(err, &nf):
+		return false, nil
+	case err != nil:
+		return false, explain("GetSecretValue ("+stage+")", err)
+	}
+	return true, nil
+}
+
+func loadState(ctx context.Context, sm stateClient, secret string) (*secretState, error) {
 	d, err := sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(secret)})
 	if err != nil {
 		return nil, explain("DescribeSecret", err)
 	}
 	s := &secretState{ARN: aws.ToString(d.ARN), Name: aws.ToString(d.Name), RotationEnabled: aws.ToBool(d.RotationEnabled),
 		LambdaARN: aws.ToString(d.RotationLambdaARN), LastRotated: aws.ToTime(d.LastRotatedDate), NextRotation: aws.ToTime(d.NextRotationDate)}
+	if r := d.RotationRules; r != nil {
+		s.Schedule = schedule{AfterDays: aws.ToInt64(r.AutomaticallyAfterDays), Expression: aws.ToString(r.ScheduleExpression), Window: aws.ToString(r.Duration)}
+	}
 	created := map[string]time.Time{}
 	var next *string
 	for {
@@ -95,28 +160,28 @@ func loadState(ctx context.Context, sm smClient, secret string) (*secretState, e
 			s.Pending = v
 		}
 	}
-	if s.Stuck() {
-		// Whether the pending version has a value; the value itself is
-		// discarded at once.
-		_, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(s.ARN), VersionId: aws.String(s.Pending.ID), VersionStage: aws.String(rotation.StagePending)})
-		var nf *smtypes.ResourceNotFoundException
-		switch {
-		case errors.As(err, &nf):
-			s.Pending.Empty = true
-		case err != nil:
-			return nil, explain("GetSecretValue (pending)", err)
+	if s.Current != nil {
+		if s.CurrentHasValue, err = hasValue(ctx, sm, s.ARN, s.Current.ID, rotation.StageCurrent); err != nil {
+			return nil, err
 		}
+		s.Current.Empty = !s.CurrentHasValue
+	}
+	if s.Stuck() {
+		ok, err := hasValue(ctx, sm, s.ARN, s.Pending.ID, rotation.StagePending)
+		if err != nil {
+			return nil, err
+		}
+		s.Pending.Empty = !ok
 	}
 	return s, nil
 }
 
-// explain turns an AWS error into one operator-readable line.
-func explain(op string, err error) error {
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		return fmt.Errorf("%s: %s: %s", op, ae.ErrorCode(), ae.ErrorMessage())
+func ago(now, t time.Time) string {
+	d := now.Sub(t).Round(time.Second)
+	if d < 0 {
+		return "in " + (-d).String()
 	}
-	return fmt.Errorf("%s: %w", op, err)
+	return d.String() + " ago"
 }
 
 func (s *secretState) print(w io.Writer, now time.Time) {
@@ -130,11 +195,24 @@ func (s *secretState) print(w io.Writer, now time.Time) {
 		fmt.Fprintf(w, " via %s", s.LambdaARN)
 	}
 	fmt.Fprintln(w)
-	if !s.LastRotated.IsZero() {
-		fmt.Fprintf(w, "last        %s (%s ago)\n", s.LastRotated.UTC().Format(time.RFC3339), now.Sub(s.LastRotated).Round(time.Second))
+	fmt.Fprintf(w, "schedule    %s\n", s.Schedule)
+	if s.LastRotated.IsZero() {
+		fmt.Fprintln(w, "last        never rotated")
+	} else {
+		fmt.Fprintf(w, "last        %s (%s)\n", s.LastRotated.UTC().Format(time.RFC3339), ago(now, s.LastRotated))
 	}
-	if !s.NextRotation.IsZero() {
-		fmt.Fprintf(w, "next        %s\n", s.NextRotation.UTC().Format(time.RFC3339))
+	if s.NextRotation.IsZero() {
+		fmt.Fprintln(w, "next        none scheduled")
+	} else {
+		fmt.Fprintf(w, "next        %s (%s)\n", s.NextRotation.UTC().Format(time.RFC3339), ago(now, s.NextRotation))
+	}
+	switch {
+	case s.Current == nil:
+		fmt.Fprintln(w, "current     NO VERSION IS AWSCURRENT")
+	case s.CurrentHasValue:
+		fmt.Fprintf(w, "current     %s has a value\n", s.Current.ID)
+	default:
+		fmt.Fprintf(w, "current     %s HAS NO VALUE\n", s.Current.ID)
 	}
 	fmt.Fprintln(w, "versions:")
 	for _, v := range s.Versions {
@@ -156,22 +234,56 @@ func (s *secretState) print(w io.Writer, now time.Time) {
 	}
 }
 
-func cmdStatus(ctx context.Context, args []string, out io.Writer) error {
-	fs := flag.NewFlagSet("status", flag.ContinueOnError)
-	var c commonFlags
-	c.register(fs)
-	pos, err := parseArgs(fs, args, 1)
+// statusJSON is `rotate status --output json`.
+type statusJSON struct {
+	*secretState
+	CurrentVersion string   `json:"currentVersion,omitempty"`
+	PendingVersion string   `json:"pendingVersion,omitempty"`
+	Stuck          bool     `json:"stuck"`
+	Why            string   `json:"why,omitempty"`
+	Problems       []string `json:"problems"`
+}
+
+func cmdStatus(ctx context.Context, args []string, stdout, _ io.Writer) error {
+	c := cli.New("rotate status", "SECRET [flags]",
+		"Shows a secret's rotation: schedule, last and next rotation, versions and labels, whether AWSCURRENT has a value,\nand whether a rotation is stuck and why. Exits 3 when a rotation is stuck or AWSCURRENT has no value.", stdout)
+	var a cli.AWS
+	a.Register(c.Flags)
+	var output cli.Output
+	cli.RegisterOutput(c.Flags, &output, cli.Table, cli.JSON)
+	pos, err := c.Parse(args, 1)
 	if err != nil {
 		return err
 	}
-	sm, err := c.secrets(ctx)
+	sm, err := secretsClient(ctx, &a)
 	if err != nil {
 		return err
 	}
-	s, err := loadState(ctx, sm, pos[0])
+	return status(ctx, sm, pos[0], output, time.Now(), stdout)
+}
+
+func status(ctx context.Context, sm stateClient, secret string, output cli.Output, now time.Time, out io.Writer) error {
+	s, err := loadState(ctx, sm, secret)
 	if err != nil {
 		return err
 	}
-	s.print(out, time.Now())
+	problems := s.problems(now)
+	if output == cli.JSON {
+		j := statusJSON{secretState: s, Stuck: s.Stuck(), Why: s.Why(now), Problems: append([]string{}, problems...)}
+		if s.Current != nil {
+			j.CurrentVersion = s.Current.ID
+		}
+		if s.Pending != nil {
+			j.PendingVersion = s.Pending.ID
+		}
+		if err := cli.WriteJSON(out, j); err != nil {
+			return err
+		}
+	} else {
+		s.print(out, now)
+	}
+	if len(problems) > 0 {
+		return &cli.Findings{Summary: strings.Join(problems, "; ")}
+	}
 	return nil
 }

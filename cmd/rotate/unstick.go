@@ -3,18 +3,19 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/rotation-suite/rotation/internal/cli"
 	"github.com/rotation-suite/rotation/internal/operator"
 )
 
 // exitRefused is the exit code of a refusal that changed nothing.
-const exitRefused = 3
+const exitRefused = cli.ExitFindings
 
 // refusedError makes run exit with exitRefused.
 type refusedError struct{ error }
@@ -22,31 +23,32 @@ type refusedError struct{ error }
 func (e refusedError) Unwrap() error { return e.error }
 func (refusedError) ExitCode() int   { return exitRefused }
 
-func cmdUnstick(ctx context.Context, args []string, out io.Writer) error {
-	fs := flag.NewFlagSet("unstick", flag.ContinueOnError)
-	var c commonFlags
-	c.register(fs)
+func cmdUnstick(ctx context.Context, args []string, out, _ io.Writer) error {
+	cmd := cli.New("rotate unstick", "SECRET [flags]",
+		"A stuck rotation (AWSPENDING on a version other than AWSCURRENT): resume (default) re-runs its four steps with its\n"+
+			"own token through the function, then removes AWSPENDING; discard removes AWSPENDING only after the function's\n"+
+			"probe proves AWSCURRENT still authenticates. A refusal changes nothing and exits 3.", out)
+	fs := cmd.Flags
+	var c cli.AWS
+	c.Register(fs)
 	mode := fs.String("mode", "resume", "resume (finish the stuck rotation) or discard (drop it once AWSCURRENT is proven)")
 	fn := fs.String("function", "", "the rotation function's name or ARN (default: the secret's rotation function)")
 	lambdaURL := fs.String("lambda-endpoint-url", "", "Lambda endpoint (default: --endpoint-url); the runtime emulator's URL for a local function")
 	older := fs.Duration("older-than", 2*time.Hour, "act only on a pending version at least this old")
 	dry := fs.Bool("dry-run", false, "change nothing: resume says what it would invoke, discard shows the probe's proof")
-	pos, err := parseArgs(fs, args, 1)
+	pos, err := cmd.Parse(args, 1)
 	if err != nil {
 		return err
 	}
 	m, err := operator.ParseMode(*mode)
 	if err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return fmt.Errorf("%w: %v", cli.ErrUsage, err)
 	}
-	cfg, err := c.awsConfig(ctx)
+	cfg, err := c.Config(ctx)
 	if err != nil {
 		return err
 	}
-	sm, err := c.secrets(ctx)
-	if err != nil {
-		return err
-	}
+	sm := secretsmanager.NewFromConfig(cfg)
 	lc := lambda.NewFromConfig(cfg, func(o *lambda.Options) {
 		if *lambdaURL != "" {
 			o.BaseEndpoint = lambdaURL

@@ -1,7 +1,9 @@
-// Package deploytest holds the tests of the deployment artefacts: the SAM
-// template (template.yaml, linted by cfn-lint and checked structurally after
-// the SAM transform) and the sample events (events/), which must parse as the
-// rotation engine parses Secrets Manager's events and cover every function
-// and step. It owns no product code; the template and events themselves are
-// the artefacts under test.
+// Package deploytest holds the tests of the deployment artefacts: the
+// reusable stacks (stacks/*.yaml, every parameter combination linted by
+// cfn-lint, translated by the SAM translator and its IAM checked), the
+// examples (examples/*/template.yaml, linted and checked structurally after
+// the SAM transform) and the sample events and SAM --env-vars file
+// (events/), which must parse as the rotation engine and SAM read them and
+// cover every function and step. It owns no product code; the templates and
+// events themselves are the artefacts under test.
 package deploytest

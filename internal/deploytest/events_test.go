@@ -128,3 +128,40 @@ func TestManualRotateEventIsTheTriggerInputNotAStepEvent(t *testing.T) {
 		t.Error("manual-rotate.json parses as a step event; it must not be mistaken for one")
 	}
 }
+
+// events/env.json is a SAM --env-vars file: global Parameters plus one
+// object per function logical id, string values only, and every variable it
+// sets is declared in that function's environment in the template (SAM
+// overrides only declared variables; anything else would silently not
+// reach the function).
+func TestEnvVarsFileParsesAndSetsOnlyDeclaredVariables(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(repoRoot(t), "events", "env.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]map[string]string
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if err := dec.Decode(&doc); err != nil {
+		t.Fatalf("events/env.json is not a SAM --env-vars file (objects of strings): %v", err)
+	}
+	tpl := loadTemplate(t)
+	for _, id := range []string{"DbRotateFunction", "JwtRotateFunction", "ApiKeyRotateFunction"} {
+		vars, ok := doc[id]
+		if !ok {
+			t.Errorf("events/env.json has no %s section", id)
+			continue
+		}
+		env, _ := props(resource(t, tpl.Translated, id))["Environment"].(M)
+		declared, _ := env["Variables"].(M)
+		for _, section := range []map[string]string{doc["Parameters"], vars} {
+			for k := range section {
+				if _, ok := declared[k]; !ok {
+					t.Errorf("events/env.json sets %s for %s, which the template does not declare (SAM would drop it)", k, id)
+				}
+			}
+		}
+	}
+	if doc["Parameters"]["AWS_ENDPOINT_URL"] == "" {
+		t.Error("events/env.json must point the functions at the local stack (AWS_ENDPOINT_URL)")
+	}
+}

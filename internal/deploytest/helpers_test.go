@@ -18,6 +18,10 @@ import (
 // cfnLintFix is the install hint for every prerequisite of these tests.
 const cfnLintFix = "pip install cfn-lint  (cfn-lint 1.x brings aws-sam-translator; into the python3 on PATH)"
 
+// exampleTemplate is the all-in-one example, built on the same functions as
+// the reusable stacks under stacks/.
+const exampleTemplate = "examples/all-in-one/template.yaml"
+
 // M is a decoded JSON object.
 type M = map[string]any
 
@@ -82,7 +86,7 @@ func lastLine(b []byte) string {
 	return lines[len(lines)-1]
 }
 
-// Template is template.yaml before and after the SAM transform.
+// Template is the all-in-one example template before and after the SAM transform.
 type Template struct {
 	Source     M
 	Translated M
@@ -94,7 +98,7 @@ var (
 	tplErr  error
 )
 
-// loadTemplate decodes and translates template.yaml once per test binary.
+// loadTemplate decodes and translates the all-in-one example once per test binary.
 func loadTemplate(t testing.TB) *Template {
 	t.Helper()
 	root := repoRoot(t)
@@ -104,12 +108,12 @@ func loadTemplate(t testing.TB) *Template {
 			tplErr = err
 			return
 		}
-		cmd := exec.Command(py, "-c", dumpScript, filepath.Join(root, "template.yaml"))
+		cmd := exec.Command(py, "-c", dumpScript, filepath.Join(root, exampleTemplate))
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		out, err := cmd.Output()
 		if err != nil {
-			tplErr = fmt.Errorf("decoding and translating template.yaml: %v\n%s", err, stderr.String())
+			tplErr = fmt.Errorf("decoding and translating "+exampleTemplate+": %v\n%s", err, stderr.String())
 			return
 		}
 		var doc struct {

@@ -2,6 +2,7 @@ package deploytest
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,6 +34,8 @@ func runCfnLint(t *testing.T, path string) (string, error) {
 // withDefaults returns the template text with the Default of each named
 // parameter replaced, so that cfn-lint (which checks defaults against types,
 // patterns and allowed values) also sees the optional features switched on.
+var numeric = regexp.MustCompile(`^[0-9]+$`)
+
 func withDefaults(t *testing.T, text string, defaults map[string]string) string {
 	t.Helper()
 	for _, name := range sortedKeys(defaults) {
@@ -40,14 +43,18 @@ func withDefaults(t *testing.T, text string, defaults map[string]string) string 
 		if !re.MatchString(text) {
 			t.Fatalf("parameter %s with a Default not found", name)
 		}
-		text = re.ReplaceAllString(text, "${1}"+strconv.Quote(defaults[name]))
+		v := strconv.Quote(defaults[name])
+		if numeric.MatchString(defaults[name]) {
+			v = defaults[name] // a Number parameter's AllowedValues are numbers
+		}
+		text = re.ReplaceAllString(text, "${1}"+v)
 	}
 	return text
 }
 
 func TestTemplateLintsCleanWithCfnLint(t *testing.T) {
 	root := repoRoot(t)
-	src, err := os.ReadFile(filepath.Join(root, "template.yaml"))
+	src, err := os.ReadFile(filepath.Join(root, exampleTemplate))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,9 +79,10 @@ func TestTemplateLintsCleanWithCfnLint(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			path := filepath.Join(root, "template.yaml")
+			path := filepath.Join(root, exampleTemplate)
 			if tc.defaults != nil {
-				path = filepath.Join(t.TempDir(), "template.yaml")
+				path = filepath.Join(filepath.Dir(filepath.Join(root, exampleTemplate)), fmt.Sprintf(".lint-%d.yaml", os.Getpid()))
+				defer os.Remove(path)
 				if err := os.WriteFile(path, []byte(withDefaults(t, string(src), tc.defaults)), 0o644); err != nil {
 					t.Fatal(err)
 				}
@@ -151,6 +159,10 @@ func TestEveryMakefileFunctionHasABuildTargetProducingAnArm64Bootstrap(t *testin
 	if err != nil {
 		t.Fatalf("sam build with BuildMethod: makefile needs a Makefile next to CodeUri: %v", err)
 	}
+	// arm64 unless the builder asks otherwise (GOARCH_LAMBDA=amd64 for an x86_64 stack).
+	if !regexp.MustCompile(`(?m)^GOARCH_LAMBDA \?= arm64$`).Match(mk) {
+		t.Error("Makefile must default GOARCH_LAMBDA to arm64")
+	}
 	for id, fn := range resources(tpl.Source, "AWS::Serverless::Function") {
 		if md, _ := fn["Metadata"].(M); md["BuildMethod"] != "makefile" {
 			continue
@@ -168,7 +180,7 @@ func TestEveryMakefileFunctionHasABuildTargetProducingAnArm64Bootstrap(t *testin
 		} else if !strings.Contains(recipe, pkg) {
 			t.Errorf("build-%s must build %s:\n%s", id, pkg, recipe)
 		}
-		for _, want := range []string{"$(ARTIFACTS_DIR)/bootstrap", "GOOS=linux", "GOARCH=arm64", "CGO_ENABLED=0"} {
+		for _, want := range []string{"$(ARTIFACTS_DIR)/bootstrap", "GOOS=linux", "GOARCH=$(GOARCH_LAMBDA)", "CGO_ENABLED=0"} {
 			if !strings.Contains(recipe, want) {
 				t.Errorf("build-%s: recipe lacks %q:\n%s", id, want, recipe)
 			}

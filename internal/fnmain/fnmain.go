@@ -1,4 +1,5 @@
-// Package fnmain is the wiring every rotation function's main shares: it reads
+// Package fnmain is the wiring every rotation function's main shares: it logs
+// the start-up line with the build's version, reads
 // the common environment (LOG_LEVEL, SNS_TOPIC_ARN), loads the AWS
 // configuration (which honours AWS_ENDPOINT_URL for the local stack), builds
 // the Secrets Manager client and the SNS notifier, lets the function build its
@@ -19,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
+	"github.com/rotation-suite/rotation/internal/buildinfo"
 	"github.com/rotation-suite/rotation/pkg/rotation"
 )
 
@@ -52,6 +54,7 @@ func Logger(getenv func(string) string) *slog.Logger {
 // logs it once and returns a handler that fails every invocation with it.
 func NewHandler(ctx context.Context, build Builder, getenv func(string) string) lambda.Handler {
 	log := Logger(getenv)
+	log.Info("rotation function starting", "version", buildinfo.Version(), "function", getenv("AWS_LAMBDA_FUNCTION_NAME"))
 	cfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
 		return failing(log, rotation.NewError(rotation.ClassConfiguration, "load AWS configuration", "the AWS SDK configuration could not be loaded", err))

@@ -90,13 +90,17 @@ func (s *Strategy) endpointFor(sec *Secret) (endpoint, error) {
 	return ep, nil
 }
 
-// roots returns the system roots plus the function's and the secret's CA
-// bundles. The base pool (system + DB_CA_BUNDLE_FILE) is built once.
+// roots returns the system roots, the packaged RDS and Amazon Trust Services
+// roots (rdsca.go), and the function's and the secret's CA bundles. The base
+// pool (system + packaged + DB_CA_BUNDLE_FILE) is built once.
 func (s *Strategy) roots(secretPEM []byte) (*x509.CertPool, error) {
 	s.rootsOnce.Do(func() {
 		pool, err := x509.SystemCertPool()
 		if err != nil || pool == nil {
 			pool = x509.NewCertPool()
+		}
+		if err := addPackagedRoots(pool); err != nil {
+			s.log.Error("packaged CA bundle not loaded: RDS servers may not be trusted", "error", err.Error())
 		}
 		if len(s.cfg.CABundlePEM) > 0 {
 			pool.AppendCertsFromPEM(s.cfg.CABundlePEM)

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/rotation-suite/rotation/internal/cli"
 	"github.com/rotation-suite/rotation/internal/driver"
 	"github.com/rotation-suite/rotation/internal/testenv"
 	"github.com/rotation-suite/rotation/pkg/rotation"
@@ -37,7 +37,7 @@ func checkFunction(name string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("%w: --function must be one of %s", errUsage, strings.Join(functionNames, ", "))
+	return fmt.Errorf("%w: --function must be one of %s", cli.ErrUsage, strings.Join(functionNames, ", "))
 }
 
 // startFunction builds a function's bootstrap for this machine and runs it
@@ -58,35 +58,36 @@ func localEnv(endpoint string) []string {
 }
 
 func cmdLocal(ctx context.Context, args []string, out io.Writer) error {
-	fs := flag.NewFlagSet("local", flag.ContinueOnError)
-	var c commonFlags
-	c.register(fs)
-	fn := fs.String("function", "", "dbrotate, jwtrotate or apikeyrotate")
-	attempts := fs.Int("attempts", 3, "how often the whole rotation runs before giving up, as the service retries")
+	cmd := cli.New("devtool local", "SECRET --function NAME --endpoint-url URL [flags]",
+		"Plays Secrets Manager against a running local stack: the placeholder, the four steps through the function under the\n"+
+			"Lambda runtime emulator, the service's retries and AWSPENDING clean-up.", out)
+	var c cli.AWS
+	c.Register(cmd.Flags)
+	fn := cmd.Flags.String("function", "", "dbrotate, jwtrotate or apikeyrotate")
+	attempts := cmd.Flags.Int("attempts", 3, "how often the whole rotation runs before giving up, as the service retries")
 	var env envFlags
-	fs.Var(&env, "env", "KEY=VALUE for the function's environment (repeatable)")
-	pos, err := parseArgs(fs, args, 1)
+	cmd.Flags.Var(&env, "env", "KEY=VALUE for the function's environment (repeatable)")
+	pos, err := cmd.Parse(args, 1)
 	if err != nil {
 		return err
 	}
 	if err := checkFunction(*fn); err != nil {
 		return err
 	}
-	if c.endpoint == "" {
-		return fmt.Errorf("%w: 'rotate local' plays the service against the local stack: pass --endpoint-url or set AWS_ENDPOINT_URL", errUsage)
+	if c.Endpoint == "" {
+		return fmt.Errorf("%w: 'devtool local' plays the service against the local stack: pass --endpoint-url or set AWS_ENDPOINT_URL", cli.ErrUsage)
 	}
-	defer testenv.StopAll()
-	rie, err := startFunction(*fn, append(localEnv(c.endpoint), env...))
+	rie, err := startFunction(*fn, append(localEnv(c.Endpoint), env...))
 	if err != nil {
 		return err
 	}
 	defer rie.Stop()
-	cfg, err := c.awsConfig(ctx)
+	cfg, err := c.Config(ctx)
 	if err != nil {
 		return err
 	}
 	sm := secretsmanager.NewFromConfig(cfg)
-	m := &testenv.Moto{Endpoint: c.endpoint}
+	m := &testenv.Moto{Endpoint: c.Endpoint}
 	lambdaARN, err := m.RegisterNoopLambda(ctx, "rotate-local-"+*fn)
 	if err != nil {
 		return err
@@ -136,38 +137,43 @@ func indent(s, prefix string, last int) string {
 }
 
 func cmdInvoke(ctx context.Context, args []string, out io.Writer) error {
-	fs := flag.NewFlagSet("invoke", flag.ContinueOnError)
-	var c commonFlags
-	c.register(fs)
-	fn := fs.String("function", "", "dbrotate, jwtrotate or apikeyrotate")
-	eventFile := fs.String("event", "", "the event file, e.g. events/dbrotate/createSecret.json")
+	cmd := cli.New("devtool invoke", "--function NAME (--step STEP|all | --event FILE --endpoint-url URL) [flags]",
+		"With --step: starts a local stack (moto, and PostgreSQL for dbrotate), seeds it with the secret the sample events\n"+
+			"name, and runs events/<function>/<step>.json through the function under the Lambda runtime emulator with the\n"+
+			"environment of events/env.json, showing the labels after each step (earlier steps run first, as preparation).\n"+
+			"With --event: runs one event file against the local stack at --endpoint-url.", out)
+	var c cli.AWS
+	c.Register(cmd.Flags)
+	fn := cmd.Flags.String("function", "", "dbrotate, jwtrotate or apikeyrotate")
+	step := cmd.Flags.String("step", "", "createSecret, setSecret, testSecret, finishSecret, or all")
+	eventFile := cmd.Flags.String("event", "", "an event file, run against --endpoint-url")
+	envPath := cmd.Flags.String("env-file", "", "the SAM --env-vars file (default events/env.json)")
 	var env envFlags
-	fs.Var(&env, "env", "KEY=VALUE for the function's environment (repeatable)")
-	if _, err := parseArgs(fs, args, 0); err != nil {
+	cmd.Flags.Var(&env, "env", "KEY=VALUE for the function's environment, over the env file (repeatable)")
+	if _, err := cmd.Parse(args, 0); err != nil {
 		return err
 	}
 	if err := checkFunction(*fn); err != nil {
 		return err
 	}
+	if *step != "" {
+		steps, err := parseSteps(*step)
+		if err != nil {
+			return err
+		}
+		return seededInvoke(ctx, *fn, steps, *envPath, env, out)
+	}
+	if *eventFile == "" || c.Endpoint == "" {
+		return fmt.Errorf("%w: pass --step, or --event with --endpoint-url", cli.ErrUsage)
+	}
 	event, err := os.ReadFile(*eventFile)
 	if err != nil {
-		return fmt.Errorf("%w: read --event: %v", errUsage, err)
+		return fmt.Errorf("%w: read --event: %v", cli.ErrUsage, err)
 	}
 	if _, err := rotation.ParseEvent(event); err != nil {
 		fmt.Fprintf(out, "note: the event does not parse as a rotation step (%v); sending it anyway\n", err)
 	}
-	defer testenv.StopAll()
-	endpoint := c.endpoint
-	if endpoint == "" {
-		m, err := testenv.StartMoto()
-		if err != nil {
-			return err
-		}
-		defer m.Stop()
-		endpoint = m.Endpoint
-		fmt.Fprintf(out, "no AWS_ENDPOINT_URL: started an empty moto at %s (the event's secret will not exist there)\n", endpoint)
-	}
-	rie, err := startFunction(*fn, append(localEnv(endpoint), env...))
+	rie, err := startFunction(*fn, append(localEnv(c.Endpoint), env...))
 	if err != nil {
 		return err
 	}

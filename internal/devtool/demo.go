@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -24,8 +23,10 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/rotation-suite/rotation/internal/cli"
 	"github.com/rotation-suite/rotation/internal/driver"
 	"github.com/rotation-suite/rotation/internal/testenv"
+	"github.com/rotation-suite/rotation/internal/wire"
 	"github.com/rotation-suite/rotation/pkg/apikey"
 	"github.com/rotation-suite/rotation/pkg/envelope"
 	"github.com/rotation-suite/rotation/pkg/jwks"
@@ -56,12 +57,11 @@ type demo struct {
 }
 
 func cmdDemo(ctx context.Context, args []string, out io.Writer) error {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	if _, err := parseArgs(fs, args, 0); err != nil {
+	cmd := cli.New("devtool demo", "", "Runs every function on an embedded local stack (moto, PostgreSQL, the Lambda runtime emulator) and checks what a\nuser would check by hand.", out)
+	if _, err := cmd.Parse(args, 0); err != nil {
 		return err
 	}
 	d := &demo{out: out, start: time.Now()}
-	defer testenv.StopAll()
 	defer d.cleanup()
 	err := d.run(ctx)
 	d.line("")
@@ -648,7 +648,7 @@ func (d *demo) notifications(ctx context.Context) {
 			break
 		}
 		for _, m := range out.Messages {
-			if n, ok := parseNotification(aws.ToString(m.Body)); ok {
+			if n, ok := wire.ParseNotification(aws.ToString(m.Body)); ok {
 				counts[n.Kind+" "+n.Event]++
 				total++
 			}

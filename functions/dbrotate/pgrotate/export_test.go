@@ -1,0 +1,11 @@
+package pgrotate
+
+import "io/fs"
+
+// UsePackagedFS replaces where the packaged trust bundle is read from, for
+// one test; the returned function restores the embedded copy.
+func UsePackagedFS(fsys fs.FS) (restore func()) {
+	old := packagedFS
+	packagedFS = fsys
+	return func() { packagedFS = old }
+}

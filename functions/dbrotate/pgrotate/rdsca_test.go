@@ -1,0 +1,155 @@
+package pgrotate_test
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/rotation-suite/rotation/functions/dbrotate/pgrotate"
+	"github.com/rotation-suite/rotation/pkg/rotation"
+)
+
+func packagedCerts(t *testing.T, path string) []*x509.Certificate {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []*x509.Certificate
+	for {
+		var blk *pem.Block
+		blk, b = pem.Decode(b)
+		if blk == nil {
+			break
+		}
+		c, err := x509.ParseCertificate(blk.Bytes)
+		if err != nil {
+			t.Fatalf("%s: certificate %d does not parse: %v", path, len(out)+1, err)
+		}
+		out = append(out, c)
+	}
+	if strings.TrimSpace(string(b)) != "" {
+		t.Fatalf("%s: trailing data that is not PEM", path)
+	}
+	return out
+}
+
+// Every packaged certificate is a self-signed CA that has not expired, and
+// certs/README.md lists exactly these certificates with their SHA-256
+// fingerprints (so the documented provenance cannot drift from the data).
+func TestPackagedRootsAreUnexpiredSelfSignedCAsListedWithTheirFingerprints(t *testing.T) {
+	documented := map[string]string{} // fingerprint → subject CN
+	f, err := os.Open("certs/README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		cols := strings.Split(sc.Text(), "|")
+		if len(cols) == 5 && strings.HasPrefix(strings.TrimSpace(cols[3]), "`") {
+			documented[strings.Trim(strings.TrimSpace(cols[3]), "`")] = strings.TrimSpace(cols[1])
+		}
+	}
+	now := time.Now()
+	seen := 0
+	cns := map[string]bool{}
+	for _, path := range pgrotate.PackagedBundles {
+		certs := packagedCerts(t, path)
+		if len(certs) == 0 {
+			t.Fatalf("%s holds no certificate", path)
+		}
+		for _, c := range certs {
+			name := c.Subject.CommonName
+			cns[name] = true
+			if !c.IsCA || !c.BasicConstraintsValid {
+				t.Errorf("%s: %q is not a CA", path, name)
+			}
+			if err := c.CheckSignatureFrom(c); err != nil {
+				t.Errorf("%s: %q is not self-signed: %v", path, name, err)
+			}
+			if now.After(c.NotAfter) || now.Before(c.NotBefore) {
+				t.Errorf("%s: %q is not valid now (%s – %s)", path, name, c.NotBefore, c.NotAfter)
+			}
+			fp := fmt.Sprintf("%X", sha256.Sum256(c.Raw))
+			if documented[fp] != name {
+				t.Errorf("%s: %q (SHA-256 %s) is not listed in certs/README.md", path, name, fp)
+			}
+			seen++
+		}
+	}
+	if seen != len(documented) {
+		t.Errorf("certs/README.md lists %d certificates, the bundles hold %d", len(documented), seen)
+	}
+	for _, want := range []string{"Amazon RDS us-east-1 Root CA RSA2048 G1", "Amazon RDS us-east-1 Root CA RSA4096 G1", "Amazon RDS us-east-1 Root CA ECC384 G1",
+		"Amazon RDS eu-west-1 Root CA RSA2048 G1", "Amazon Root CA 1", "Starfield Services Root Certificate Authority - G2"} {
+		if !cns[want] {
+			t.Errorf("the packaged bundle lacks %q", want)
+		}
+	}
+	pemAll, err := pgrotate.PackagedRootsPEM()
+	if err != nil || !x509.NewCertPool().AppendCertsFromPEM(pemAll) {
+		t.Fatalf("the embedded bundle does not load: %v", err)
+	}
+}
+
+// The packaged bundle is what dbrotate trusts when neither the secret nor
+// the environment gives a CA: with the local server's CA placed in the very
+// bundle file the function embeds, a verify-full rotation succeeds; without
+// it, the same rotation fails as untrusted and changes nothing.
+func TestVerifyFullTrustsThePackagedBundleWithNoCAInTheSecret(t *testing.T) {
+	s := newStack(t)
+	ctx := context.Background()
+	for _, withCA := range []bool{true, false} {
+		t.Run(map[bool]string{true: "server CA in the packaged bundle", false: "server CA not in the packaged bundle"}[withCA], func(t *testing.T) {
+			files := fstest.MapFS{}
+			for _, p := range pgrotate.PackagedBundles {
+				b, err := os.ReadFile(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if withCA && p == pgrotate.PackagedBundles[0] {
+					b = append(append(b, '\n'), s.pg.CACertPEM...)
+				}
+				files[p] = &fstest.MapFile{Data: b, Mode: fs.ModePerm}
+			}
+			defer pgrotate.UsePackagedFS(files)()
+
+			cfg := testConfig(s)
+			cfg.CABundlePEM = nil // no DB_CA_BUNDLE_FILE
+			user, pw := uniq("rdsca"), randomPassword(t)
+			s.createRole(t, user, pw, "")
+			arn := s.createSecret(t, uniq("rdsca"), s.appSecret(user, pw, map[string]any{"sslmode": "verify-full"}))
+			before := s.roleState(t, user)
+			eng, _ := s.engine(t, cfg)
+			d := s.driver(eng)
+			d.Attempts = 1
+			_, err := d.Rotate(ctx, arn, "")
+			if withCA {
+				if err != nil {
+					t.Fatalf("verify-full with the CA in the packaged bundle: %v", err)
+				}
+				cur, _ := s.value(t, arn, rotation.StageCurrent)
+				if err := s.login(ctx, cur); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if rotation.ClassOf(err) != rotation.ClassTLS || !strings.Contains(err.Error(), "not trusted") {
+				t.Fatalf("want a TLS 'not trusted' error, got %v", err)
+			}
+			if s.roleState(t, user) != before {
+				t.Fatal("the role changed")
+			}
+		})
+	}
+}
