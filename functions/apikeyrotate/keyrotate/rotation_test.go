@@ -304,6 +304,46 @@ func TestEveryCrashPointConvergesAndTheCurrentKeyAlwaysWorks(t *testing.T) {
 	}
 }
 
+// TestEveryCrashPointOfASecondRotationWithinTheOverlapKeepsTheKeyFromTwoRotationsAgo:
+// the second of two rotations an hour apart, crashed at every call and
+// retried, never revokes the first rotation's previous key, which is still in
+// its overlap: it verifies mid-rotation and after the rotation converged.
+func TestEveryCrashPointOfASecondRotationWithinTheOverlapKeepsTheKeyFromTwoRotationsAgo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash-point run is long")
+	}
+	for _, kind := range []string{apikey.KindAPIKey, apikey.KindWebhook} {
+		t.Run(kind, func(t *testing.T) {
+			s := newStack(t)
+			var cur *fixture
+			crashtest.Run(t, crashtest.Harness{
+				Setup: func(t *testing.T) (string, *driver.Driver) {
+					f := newFixture(t, fixtureOpts{kind: kind, noRegister: true, noTestURL: true})
+					cur = f
+					f.rotate(t)
+					f.clock.Add(time.Hour)
+					t.Cleanup(func() {
+						v, _ := f.initial.Encode()
+						if err := f.check(context.Background(), v); err != nil {
+							t.Errorf("the key from two rotations ago, in its overlap, after the rotation converged: %v", err)
+						}
+					})
+					return f.callerID, f.driver
+				},
+				SM:    s.sm,
+				Check: func(ctx context.Context, _ string, value []byte) error { return cur.check(ctx, value) },
+				During: func(ctx context.Context, t *testing.T, _ string, _ []byte) {
+					v, _ := cur.initial.Encode()
+					if err := cur.check(ctx, v); err != nil {
+						t.Fatalf("the key from two rotations ago stopped working mid-rotation, inside its overlap: %v", err)
+					}
+				},
+				Ops: []string{"secretsmanager:"},
+			})
+		})
+	}
+}
+
 func TestNoPlaintextKeyReachesTheVerifierSecretLogsOrNotifications(t *testing.T) {
 	f := newFixture(t, fixtureOpts{})
 	ctx := context.Background()
