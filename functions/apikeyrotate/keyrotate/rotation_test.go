@@ -131,6 +131,51 @@ func TestAKeyFromTwoRotationsAgoVerifiesUntilItsNotAfter(t *testing.T) {
 	}
 }
 
+// TestAFifthRetiringKeyIsRefusedWithoutRevokingAnyAndTheRetryGoesAheadLater:
+// five rotations an hour apart. The fifth would leave five keys in their
+// overlap; its setSecret is refused as retryable with nothing written, every
+// key keeps verifying, and the service's retry of that same rotation goes
+// ahead once the earliest overlap has ended.
+func TestAFifthRetiringKeyIsRefusedWithoutRevokingAnyAndTheRetryGoesAheadLater(t *testing.T) {
+	f := newFixture(t, fixtureOpts{noRegister: true, noTestURL: true})
+	ctx := context.Background()
+	keys := []*apikey.CallerSecret{f.initial}
+	for range 4 {
+		f.rotate(t)
+		keys = append(keys, f.caller(t, "AWSCURRENT"))
+		f.clock.Add(time.Hour)
+	}
+	before := f.verifierVersions(t)
+	f.driver.Attempts = 1
+	res, err := f.driver.Rotate(ctx, f.callerID, "")
+	if err == nil || rotation.ClassOf(err) != rotation.ClassState || !strings.Contains(err.Error(), keyrotate.EmergencyRevokeTag) {
+		t.Fatalf("a rotation past the retiring limit: %v, want a state error naming the way out", err)
+	}
+	if got := f.verifierVersions(t); len(got) != len(before) {
+		t.Fatalf("the refused setSecret wrote the verifier secret (%d versions, was %d)", len(got), len(before))
+	}
+	v := f.verifier(t)
+	for _, c := range keys {
+		if err := verifyCaller(ctx, v, c, f.clock.Now()); err != nil {
+			t.Fatalf("key %s after the refusal: %v", c.KeyID, err)
+		}
+	}
+	// The service retries the same rotation after the first key's overlap.
+	first := f.currentVerifierDoc(t).Find(f.initial.KeyID).NotAfter
+	f.clock.Add(first.Sub(f.clock.Now()))
+	if _, err := f.driver.Resume(ctx, f.callerID, res.Token); err != nil {
+		t.Fatalf("the retry after the earliest overlap ended: %v", err)
+	}
+	if cur := f.caller(t, "AWSCURRENT"); cur.KeyID == keys[4].KeyID {
+		t.Fatal("the retried rotation did not promote a new key")
+	}
+	for _, c := range keys[1:] {
+		if err := verifyCaller(ctx, v, c, f.clock.Now()); err != nil {
+			t.Fatalf("key %s in its overlap after the retried rotation: %v", c.KeyID, err)
+		}
+	}
+}
+
 // TestTheEmergencyRevokeTagRevokesThePredecessorsAtOnce: the operator tags
 // the caller secret with the time a leak was found and rotates; the keys
 // issued before it stop verifying (the one being replaced right after the
