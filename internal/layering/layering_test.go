@@ -14,6 +14,8 @@ var consumers = []string{
 	"pkg/envelope",
 	"pkg/jwks",
 	"pkg/apikey",
+	"pkg/secretcache",
+	"pkg/secretcache/sqsinvalidate",
 }
 
 // forbidden are import-path prefixes no consumer package may link: the engine,

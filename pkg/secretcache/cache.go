@@ -1,0 +1,446 @@
+package secretcache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/rotation-suite/rotation/pkg/extcall"
+)
+
+// StageCurrent is the stage Get and Refresh read.
+const StageCurrent = "AWSCURRENT"
+
+// Defaults of Config.
+const (
+	DefaultTTL                = 5 * time.Minute
+	DefaultMinRefreshInterval = time.Second
+	DefaultReadTimeout        = 5 * time.Second
+	// maxVersions bounds the values cached by version id.
+	maxVersions = 256
+	// retryMin is the first wait after a failed read; it doubles up to TTL.
+	retryMin = time.Second
+)
+
+// Client is the one Secrets Manager call the cache makes;
+// *secretsmanager.Client satisfies it.
+type Client interface {
+	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
+}
+
+// Config configures a Cache. Only Client is required.
+type Config struct {
+	Client Client
+	// TTL is the age after which a value is re-read in the background on its
+	// next use (it is still served meanwhile); 0: DefaultTTL.
+	TTL time.Duration
+	// MaxStale is the age after which a value is no longer served: the
+	// caller waits for a read and gets ErrUnavailable if it fails; 0: three
+	// times TTL. It is at least TTL.
+	MaxStale time.Duration
+	// MinRefreshInterval is the least time between two reads forced by
+	// Refresh for one secret; 0: DefaultMinRefreshInterval.
+	MinRefreshInterval time.Duration
+	// ReadTimeout bounds one read, whoever waits for it; 0: DefaultReadTimeout.
+	ReadTimeout time.Duration
+	// Now is the clock; nil: time.Now.
+	Now func() time.Time
+	// Logger receives one warning per failed background read (never a
+	// value); nil: no logs.
+	Logger *slog.Logger
+}
+
+// ErrUnavailable matches (errors.Is) every error of a read the cache could
+// not serve: no value younger than MaxStale and the read failed (or failed
+// recently and is being retried later).
+var ErrUnavailable = errors.New("secretcache: secret value unavailable")
+
+// Error is the error Get, GetVersion and Refresh return when no value could
+// be served. It never carries a secret value.
+type Error struct {
+	SecretID string
+	Stage    string // or VersionID
+	Cause    error
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("secretcache: no usable value of %s (%s): %v", e.SecretID, e.Stage, e.Cause)
+}
+
+// Unwrap returns the cause; Is matches ErrUnavailable.
+func (e *Error) Unwrap() error { return e.Cause }
+
+// Is reports whether target is ErrUnavailable.
+func (e *Error) Is(target error) bool { return target == ErrUnavailable }
+
+// Change is what Subscribe reports: a stage of a secret moved to another
+// version (the first read of a secret is a change from "").
+type Change struct {
+	SecretID     string // as the caller named it
+	ARN          string
+	Stage        string
+	OldVersionID string
+	NewVersionID string
+}
+
+type key struct{ id, stage, version string }
+
+func (k key) what() string {
+	if k.version != "" {
+		return "version " + k.version
+	}
+	return k.stage
+}
+
+type state struct {
+	v  *Value
+	at time.Time
+}
+
+type flight struct {
+	done chan struct{}
+	v    *Value
+	err  error
+}
+
+type entry struct {
+	k   key
+	cur atomic.Pointer[state]
+
+	mu         sync.Mutex // never held across a read
+	fl         *flight
+	again      bool // invalidated while a read was in flight: read once more
+	lastForced time.Time
+	failures   int
+	retryAt    time.Time
+	lastErr    error
+}
+
+// Cache caches secret values; safe for concurrent use. Its reads run in
+// goroutines of their own; a Cache needs no Close.
+type Cache struct {
+	cfg       Config
+	log       *slog.Logger
+	entries   sync.Map // key → *entry
+	nVersions atomic.Int64
+
+	subMu  sync.Mutex
+	subs   map[int]func(Change)
+	nextID int
+}
+
+// New returns a Cache; it reads nothing yet.
+func New(cfg Config) (*Cache, error) {
+	if cfg.Client == nil {
+		return nil, errors.New("secretcache: Config.Client is required")
+	}
+	if cfg.TTL <= 0 {
+		cfg.TTL = DefaultTTL
+	}
+	if cfg.MaxStale <= 0 {
+		cfg.MaxStale = 3 * cfg.TTL
+	}
+	cfg.MaxStale = max(cfg.MaxStale, cfg.TTL)
+	if cfg.MinRefreshInterval <= 0 {
+		cfg.MinRefreshInterval = DefaultMinRefreshInterval
+	}
+	if cfg.ReadTimeout <= 0 {
+		cfg.ReadTimeout = DefaultReadTimeout
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return &Cache{cfg: cfg, log: log, subs: map[int]func(Change){}}, nil
+}
+
+// Config returns the configuration in effect, defaults filled in.
+func (c *Cache) Config() Config { return c.cfg }
+
+func (c *Cache) entry(k key) *entry {
+	if e, ok := c.entries.Load(k); ok {
+		return e.(*entry)
+	}
+	if k.version != "" && c.nVersions.Load() >= maxVersions {
+		c.dropVersions()
+	}
+	e, loaded := c.entries.LoadOrStore(k, &entry{k: k})
+	if !loaded && k.version != "" {
+		c.nVersions.Add(1)
+	}
+	return e.(*entry)
+}
+
+// dropVersions forgets every value cached by version id (they are re-read on
+// demand); it bounds the memory of callers that name many versions.
+func (c *Cache) dropVersions() {
+	c.entries.Range(func(k, _ any) bool {
+		if k.(key).version != "" {
+			c.entries.Delete(k)
+			c.nVersions.Add(-1)
+		}
+		return true
+	})
+}
+
+// Get returns the AWSCURRENT value of secretID (a name or an ARN).
+func (c *Cache) Get(ctx context.Context, secretID string) (*Value, error) {
+	return c.GetStage(ctx, secretID, StageCurrent)
+}
+
+// GetStage returns the value of secretID carrying stage (AWSCURRENT,
+// AWSPENDING, AWSPREVIOUS or a custom label). A loaded value younger than
+// MaxStale is returned at once; one older than TTL is re-read in the
+// background meanwhile. Without such a value the call waits, within ctx, for
+// the one read in flight.
+func (c *Cache) GetStage(ctx context.Context, secretID, stage string) (*Value, error) {
+	return c.get(ctx, c.entry(key{id: secretID, stage: stage}))
+}
+
+// GetVersion returns the value of one version of secretID. Versions never
+// change, so each is read once (while fewer than a few hundred are cached).
+func (c *Cache) GetVersion(ctx context.Context, secretID, versionID string) (*Value, error) {
+	return c.get(ctx, c.entry(key{id: secretID, version: versionID}))
+}
+
+// Peek returns the cached AWSCURRENT value of secretID without reading or
+// checking its age.
+func (c *Cache) Peek(secretID string) (*Value, bool) {
+	if e, ok := c.entries.Load(key{id: secretID, stage: StageCurrent}); ok {
+		if s := e.(*entry).cur.Load(); s != nil {
+			return s.v, true
+		}
+	}
+	return nil, false
+}
+
+func (c *Cache) get(ctx context.Context, e *entry) (*Value, error) {
+	now := c.cfg.Now()
+	if s := e.cur.Load(); s != nil {
+		if e.k.version != "" {
+			return s.v, nil
+		}
+		age := now.Sub(s.at)
+		if age < c.cfg.TTL {
+			return s.v, nil
+		}
+		if age < c.cfg.MaxStale {
+			c.readInBackground(ctx, e, now)
+			return s.v, nil
+		}
+	}
+	e.mu.Lock()
+	fl := e.fl
+	if fl == nil {
+		if now.Before(e.retryAt) {
+			err := e.lastErr
+			e.mu.Unlock()
+			return nil, &Error{SecretID: e.k.id, Stage: e.k.what(), Cause: fmt.Errorf("the last read failed; next try in %s: %w", e.retryAt.Sub(now).Round(time.Millisecond), err)}
+		}
+		fl = c.startLocked(ctx, e)
+	}
+	e.mu.Unlock()
+	return c.await(ctx, e, fl)
+}
+
+// Refresh reads the AWSCURRENT value of secretID now — for "the credential
+// was just refused" — and returns it. Reads it forces are rate-limited to one
+// per MinRefreshInterval per secret: inside the interval Refresh joins the
+// read in flight or returns the cached value without a read. Compare the
+// result's VersionID with the one that was refused to know whether retrying
+// can help.
+func (c *Cache) Refresh(ctx context.Context, secretID string) (*Value, error) {
+	e := c.entry(key{id: secretID, stage: StageCurrent})
+	now := c.cfg.Now()
+	e.mu.Lock()
+	if fl := e.fl; fl != nil {
+		e.mu.Unlock()
+		return c.await(ctx, e, fl)
+	}
+	if !e.lastForced.IsZero() && now.Sub(e.lastForced) < c.cfg.MinRefreshInterval {
+		s, lastErr := e.cur.Load(), e.lastErr
+		e.mu.Unlock()
+		if s != nil && now.Sub(s.at) < c.cfg.MaxStale {
+			return s.v, nil
+		}
+		if lastErr == nil {
+			lastErr = errors.New("refresh rate limit reached")
+		}
+		return nil, &Error{SecretID: secretID, Stage: StageCurrent, Cause: lastErr}
+	}
+	e.lastForced = now
+	fl := c.startLocked(ctx, e)
+	e.mu.Unlock()
+	return c.await(ctx, e, fl)
+}
+
+// Invalidate re-reads at once every cached stage of the secret named
+// secretIDOrARN (the name or ARN it was asked by, or the ARN or name
+// Secrets Manager returned), keeping the values in use until the reads
+// return. A read already in flight is followed by one more, so a
+// notification is never lost to a read that began before the rotation ended.
+// It does not wait.
+func (c *Cache) Invalidate(secretIDOrARN string) {
+	c.entries.Range(func(_, v any) bool {
+		e := v.(*entry)
+		if e.k.version != "" {
+			return true
+		}
+		match := e.k.id == secretIDOrARN
+		if s := e.cur.Load(); !match && s != nil {
+			match = s.v.ARN == secretIDOrARN || s.v.Name == secretIDOrARN
+		}
+		if !match {
+			return true
+		}
+		e.mu.Lock()
+		if e.fl != nil {
+			e.again = true
+		} else {
+			c.startLocked(context.Background(), e)
+		}
+		e.mu.Unlock()
+		return true
+	})
+}
+
+// Subscribe calls fn after every read that found a stage on a new version.
+// fn runs on the reading goroutine: it must not block for long. The returned
+// function unsubscribes.
+func (c *Cache) Subscribe(fn func(Change)) (unsubscribe func()) {
+	c.subMu.Lock()
+	id := c.nextID
+	c.nextID++
+	c.subs[id] = fn
+	c.subMu.Unlock()
+	return func() {
+		c.subMu.Lock()
+		delete(c.subs, id)
+		c.subMu.Unlock()
+	}
+}
+
+func (c *Cache) readInBackground(ctx context.Context, e *entry, now time.Time) {
+	e.mu.Lock()
+	if e.fl == nil && !now.Before(e.retryAt) {
+		c.startLocked(ctx, e)
+	}
+	e.mu.Unlock()
+}
+
+// startLocked starts the entry's read; e.mu is held. The read keeps ctx's
+// values (fault hooks, observers, tracing) but not its cancellation: a
+// caller that gives up does not fail the read for the others.
+func (c *Cache) startLocked(ctx context.Context, e *entry) *flight {
+	fl := &flight{done: make(chan struct{})}
+	e.fl = fl
+	go c.read(context.WithoutCancel(ctx), e, fl)
+	return fl
+}
+
+func (c *Cache) await(ctx context.Context, e *entry, fl *flight) (*Value, error) {
+	select {
+	case <-fl.done:
+		if fl.err != nil {
+			return nil, &Error{SecretID: e.k.id, Stage: e.k.what(), Cause: fl.err}
+		}
+		return fl.v, nil
+	case <-ctx.Done():
+		return nil, &Error{SecretID: e.k.id, Stage: e.k.what(), Cause: fmt.Errorf("gave up waiting for the read: %w", ctx.Err())}
+	}
+}
+
+func (c *Cache) read(base context.Context, e *entry, fl *flight) {
+	ctx, cancel := context.WithTimeout(base, c.cfg.ReadTimeout)
+	v, err := c.fetch(ctx, e.k)
+	cancel()
+	now := c.cfg.Now()
+	var change *Change
+	e.mu.Lock()
+	if err == nil {
+		old := e.cur.Load()
+		e.cur.Store(&state{v: v, at: now})
+		e.failures, e.retryAt, e.lastErr = 0, time.Time{}, nil
+		if e.k.version == "" && (old == nil || old.v.VersionID != v.VersionID) {
+			change = &Change{SecretID: e.k.id, ARN: v.ARN, Stage: e.k.stage, NewVersionID: v.VersionID}
+			if old != nil {
+				change.OldVersionID = old.v.VersionID
+			}
+		}
+	} else {
+		e.failures++
+		e.lastErr = err
+		wait := retryMin << min(e.failures-1, 20)
+		e.retryAt = now.Add(min(wait, c.cfg.TTL))
+	}
+	fl.v, fl.err = v, err
+	failures := e.failures
+	e.fl = nil
+	if e.again {
+		e.again = false
+		c.startLocked(base, e)
+	}
+	e.mu.Unlock()
+	close(fl.done)
+	if err != nil {
+		c.log.Warn("secret read failed", "secretId", e.k.id, "stage", e.k.what(), "failures", failures, "error", err.Error())
+		return
+	}
+	if change != nil {
+		if e.k.version == "" {
+			ve := c.entry(key{id: e.k.id, version: v.VersionID})
+			ve.cur.CompareAndSwap(nil, &state{v: v, at: now})
+		}
+		c.publish(*change)
+	}
+}
+
+func (c *Cache) publish(ch Change) {
+	c.subMu.Lock()
+	fns := make([]func(Change), 0, len(c.subs))
+	for _, fn := range c.subs {
+		fns = append(fns, fn)
+	}
+	c.subMu.Unlock()
+	for _, fn := range fns {
+		fn(ch)
+	}
+}
+
+func (c *Cache) fetch(ctx context.Context, k key) (*Value, error) {
+	in := &secretsmanager.GetSecretValueInput{SecretId: aws.String(k.id)}
+	if k.version != "" {
+		in.VersionId = aws.String(k.version)
+	} else {
+		in.VersionStage = aws.String(k.stage)
+	}
+	var out *secretsmanager.GetSecretValueOutput
+	err := extcall.Do(ctx, "secretsmanager:GetSecretValue", func(ctx context.Context) error {
+		var err error
+		out, err = c.cfg.Client.GetSecretValue(ctx, in)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	v := &Value{
+		ARN: aws.ToString(out.ARN), Name: aws.ToString(out.Name), VersionID: aws.ToString(out.VersionId),
+		Stages: out.VersionStages, CreatedDate: aws.ToTime(out.CreatedDate), FetchedAt: c.cfg.Now(),
+		text: aws.ToString(out.SecretString), binary: out.SecretBinary,
+	}
+	if out.SecretString != nil {
+		v.binary = nil
+	}
+	return v, nil
+}
