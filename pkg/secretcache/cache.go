@@ -39,8 +39,10 @@ type Client interface {
 // Config configures a Cache. Only Client is required.
 type Config struct {
 	Client Client
-	// TTL is the age after which a value is re-read in the background on its
-	// next use (it is still served meanwhile); 0: DefaultTTL.
+	// TTL is how long a value is fresh. From four fifths of it on, its next
+	// use starts a background read that replaces it before it expires; past
+	// TTL (the reads were slow or failed) it is still served, stale, while
+	// reads go on; 0: DefaultTTL.
 	TTL time.Duration
 	// MaxStale is the age after which a value is no longer served: the
 	// caller waits for a read and gets ErrUnavailable if it fails; 0: three
@@ -131,6 +133,7 @@ type Cache struct {
 	log       *slog.Logger
 	entries   sync.Map // key → *entry
 	nVersions atomic.Int64
+	preparers sync.Map // secret id → *[]preparer (copy on write under subMu)
 
 	subMu  sync.Mutex
 	subs   map[int]func(Change)
@@ -225,6 +228,34 @@ func (c *Cache) Peek(secretID string) (*Value, bool) {
 	return nil, false
 }
 
+// GetFresh is Get for a caller that must not use a value past its TTL (a
+// JWT signer whose retired keys are removed on that schedule): a value older
+// than TTL waits, within ctx, for the read in flight; only if that read
+// fails is the stale value (younger than MaxStale) returned.
+func (c *Cache) GetFresh(ctx context.Context, secretID string) (*Value, error) {
+	e := c.entry(key{id: secretID, stage: StageCurrent})
+	s := e.cur.Load()
+	now := c.cfg.Now()
+	if s == nil || now.Sub(s.at) < c.cfg.TTL {
+		return c.get(ctx, e)
+	}
+	e.mu.Lock()
+	fl := e.fl
+	if fl == nil && !now.Before(e.retryAt) {
+		fl = c.startLocked(ctx, e)
+	}
+	e.mu.Unlock()
+	if fl != nil {
+		if v, err := c.await(ctx, e, fl); err == nil {
+			return v, nil
+		}
+	}
+	return c.get(ctx, e)
+}
+
+// refreshAt is the age from which a use starts a background read.
+func (c *Cache) refreshAt() time.Duration { return c.cfg.TTL - c.cfg.TTL/5 }
+
 func (c *Cache) get(ctx context.Context, e *entry) (*Value, error) {
 	now := c.cfg.Now()
 	if s := e.cur.Load(); s != nil {
@@ -232,7 +263,7 @@ func (c *Cache) get(ctx context.Context, e *entry) (*Value, error) {
 			return s.v, nil
 		}
 		age := now.Sub(s.at)
-		if age < c.cfg.TTL {
+		if age < c.refreshAt() {
 			return s.v, nil
 		}
 		if age < c.cfg.MaxStale {
@@ -331,6 +362,22 @@ func (c *Cache) Subscribe(fn func(Change)) (unsubscribe func()) {
 	}
 }
 
+// preparer builds a value derived from a new AWSCURRENT version.
+type preparer interface {
+	prepare(ctx context.Context, v *Value)
+}
+
+func (c *Cache) addPreparer(secretID string, p preparer) {
+	c.subMu.Lock()
+	defer c.subMu.Unlock()
+	var list []preparer
+	if old, ok := c.preparers.Load(secretID); ok {
+		list = append(list, *old.(*[]preparer)...)
+	}
+	list = append(list, p)
+	c.preparers.Store(secretID, &list)
+}
+
 func (c *Cache) readInBackground(ctx context.Context, e *entry, now time.Time) {
 	e.mu.Lock()
 	if e.fl == nil && !now.Before(e.retryAt) {
@@ -364,6 +411,15 @@ func (c *Cache) await(ctx context.Context, e *entry, fl *flight) (*Value, error)
 func (c *Cache) read(base context.Context, e *entry, fl *flight) {
 	ctx, cancel := context.WithTimeout(base, c.cfg.ReadTimeout)
 	v, err := c.fetch(ctx, e.k)
+	if err == nil && e.k.version == "" && e.k.stage == StageCurrent {
+		// Values derived from AWSCURRENT are built before the value is
+		// visible, so a request never finds a version not yet prepared.
+		if ps, ok := c.preparers.Load(e.k.id); ok {
+			for _, p := range *ps.(*[]preparer) {
+				p.prepare(ctx, v)
+			}
+		}
+	}
 	cancel()
 	now := c.cfg.Now()
 	var change *Change
