@@ -2,6 +2,8 @@ package secretcache
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -117,13 +119,13 @@ type entry struct {
 	k   key
 	cur atomic.Pointer[state]
 
-	mu         sync.Mutex // never held across a read
-	fl         *flight
-	again      bool // invalidated while a read was in flight: read once more
-	lastForced time.Time
-	failures   int
-	retryAt    time.Time
-	lastErr    error
+	mu       sync.Mutex // never held across a read
+	fl       *flight
+	again    bool      // invalidated while a read was in flight: read once more
+	lastRead time.Time // when the last read started, whatever started it
+	failures int
+	retryAt  time.Time
+	lastErr  error
 }
 
 // Cache caches secret values; safe for concurrent use. Its reads run in
@@ -286,9 +288,10 @@ func (c *Cache) get(ctx context.Context, e *entry) (*Value, error) {
 }
 
 // Refresh reads the AWSCURRENT value of secretID now — for "the credential
-// was just refused" — and returns it. Reads it forces are rate-limited to one
-// per MinRefreshInterval per secret: inside the interval Refresh joins the
-// read in flight or returns the cached value without a read. Compare the
+// was just refused" — and returns it. It is rate-limited per secret: within
+// MinRefreshInterval of the start of the last read (whatever started it)
+// Refresh joins the read in flight or returns the cached value without a
+// read. Compare the
 // result's VersionID with the one that was refused to know whether retrying
 // can help.
 func (c *Cache) Refresh(ctx context.Context, secretID string) (*Value, error) {
@@ -299,7 +302,7 @@ func (c *Cache) Refresh(ctx context.Context, secretID string) (*Value, error) {
 		e.mu.Unlock()
 		return c.await(ctx, e, fl)
 	}
-	if !e.lastForced.IsZero() && now.Sub(e.lastForced) < c.cfg.MinRefreshInterval {
+	if !e.lastRead.IsZero() && now.Sub(e.lastRead) < c.cfg.MinRefreshInterval {
 		s, lastErr := e.cur.Load(), e.lastErr
 		e.mu.Unlock()
 		if s != nil && now.Sub(s.at) < c.cfg.MaxStale {
@@ -310,7 +313,6 @@ func (c *Cache) Refresh(ctx context.Context, secretID string) (*Value, error) {
 		}
 		return nil, &Error{SecretID: secretID, Stage: StageCurrent, Cause: lastErr}
 	}
-	e.lastForced = now
 	fl := c.startLocked(ctx, e)
 	e.mu.Unlock()
 	return c.await(ctx, e, fl)
@@ -344,6 +346,18 @@ func (c *Cache) Invalidate(secretIDOrARN string) {
 		e.mu.Unlock()
 		return true
 	})
+}
+
+// LastError returns the error of the last read of secretID's AWSCURRENT
+// value, or nil if it succeeded (or none was made).
+func (c *Cache) LastError(secretID string) error {
+	if e, ok := c.entries.Load(key{id: secretID, stage: StageCurrent}); ok {
+		en := e.(*entry)
+		en.mu.Lock()
+		defer en.mu.Unlock()
+		return en.lastErr
+	}
+	return nil
 }
 
 // Subscribe calls fn after every read that found a stage on a new version.
@@ -392,6 +406,7 @@ func (c *Cache) readInBackground(ctx context.Context, e *entry, now time.Time) {
 func (c *Cache) startLocked(ctx context.Context, e *entry) *flight {
 	fl := &flight{done: make(chan struct{})}
 	e.fl = fl
+	e.lastRead = c.cfg.Now()
 	go c.read(context.WithoutCancel(ctx), e, fl)
 	return fl
 }
@@ -497,6 +512,13 @@ func (c *Cache) fetch(ctx context.Context, k key) (*Value, error) {
 	}
 	if out.SecretString != nil {
 		v.binary = nil
+	}
+	if v.VersionID == "" { // a source without versions: name the value by its digest
+		sum := sha256.Sum256(append([]byte(v.text), v.binary...))
+		v.VersionID = "sha256:" + hex.EncodeToString(sum[:16])
+	}
+	if v.ARN == "" {
+		v.ARN = k.id
 	}
 	return v, nil
 }

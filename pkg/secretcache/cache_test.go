@@ -251,6 +251,7 @@ func TestRefreshReadsNowButAtMostOncePerIntervalPerSecret(t *testing.T) {
 		t.Fatal(err)
 	}
 	v2 := src.rotate(t, arn, "v2")
+	clk.Add(time.Second)
 	v, err := c.Refresh(context.Background(), arn)
 	if err != nil || v.VersionID != v2 {
 		t.Fatalf("a refresh after a refusal must read the new version: %v %v", v, err)

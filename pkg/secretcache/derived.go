@@ -2,8 +2,6 @@ package secretcache
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"sync"
@@ -226,9 +224,8 @@ func (f SourceFunc) GetSecretValue(ctx context.Context, in *secretsmanager.GetSe
 	if err != nil {
 		return nil, err
 	}
-	sum := sha256.Sum256(b)
+	// No VersionId: the cache names the value by its digest.
 	return &secretsmanager.GetSecretValueOutput{
-		ARN: in.SecretId, Name: in.SecretId, VersionId: aws.String(hex.EncodeToString(sum[:16])),
-		SecretString: aws.String(string(b)), VersionStages: []string{StageCurrent},
+		ARN: in.SecretId, Name: in.SecretId, SecretString: aws.String(string(b)), VersionStages: []string{StageCurrent},
 	}, nil
 }
