@@ -105,14 +105,16 @@ func (k key) what() string {
 }
 
 type state struct {
-	v  *Value
-	at time.Time
+	v       *Value
+	at      time.Time // when the read completed
+	started time.Time // when the read started
 }
 
 type flight struct {
-	done chan struct{}
-	v    *Value
-	err  error
+	started time.Time
+	done    chan struct{}
+	v       *Value
+	err     error
 }
 
 type entry struct {
@@ -295,7 +297,13 @@ func (c *Cache) get(ctx context.Context, e *entry) (*Value, error) {
 // result's VersionID with the one that was refused to know whether retrying
 // can help.
 func (c *Cache) Refresh(ctx context.Context, secretID string) (*Value, error) {
-	e := c.entry(key{id: secretID, stage: StageCurrent})
+	return c.RefreshStage(ctx, secretID, StageCurrent)
+}
+
+// RefreshStage is Refresh for another stage (AWSPENDING while a single-user
+// rotation is between setSecret and finishSecret).
+func (c *Cache) RefreshStage(ctx context.Context, secretID, stage string) (*Value, error) {
+	e := c.entry(key{id: secretID, stage: stage})
 	now := c.cfg.Now()
 	e.mu.Lock()
 	if fl := e.fl; fl != nil {
@@ -311,11 +319,57 @@ func (c *Cache) Refresh(ctx context.Context, secretID string) (*Value, error) {
 		if lastErr == nil {
 			lastErr = errors.New("refresh rate limit reached")
 		}
-		return nil, &Error{SecretID: secretID, Stage: StageCurrent, Cause: lastErr}
+		return nil, &Error{SecretID: secretID, Stage: stage, Cause: lastErr}
 	}
 	fl := c.startLocked(ctx, e)
 	e.mu.Unlock()
 	return c.await(ctx, e, fl)
+}
+
+// RefreshStageSince returns the value of stage from a read that started at
+// or after since — for "this credential was refused at since", where a value
+// read earlier may predate the change that caused the refusal. It joins such
+// a read in flight or returns its result; otherwise it starts one, keeping
+// to one read per MinRefreshInterval per stage, so it may wait up to that
+// long (within ctx) for its turn. A storm of refusals thus makes at most one
+// read per interval, and every caller gets a value at least as new as its
+// refusal.
+func (c *Cache) RefreshStageSince(ctx context.Context, secretID, stage string, since time.Time) (*Value, error) {
+	e := c.entry(key{id: secretID, stage: stage})
+	for {
+		now := c.cfg.Now()
+		e.mu.Lock()
+		fl := e.fl
+		if fl != nil && !fl.started.Before(since) {
+			e.mu.Unlock()
+			return c.await(ctx, e, fl)
+		}
+		if s := e.cur.Load(); fl == nil && s != nil && !s.started.Before(since) {
+			e.mu.Unlock()
+			return s.v, nil
+		}
+		var wait <-chan time.Time
+		if fl == nil {
+			left := c.cfg.MinRefreshInterval - now.Sub(e.lastRead)
+			if e.lastRead.IsZero() || left <= 0 {
+				fl = c.startLocked(ctx, e)
+				e.mu.Unlock()
+				return c.await(ctx, e, fl)
+			}
+			wait = time.After(left)
+		}
+		e.mu.Unlock()
+		var done <-chan struct{}
+		if fl != nil {
+			done = fl.done
+		}
+		select {
+		case <-done:
+		case <-wait:
+		case <-ctx.Done():
+			return nil, &Error{SecretID: secretID, Stage: stage, Cause: fmt.Errorf("gave up waiting for a read: %w", ctx.Err())}
+		}
+	}
 }
 
 // Invalidate re-reads at once every cached stage of the secret named
@@ -404,9 +458,10 @@ func (c *Cache) readInBackground(ctx context.Context, e *entry, now time.Time) {
 // values (fault hooks, observers, tracing) but not its cancellation: a
 // caller that gives up does not fail the read for the others.
 func (c *Cache) startLocked(ctx context.Context, e *entry) *flight {
-	fl := &flight{done: make(chan struct{})}
+	now := c.cfg.Now()
+	fl := &flight{started: now, done: make(chan struct{})}
 	e.fl = fl
-	e.lastRead = c.cfg.Now()
+	e.lastRead = now
 	go c.read(context.WithoutCancel(ctx), e, fl)
 	return fl
 }
@@ -441,7 +496,7 @@ func (c *Cache) read(base context.Context, e *entry, fl *flight) {
 	e.mu.Lock()
 	if err == nil {
 		old := e.cur.Load()
-		e.cur.Store(&state{v: v, at: now})
+		e.cur.Store(&state{v: v, at: now, started: fl.started})
 		e.failures, e.retryAt, e.lastErr = 0, time.Time{}, nil
 		if e.k.version == "" && (old == nil || old.v.VersionID != v.VersionID) {
 			change = &Change{SecretID: e.k.id, ARN: v.ARN, Stage: e.k.stage, NewVersionID: v.VersionID}
@@ -471,7 +526,7 @@ func (c *Cache) read(base context.Context, e *entry, fl *flight) {
 	if change != nil {
 		if e.k.version == "" {
 			ve := c.entry(key{id: e.k.id, version: v.VersionID})
-			ve.cur.CompareAndSwap(nil, &state{v: v, at: now})
+			ve.cur.CompareAndSwap(nil, &state{v: v, at: now, started: fl.started})
 		}
 		c.publish(*change)
 	}
