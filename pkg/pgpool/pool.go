@@ -8,12 +8,14 @@
 //     connection path once loaded). TLS follows the secret's sslmode,
 //     sslservername and sslrootcertpem fields exactly as dbrotate does;
 //   - a connection refused with SQLSTATE 28P01 (invalid password) triggers
-//     one forced, rate-limited re-read of the secret and one retry. If
-//     AWSCURRENT did not change, the refusal is the window of a single-user
-//     rotation between setSecret and finishSecret, in which only the pending
-//     password works: the retry then uses AWSPENDING, as do the connections
-//     opened until AWSCURRENT moves. A failure to connect happens before any
-//     statement is sent, so the retry is safe for every statement;
+//     one forced, rate-limited re-read of the secret (reads that started after
+//     the refusal) and a retry with the new AWSCURRENT. If AWSCURRENT did not
+//     change — or its retry is refused too — the refusal is the window of a
+//     single-user rotation between setSecret and finishSecret, in which only
+//     the pending password works: the retry then uses AWSPENDING, as do the
+//     connections opened until AWSCURRENT moves. At most two retries per
+//     call. A failure to connect happens before any statement is sent, so the
+//     retry is safe for every statement;
 //   - connections opened with credentials of an older version are closed
 //     within a bound once the cache has the new version: idle ones at the next
 //     check (every RecycleCheck, and at once when the cache reports the new
