@@ -3,7 +3,7 @@ package envelope
 import (
 	"container/list"
 	"context"
-		"encoding/binary"
+	"encoding/binary"
 	"errors"
 	"sync"
 	"time"

@@ -93,7 +93,7 @@ func (e *Envelope) CacheStats() CacheStats {
 // scratch is per-call working memory, pooled so the hot path does not
 // allocate it. okm holds key material and is cleared before reuse.
 type scratch struct {
-	rnd [MessageIDSize + NonceSize]byte
+	rnd  [MessageIDSize + NonceSize]byte
 	okm  [okmSize]byte
 	buf  [512]byte // canonical context, cache-key input
 	mbuf [128]byte // canonical message context (format 2)

@@ -203,8 +203,8 @@ type Header struct {
 	Context          Context // format 1: the context; format 2: the stable context (the provider's)
 	MessageContext   Context // format 2: the context authenticated with the body only; empty in format 1
 	KeyID            string  // the key that wrapped the data key: a KMS key ARN, or a local key's id
-	EncryptedDataKey []byte // the wrapped data key, as the provider returned it
-	BodyLen          int    // ciphertext plus the 16-byte tag
+	EncryptedDataKey []byte  // the wrapped data key, as the provider returned it
+	BodyLen          int     // ciphertext plus the 16-byte tag
 }
 
 // layout is a parsed blob: slices into the original bytes.
