@@ -52,9 +52,9 @@ type keysV2 struct {
 	provider ProviderID
 	stable   []byte      // canonical stable context of the key section
 	aead     cipher.AEAD // AES-256-GCM under the content key
-	commit [CommitmentSize]byte
-	tagKey [32]byte         // key-section key: re-wrapping computes a new tag with it
-	keyTag [KeyTagSize]byte // tag of this entry's key section
+	commit   [CommitmentSize]byte
+	tagKey   [32]byte         // key-section key: re-wrapping computes a new tag with it
+	keyTag   [KeyTagSize]byte // tag of this entry's key section
 }
 
 // tagFor computes the key tag of another key section of the same data key.
