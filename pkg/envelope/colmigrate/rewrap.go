@@ -17,7 +17,7 @@ import (
 // not verify are reported as damaged and not touched; a plaintext value is
 // reported too (backfill the column first).
 //
-// Report.Changed counts rewritten rows; ProviderCalls on the returned
+// Report.Changed counts rewritten rows; ProviderReWraps on the returned
 // ReWrapper (the second result) counts distinct data keys re-wrapped.
 func ReWrap(ctx context.Context, db DB, t Target, toKeyID string, o Options) (*Report, *envelope.ReWrapper, error) {
 	if t.Column == nil {
