@@ -30,10 +30,10 @@
 //	buf, err = env.AppendEncrypt(ctx, buf[:0], payload, ec)
 //	out, err = env.AppendDecrypt(ctx, out[:0], buf, ec)
 //
-//	// a column value bound to its cell
-//	ref := envelope.FieldRef{Table: "payees", Column: "bank_account", RowID: id}
-//	text, err := env.EncryptField(ctx, ref, []byte(account))  // "env1:…"
-//	acct, err := env.DecryptField(ctx, ref, text)
+//	// a column value bound to its cell: one data key serves the column
+//	col, err := env.Column("payees", "bank_account", nil)
+//	text, err := col.Encrypt(ctx, id, []byte(account))  // "env2:…"
+//	acct, err := col.Decrypt(ctx, id, text)
 //
 // Errors are *Error values matching one of ErrAuthentication,
 // ErrContextMismatch, ErrKeyNotAllowed, ErrUnsupportedVersion, ErrMalformed
