@@ -56,12 +56,12 @@ type cacheEntry struct {
 	key      cacheKey
 	m        *keyMaterial
 	created  time.Time
-	messages atomic.Int64 // uses taken for encryption: the next sequence number
-	bytes    atomic.Int64 // plaintext bytes of those uses
+	messages atomic.Int64  // uses taken for encryption: the next sequence number
+	bytes    atomic.Int64  // plaintext bytes of those uses
 	uses     atomic.Uint64 // lock-free uses, to refresh the LRU position now and then
-	refs     atomic.Int64 // callers using m; taken under cache.mu, dropped without it
-	evicted  atomic.Bool  // set under cache.mu
-	cleared  atomic.Bool  // m destroyed (exactly once)
+	refs     atomic.Int64  // callers using m; taken under cache.mu, dropped without it
+	evicted  atomic.Bool   // set under cache.mu
+	cleared  atomic.Bool   // m destroyed (exactly once)
 	elem     *list.Element
 }
 
