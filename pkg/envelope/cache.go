@@ -18,8 +18,8 @@ import (
 // Encryption reuses one data key for many messages with the same context
 // until it is MaxAge old, has encrypted MaxMessages messages or MaxBytes
 // bytes; then a new key is generated. A message larger than MaxBytes gets a
-// fresh, uncached key. Decryption caches unwrapped keys for MaxAge, keyed by a
-// hash of the provider, key id, wrapped data key AND canonical context, so a
+// fresh, uncached key. Decryption caches unwrapped keys for MaxAge, keyed by
+// the provider, key id, wrapped data key AND canonical (stable) context, so a
 // key cached for one context never serves another. Both kinds share
 // MaxEntries (least recently used goes first). Evicted keys are cleared.
 type CacheConfig struct {

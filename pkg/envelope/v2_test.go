@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -421,3 +422,29 @@ func lo(blob []byte) layout2 {
 
 func TestV2ReWrapOneReEncryptPerDataKeyMoto(t *testing.T)     { reWrapColumn(t, motoKMS(t)) }
 func TestV2ReWrapOneReEncryptPerDataKeyLocalKMS(t *testing.T) { reWrapColumn(t, localKMS(t)) }
+
+func TestNotAnEnvelopeIsOnlyAValueWithoutTheEnvelopePrefix(t *testing.T) {
+	e := localEnvelope2(t, nil)
+	col, _ := e.Column("t", "c", nil)
+	v1, _ := localEnvelope(t, nil).Encrypt(context.Background(), []byte("x"), nil)
+	ctx := context.Background()
+	for _, c := range []struct {
+		v   string
+		not bool
+	}{
+		{"", true}, {"DE89370400440532013000", true}, {"environment: prod", true}, {"env:", true}, {"ENV1:abc", true}, {"env1", true},
+		{"env1:hello world", false}, {"env1:", false}, {"env2:AAAA", false}, {"env9:abc", false}, {"env12:x", false},
+		{TextPrefix2 + EncodeText(v1)[len(TextPrefix):], false}, // a version-1 blob under the version-2 prefix
+	} {
+		_, err := col.Decrypt(ctx, "1", c.v)
+		if err == nil {
+			t.Fatalf("%q opened", c.v)
+		}
+		if IsNotEnvelope(err) != c.not || HasEnvelopePrefix(c.v) == c.not {
+			t.Fatalf("%q: not-an-envelope=%t (%v), want %t", c.v, IsNotEnvelope(err), err, c.not)
+		}
+		if c.not && !errors.Is(err, ErrMalformed) {
+			t.Fatalf("%q: not-an-envelope should still match ErrMalformed", c.v)
+		}
+	}
+}
