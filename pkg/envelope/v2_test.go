@@ -448,3 +448,29 @@ func TestNotAnEnvelopeIsOnlyAValueWithoutTheEnvelopePrefix(t *testing.T) {
 		}
 	}
 }
+
+// With the real clock, MaxAge is enforced by a timer per entry rather than a
+// clock read per use: the key is replaced once MaxAge has passed. (The wait
+// is bounded and polls; nothing is asserted about speed.)
+func TestCacheMaxAgeOnTheRealClockRetiresTheDataKey(t *testing.T) {
+	lp, _ := NewLocalProvider(fixedLocalKey(t, "dev", 7))
+	cp := &countingProvider{Provider: lp}
+	e, err := New(Config{Provider: cp, Cache: &CacheConfig{MaxAge: 20 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	ctx := context.Background()
+	for deadline := time.Now().Add(10 * time.Second); cp.generate.Load() < 2; {
+		if _, err := e.Encrypt(ctx, []byte("x"), Context{"a": "b"}); err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the data key outlived MaxAge by 10 s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if st := e.CacheStats(); st.Evictions == 0 {
+		t.Fatalf("the expired entry was not evicted: %+v", st)
+	}
+}
