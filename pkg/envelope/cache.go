@@ -61,9 +61,9 @@ type cacheEntry struct {
 	uses     atomic.Uint64 // lock-free uses, to refresh the LRU position now and then
 	expired  atomic.Bool   // set by timer when MaxAge has passed (real clock)
 	timer    *time.Timer
-	refs     atomic.Int64  // callers using m; taken under cache.mu, dropped without it
-	evicted  atomic.Bool   // set under cache.mu
-	cleared  atomic.Bool   // m destroyed (exactly once)
+	refs     atomic.Int64 // callers using m; taken under cache.mu, dropped without it
+	evicted  atomic.Bool  // set under cache.mu
+	cleared  atomic.Bool  // m destroyed (exactly once)
 	elem     *list.Element
 }
 
