@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"sync"
 	"testing"
@@ -473,4 +474,61 @@ func TestCacheMaxAgeOnTheRealClockRetiresTheDataKey(t *testing.T) {
 	if st := e.CacheStats(); st.Evictions == 0 {
 		t.Fatalf("the expired entry was not evicted: %+v", st)
 	}
+}
+
+func TestColumnSendsTableColumnAndCallerStablePairsToTheProviderAndKeepsTheRowOut(t *testing.T) {
+	lp, _ := NewLocalProvider(fixedLocalKey(t, "dev", 7))
+	rec := &recordingProvider{Provider: lp}
+	e, _ := New(Config{Provider: rec, Cache: &CacheConfig{MaxAge: time.Hour}})
+	col, err := e.Column("organizations", "tax_id", Context{"tenant": "acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, err := col.Encrypt(context.Background(), "row-9", []byte("AAACA1234F"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Context{"table": "organizations", "column": "tax_id", "tenant": "acme"}
+	if len(rec.contexts) != 1 || !maps.Equal(rec.contexts[0], want) {
+		t.Fatalf("provider saw %v, want %v", rec.contexts, want)
+	}
+	b, _ := DecodeText(text)
+	h, _ := ParseHeader(b)
+	if !maps.Equal(h.Context, want) || !maps.Equal(h.MessageContext, Context{"row": "row-9"}) {
+		t.Fatalf("header contexts %v / %v", h.Context, h.MessageContext)
+	}
+	other, _ := e.Column("organizations", "tax_id", Context{"tenant": "globex"})
+	_, err = other.Decrypt(context.Background(), "row-9", text)
+	wantKind(t, err, ErrContextMismatch, "another tenant")
+	for _, reserved := range []string{"row", "table", "column"} {
+		_, err := e.Column("t", "c", Context{reserved: "x"})
+		wantKind(t, err, ErrMalformed, "reserved stable key "+reserved)
+	}
+}
+
+func TestPrepareContextKeepsItsOwnCopy(t *testing.T) {
+	ec := Context{"table": "t"}
+	pc := mustPrepare(t, ec)
+	e := localEnvelope2(t, nil)
+	blob, err := e.AppendEncryptWith(context.Background(), nil, []byte("x"), pc, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ec["table"] = "changed"
+	if _, err := e.AppendDecryptWith(context.Background(), nil, blob, pc, nil); err != nil {
+		t.Fatalf("changing the caller's map changed the prepared context: %v", err)
+	}
+	if pc.Context()["table"] != "t" || fmt.Sprint(pc) != "envelope.PreparedContext{keys:table}" {
+		t.Fatalf("%v", pc)
+	}
+}
+
+type recordingProvider struct {
+	Provider
+	contexts []Context
+}
+
+func (r *recordingProvider) GenerateDataKey(ctx context.Context, ec Context) (*DataKey, error) {
+	r.contexts = append(r.contexts, maps.Clone(ec))
+	return r.Provider.GenerateDataKey(ctx, ec)
 }
