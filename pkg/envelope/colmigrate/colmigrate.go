@@ -6,7 +6,9 @@
 // id they report; both are safe while the application keeps writing, because
 // every change is a conditional UPDATE … WHERE id = $id AND column = $old,
 // which changes nothing when the application has written the row since it
-// was read.
+// was read (counted as Raced). An application still writing plaintext
+// leaves rows a run has passed in plaintext; run Backfill again once every
+// writer encrypts, and it picks them up.
 //
 // Neither ever overwrites a value it cannot account for. The rule
 // (docs/envelope-format.md §11): a value without an envelope text prefix
