@@ -283,7 +283,7 @@ func (r *results) markdown() string {
 
 	w("### Against AWS's Python rotation templates")
 	w("")
-	w("| | this suite (measured here) | AWS Python template (quoted from issue 8, **not measured here**) |")
+	w("| | this suite (measured here) | AWS Python template (quoted from published figures, **not measured here**) |")
 	w("|---|---|---|")
 	if s := r.seriesFor("db-alternating"); s != nil {
 		wall := durationsMS(collect(s.samples, func(x sample) time.Duration { return x.wall }))
