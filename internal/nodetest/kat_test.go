@@ -426,4 +426,3 @@ func freshJWKVectors(t *testing.T) []jwkVector {
 	}
 	return out
 }
-
