@@ -1,12 +1,16 @@
 package nodetest
 
 import (
+	"context"
+	"encoding/hex"
+	"errors"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/rotation-suite/rotation/internal/testenv"
 	"github.com/rotation-suite/rotation/pkg/apikey"
+	"github.com/rotation-suite/rotation/pkg/envelope"
 )
 
 // offlineEnv points the Node tests at the Go vectors and at out, where they
@@ -29,7 +33,7 @@ func offlineEnv(t *testing.T, out string) []string {
 // checks in Go what they produced.
 func TestNodeReproducesTheGoVectorsAndGoVerifiesNodeOutput(t *testing.T) {
 	out := t.TempDir()
-	nodeTest(t, offlineEnv(t, out), "apikey.test.js")
+	nodeTest(t, offlineEnv(t, out), "apikey.test.js", "envelope.test.js")
 
 	t.Run("webhook signatures made in Node verify in pkg/apikey", func(t *testing.T) {
 		var sigs []sigVector
@@ -43,6 +47,50 @@ func TestNodeReproducesTheGoVectorsAndGoVerifiesNodeOutput(t *testing.T) {
 			}
 			if err := apikey.VerifySignatureHeader([]byte(s.Secret), s.Header, []byte(s.Body+"x"), time.Unix(s.Unix, 0), apikey.DefaultTolerance); err == nil {
 				t.Errorf("a signature verified over another body")
+			}
+		}
+	})
+
+	t.Run("envelopes made in Node open in pkg/envelope", func(t *testing.T) {
+		var f struct {
+			KeyID string `json:"keyId"`
+			KEK   string `json:"kek"`
+			Cases []struct {
+				Context   map[string]string `json:"context"`
+				Plaintext string            `json:"plaintext"`
+				Text      string            `json:"text"`
+			} `json:"cases"`
+		}
+		readJSON(t, filepath.Join(out, "envelopes-local.json"), &f)
+		key, err := envelope.ParseLocalKey(f.KeyID, f.KEK)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := envelope.NewLocalProvider(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		env, err := envelope.New(envelope.Config{Provider: p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(f.Cases) == 0 {
+			t.Fatal("Node wrote no envelopes")
+		}
+		for i, c := range f.Cases {
+			blob, err := envelope.DecodeText(c.Text)
+			if err != nil {
+				t.Fatalf("case %d: %v", i, err)
+			}
+			pt, err := env.Decrypt(context.Background(), blob, envelope.Context(c.Context))
+			if err != nil {
+				t.Fatalf("case %d: %v", i, err)
+			}
+			if hex.EncodeToString(pt) != c.Plaintext {
+				t.Fatalf("case %d: another plaintext", i)
+			}
+			if _, err := env.Decrypt(context.Background(), blob, envelope.Context{"other": "context"}); !errors.Is(err, envelope.ErrContextMismatch) {
+				t.Fatalf("case %d under another context: %v", i, err)
 			}
 		}
 	})

@@ -321,6 +321,8 @@ export interface EnvelopeConfig {
   /** Enables the data-key cache; off by default (every call goes to the provider). */
   cache?: CacheConfig;
   now?: () => number;
+  /** The source of message ids and nonces (default crypto.randomBytes); replace it only to reproduce known-answer vectors. */
+  random?: (n: number) => Buffer;
 }
 
 /** Encrypts and decrypts blobs with data keys from one provider. */
@@ -330,6 +332,7 @@ export class Envelope {
   readonly #entries = new Map<string, CacheEntry>(); // insertion order = LRU order
   readonly #inflight = new Map<string, Promise<Material>>();
   readonly #now: () => number;
+  readonly #random: (n: number) => Buffer;
   /** Provider calls made (for tests and metrics). */
   providerCalls = 0;
 
@@ -337,6 +340,7 @@ export class Envelope {
     if (!cfg.provider) throw err('malformed', 'new', 'provider is required');
     this.#p = cfg.provider;
     this.#now = cfg.now ?? Date.now;
+    this.#random = cfg.random ?? randomBytes;
     if (cfg.cache) {
       const c = cfg.cache;
       if (!(c.maxAgeMs > 0)) throw err('malformed', 'new', 'cache.maxAgeMs must be positive');
@@ -422,8 +426,8 @@ export class Envelope {
       return { keyId: dk.keyId, wrapped: dk.encrypted, prk };
     });
     const keyId = Buffer.from(m.keyId, 'utf8');
-    const messageId = randomBytes(MESSAGE_ID_SIZE);
-    const nonce = randomBytes(NONCE_SIZE);
+    const messageId = this.#random(MESSAGE_ID_SIZE);
+    const nonce = this.#random(NONCE_SIZE);
     const { ck, commit } = expand(m.prk, this.#p.id, messageId);
     const head = Buffer.alloc(84 + canon.length);
     head[0] = 1;
