@@ -3,14 +3,17 @@ package nodetest
 import (
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/rotation-suite/rotation/internal/testenv"
 	"github.com/rotation-suite/rotation/pkg/apikey"
 	"github.com/rotation-suite/rotation/pkg/envelope"
+	"github.com/rotation-suite/rotation/pkg/jwks"
 )
 
 // offlineEnv points the Node tests at the Go vectors and at out, where they
@@ -33,7 +36,7 @@ func offlineEnv(t *testing.T, out string) []string {
 // checks in Go what they produced.
 func TestNodeReproducesTheGoVectorsAndGoVerifiesNodeOutput(t *testing.T) {
 	out := t.TempDir()
-	nodeTest(t, offlineEnv(t, out), "apikey.test.js", "envelope.test.js")
+	nodeTest(t, offlineEnv(t, out), "apikey.test.js", "envelope.test.js", "jwt.test.js")
 
 	t.Run("webhook signatures made in Node verify in pkg/apikey", func(t *testing.T) {
 		var sigs []sigVector
@@ -91,6 +94,28 @@ func TestNodeReproducesTheGoVectorsAndGoVerifiesNodeOutput(t *testing.T) {
 			}
 			if _, err := env.Decrypt(context.Background(), blob, envelope.Context{"other": "context"}); !errors.Is(err, envelope.ErrContextMismatch) {
 				t.Fatalf("case %d under another context: %v", i, err)
+			}
+		}
+	})
+
+	t.Run("tokens signed in Node verify in pkg/jwks with the thumbprint kid", func(t *testing.T) {
+		var vs []jwkVector
+		readJSON(t, filepath.Join(out, "jwt-offline.json"), &vs)
+		if len(vs) != 3 {
+			t.Fatalf("Node wrote %d tokens, want 3", len(vs))
+		}
+		for _, v := range vs {
+			set, _ := json.Marshal(jwks.Set{Keys: []json.RawMessage{v.JWK}})
+			ver, err := jwks.NewVerifier(context.Background(), jwks.VerifierConfig{Source: jwks.StaticSource(set), Algorithms: []string{v.Alg}})
+			if err != nil {
+				t.Fatalf("%s: the Node JWK does not load: %v", v.Alg, err)
+			}
+			var claims jwt.RegisteredClaims
+			if _, err := ver.Parse(context.Background(), v.Token, &claims, jwt.WithIssuer("rotation-suite")); err != nil {
+				t.Fatalf("%s: %v", v.Alg, err)
+			}
+			if claims.Subject != "node-kat" {
+				t.Fatalf("%s: subject %q", v.Alg, claims.Subject)
 			}
 		}
 	})
