@@ -166,3 +166,22 @@ test('PostgreSQL: pools on AWSCURRENT answer every query while alternating and s
   assert.ok(invalidated.includes(secret('db-single')) && invalidated.includes(secret('db-alternating')), 'the SNS notifications reached the cache through SQS');
   assert.ok(readFileSync(env('NODETEST_PG_CA_FILE'), 'utf8').includes('BEGIN CERTIFICATE'));
 });
+
+test('PostgreSQL: a pool holding a password rotated away heals with one forced refresh and one retry (28P01)', { skip }, async () => {
+  const cache = new SecretCache({ client: sm, ttlMs: 3600_000, minForcedRefreshMs: 1000 });
+  const events: string[] = [];
+  const pool = new RotatingPool({ cache, secretId: secret('db-single'), tls: { caBundleFile: env('NODETEST_PG_CA_FILE') }, pool: { max: 1, idleTimeoutMillis: 50 }, onEvent: (e) => events.push(e.type) });
+  try {
+    await pool.query('SELECT 1');
+    const fetches = cache.fetches;
+    await rotate('db-single'); // the cached AWSCURRENT (TTL 1 h) now holds a password the role no longer has
+    await new Promise((r) => setTimeout(r, 200)); // the idle connection closes; the next query logs in anew
+    const r = await pool.query<{ u: string }>('SELECT current_user AS u');
+    assert.equal(r.rows[0].u, 'node_single');
+    assert.equal(pool.healed, 1, 'one authentication failure, healed');
+    assert.equal(cache.fetches - fetches, 1, 'with exactly one forced refresh');
+    assert.deepEqual(events, ['pool', 'pool', 'healed']);
+  } finally {
+    await pool.end();
+  }
+});
