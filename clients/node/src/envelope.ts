@@ -1,11 +1,16 @@
-// The suite's envelope format (docs/envelope-format.md): AES-256-GCM under a
-// per-message key derived with HKDF-SHA-512 from a data key, with a key
+// The suite's envelope format (docs/envelope-format.md), versions 1 and 2:
+// AES-256-GCM under keys derived with HKDF-SHA-512 from a data key, a key
 // commitment, the canonical encryption context as authenticated data, and
-// the data key wrapped by AWS KMS (or the local provider). Readers fail
-// closed: a blob is parsed and checked completely before any key is touched,
-// and every failure is an EnvelopeError of one kind with no plaintext.
+// the data key wrapped by AWS KMS (or the local provider). Version 1 derives
+// a content key per message (random message id and nonce); version 2
+// derives the keys once per data key, counts nonces per data key, splits the
+// context into a stable part (bound to the data key) and a message part
+// (authenticated only), and authenticates the key section with its own tag.
+// Readers fail closed: a blob is parsed and checked completely before any
+// key is touched, and every failure is an EnvelopeError of one kind with no
+// plaintext.
 
-import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 
 export type EnvelopeErrorKind =
   | 'authentication' | 'context-mismatch' | 'key-not-allowed' | 'unsupported-version' | 'malformed' | 'provider';
@@ -22,6 +27,8 @@ const kindText: Record<EnvelopeErrorKind, string> = {
 /** Every envelope failure. kind matches pkg/envelope's Err values; the message holds no secret. */
 export class EnvelopeError extends Error {
   override name = 'EnvelopeError';
+  /** Set (with kind malformed) when the value has no envelope prefix at all: it never was an envelope. */
+  notEnvelope = false;
   constructor(readonly kind: EnvelopeErrorKind, readonly op: string, detail = '', options?: { cause?: unknown }) {
     super(`envelope ${op}: ${kindText[kind]}${detail ? ': ' + detail : ''}`, options);
   }
@@ -45,10 +52,19 @@ export const MAX_PLAINTEXT = 64 << 20;
 const MIN_CONTEXT = 2;
 const MAX_BODY = MAX_PLAINTEXT + TAG_SIZE;
 const MAX_BLOB_V1 = 88 + MAX_CONTEXT + MAX_KEY_ID + MAX_WRAPPED + MAX_BODY;
+export const KEY_TAG_SIZE = 32;
+const FIXED_AAD_V2 = 1 + 1 + 2 + 2 + COMMIT_SIZE + NONCE_SIZE + 4;
+const MAX_BLOB_V2 = FIXED_AAD_V2 + 2 * MAX_CONTEXT + 2 + MAX_KEY_ID + 2 + MAX_WRAPPED + KEY_TAG_SIZE + MAX_BODY;
+/** The most messages (and plaintext bytes) one data key may encrypt in version 2 (its nonce counter's range). */
+export const MAX_MESSAGES_PER_DATA_KEY = 2 ** 32;
+export const MAX_BYTES_PER_DATA_KEY = 2 ** 32;
 
 const EXTRACT_SALT_V1 = Buffer.from('rotation-suite/envelope v1 extract');
 const EXPAND_INFO_V1 = Buffer.from('rotation-suite/envelope v1 key+commitment');
 const LOCAL_WRAP_AAD_V1 = Buffer.from('rotation-suite/envelope v1 local wrap');
+const EXTRACT_SALT_V2 = Buffer.from('rotation-suite/envelope v2 extract');
+const EXPAND_LABEL_V2 = Buffer.from('rotation-suite/envelope v2 keys');
+const KEY_TAG_LABEL_V2 = Buffer.from('rotation-suite/envelope v2 key section');
 
 function validUTF8(s: string): boolean {
   return Buffer.from(s, 'utf8').toString('utf8') === s;
@@ -114,40 +130,86 @@ export function parseCanonicalContext(b: Uint8Array, op = 'parse'): Record<strin
 
 /** The parsed, unauthenticated header of a blob (for routing and inventory only). */
 export interface Header {
-  version: number;
+  version: 1 | 2;
   provider: number;
-  messageId: Buffer;
-  context: Buffer; // canonical encoding
+  /** Version 1 only: the random message id. */
+  messageId?: Buffer;
+  /** The canonical context (version 1), or the stable context (version 2). */
+  context: Buffer;
+  /** Version 2 only: the canonical message context. */
+  messageContext?: Buffer;
   commitment: Buffer;
   nonce: Buffer;
   aad: Buffer; // bytes [0, end of the authenticated header)
   keyId: string;
   wrappedKey: Buffer;
+  /** Version 2 only: the key section's tag. */
+  keyTag?: Buffer;
   body: Buffer;
 }
 
-/** Parses a binary blob with every check of §1, in order; nothing is decrypted. */
+/** Keys present in both canonical contexts (both sorted). */
+function sharesKey(a: Buffer, b: Buffer): boolean {
+  const keys = (c: Buffer) => {
+    const out = new Set<string>();
+    const n = c.readUInt16BE(0);
+    let o = 2;
+    for (let i = 0; i < n; i++) {
+      const kl = c.readUInt16BE(o);
+      out.add(c.subarray(o + 2, o + 2 + kl).toString('hex'));
+      o += 2 + kl;
+      o += 2 + c.readUInt16BE(o);
+    }
+    return out;
+  };
+  const ka = keys(a);
+  for (const k of keys(b)) if (ka.has(k)) return true;
+  return false;
+}
+
+/**
+ * Parses a binary blob of version 1 or 2 with every check of the format, in order: lengths against their
+ * bounds before use and against what is left, canonical contexts (v2: disjoint), a UTF-8 key id, nothing
+ * after the body. Nothing is decrypted.
+ */
 export function parseHeader(blob: Uint8Array, op = 'parse'): Header {
   const b = Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength);
   const bad = (d: string) => err('malformed', op, d);
   if (b.length < 2) throw bad('shorter than 2 bytes');
-  if (b[0] !== 1) throw err('unsupported-version', op, `version ${b[0]}`);
-  if (b.length > MAX_BLOB_V1) throw bad('longer than any well-formed blob');
+  const version = b[0];
+  if (version !== 1 && version !== 2) throw err('unsupported-version', op, `version ${b[0]}`);
+  if (b.length > (version === 1 ? MAX_BLOB_V1 : MAX_BLOB_V2)) throw bad('longer than any well-formed blob');
   const provider = b[1];
   if (provider === 0x00 || provider === 0xff) throw bad('reserved provider id');
   let o = 2;
   const need = (n: number, what: string) => {
     if (o + n > b.length) throw bad(`truncated in ${what}`);
   };
-  need(MESSAGE_ID_SIZE + 2, 'the header');
-  const messageId = b.subarray(o, o + MESSAGE_ID_SIZE);
-  o += MESSAGE_ID_SIZE;
-  const c = b.readUInt16BE(o);
-  o += 2;
-  if (c < MIN_CONTEXT || c > MAX_CONTEXT) throw bad('context length out of bounds');
-  need(c + COMMIT_SIZE + NONCE_SIZE + 4, 'the header');
-  const context = b.subarray(o, o + c);
-  o += c;
+  const ctxPart = (what: string) => {
+    need(2, `the ${what} length`);
+    const c = b.readUInt16BE(o);
+    o += 2;
+    if (c < MIN_CONTEXT || c > MAX_CONTEXT) throw bad(`${what} length out of bounds`);
+    need(c, `the ${what}`);
+    const ctx = b.subarray(o, o + c);
+    o += c;
+    parseCanonicalContext(ctx, op);
+    return ctx;
+  };
+  let messageId: Buffer | undefined;
+  let context: Buffer;
+  let messageContext: Buffer | undefined;
+  if (version === 1) {
+    need(MESSAGE_ID_SIZE, 'the header');
+    messageId = b.subarray(o, o + MESSAGE_ID_SIZE);
+    o += MESSAGE_ID_SIZE;
+    context = ctxPart('context');
+  } else {
+    context = ctxPart('stable context');
+    messageContext = ctxPart('message context');
+    if (sharesKey(context, messageContext)) throw bad('a context key is in both the stable and the message context');
+  }
+  need(COMMIT_SIZE + NONCE_SIZE + 4, 'the header');
   const commitment = b.subarray(o, o + COMMIT_SIZE);
   o += COMMIT_SIZE;
   const nonce = b.subarray(o, o + NONCE_SIZE);
@@ -163,47 +225,75 @@ export function parseHeader(blob: Uint8Array, op = 'parse'): Header {
   need(k + 2, 'the key id');
   const keyIdBytes = b.subarray(o, o + k);
   o += k;
-  const e = b.readUInt16BE(o);
-  o += 2;
-  if (e < 1 || e > MAX_WRAPPED) throw bad('wrapped key length out of bounds');
-  need(e, 'the wrapped key');
-  const wrappedKey = b.subarray(o, o + e);
-  o += e;
-  need(bodyLen, 'the body');
-  const body = b.subarray(o, o + bodyLen);
-  o += bodyLen;
-  parseCanonicalContext(context, op);
   let keyId: string;
   try {
     keyId = new TextDecoder('utf-8', { fatal: true }).decode(keyIdBytes);
   } catch {
     throw bad('the key id is not UTF-8');
   }
+  const e = b.readUInt16BE(o);
+  o += 2;
+  if (e < 1 || e > MAX_WRAPPED) throw bad('wrapped key length out of bounds');
+  need(e + (version === 2 ? KEY_TAG_SIZE : 0), 'the wrapped key');
+  const wrappedKey = b.subarray(o, o + e);
+  o += e;
+  let keyTag: Buffer | undefined;
+  if (version === 2) {
+    keyTag = b.subarray(o, o + KEY_TAG_SIZE);
+    o += KEY_TAG_SIZE;
+  }
+  need(bodyLen, 'the body');
+  const body = b.subarray(o, o + bodyLen);
+  o += bodyLen;
   if (o !== b.length) throw bad('trailing bytes after the body');
-  return { version: 1, provider, messageId, context, commitment, nonce, aad, keyId, wrappedKey, body };
+  return { version, provider, messageId, context, messageContext, commitment, nonce, aad, keyId, wrappedKey, keyTag, body };
 }
 
 // ---- text form ----
 
-const MAX_TEXT_V1 = 5 + Math.ceil((MAX_BLOB_V1 * 4) / 3);
+const MAX_TEXT = 5 + Math.ceil((MAX_BLOB_V2 * 4) / 3);
 
-/** The text form: "env1:" + unpadded base64url of the blob. */
-export function encodeText(blob: Uint8Array): string {
-  if (blob.length < 1 || blob[0] !== 1) throw err('unsupported-version', 'encode-text', `version ${blob[0]}`);
-  return 'env1:' + Buffer.from(blob).toString('base64url');
+/** The length of an envelope text prefix ("env", 1–8 digits, ":") at the start of s, or 0. */
+function prefixLen(s: string): number {
+  const m = /^env([0-9]{1,8}):/.exec(s);
+  return m ? m[0].length : 0;
 }
 
-/** Decodes the text form strictly: prefix, length, alphabet, canonical base64url. */
+/**
+ * Whether s starts like the text form of some envelope version. A value with the prefix is always treated as
+ * an envelope — a damaged ciphertext is never mistaken for plaintext.
+ */
+export function hasEnvelopePrefix(s: string): boolean {
+  return prefixLen(s) > 0;
+}
+
+/** The text form: "env1:" or "env2:" (by the blob's version) + unpadded base64url of the blob. */
+export function encodeText(blob: Uint8Array): string {
+  if (blob.length < 1 || (blob[0] !== 1 && blob[0] !== 2)) throw err('unsupported-version', 'encode-text', `version ${blob[0]}`);
+  return `env${blob[0]}:` + Buffer.from(blob).toString('base64url');
+}
+
+/**
+ * Decodes the text form strictly: prefix, length, alphabet, canonical base64url, and the blob's version byte
+ * equal to the prefix's. A value without any envelope prefix fails with kind malformed and notEnvelope set:
+ * it was never an envelope (legacy plaintext, say). Every other failure means a damaged envelope.
+ */
 export function decodeText(text: string): Buffer {
   const op = 'decode-text';
-  const m = /^env([0-9]+):/.exec(text);
-  if (!m) throw err('malformed', op, 'no envN: prefix');
-  if (m[1] !== '1') throw err('unsupported-version', op, `prefix env${m[1].slice(0, 8)}:`);
-  const body = text.slice(5);
-  if (text.length > MAX_TEXT_V1) throw err('malformed', op, 'longer than any well-formed blob');
+  const n = prefixLen(text);
+  if (n === 0) {
+    const e = err('malformed', op, 'text has no envelope prefix (env2: or env1:)');
+    e.notEnvelope = true;
+    throw e;
+  }
+  const prefix = text.slice(0, n);
+  if (prefix !== 'env1:' && prefix !== 'env2:') throw err('unsupported-version', op, `text prefix ${prefix}`);
+  if (text.length > MAX_TEXT) throw err('malformed', op, 'longer than any well-formed blob');
+  const body = text.slice(n);
   if (!/^[A-Za-z0-9_-]*$/.test(body) || body.length % 4 === 1) throw err('malformed', op, 'not unpadded base64url');
   const b = Buffer.from(body, 'base64url');
   if (b.toString('base64url') !== body) throw err('malformed', op, 'not canonical base64url');
+  if (b.length === 0 || String(b[0]) !== prefix[3]) throw err('malformed', op, "the blob's version is not its prefix's");
   return b;
 }
 
@@ -282,10 +372,21 @@ export class LocalProvider implements Provider {
 
 // ---- key derivation and the envelope ----
 
+/** Key material of one data key: the PRK (v1) or the derived v2 keys; the data key itself is not kept. */
 interface Material {
+  version: 1 | 2;
+  provider: number;
   keyId: string;
   wrapped: Buffer;
-  prk: Buffer; // HKDF-Extract output; the data key itself is not kept
+  prk?: Buffer; // v1: HKDF-Extract output
+  ck?: Buffer; // v2: content key
+  commit?: Buffer; // v2
+  tagKey?: Buffer; // v2: key-section key
+  keyTag?: Buffer; // v2: the tag of this key section
+}
+
+function wipe(m: Material) {
+  for (const b of [m.prk, m.ck, m.tagKey]) b?.fill(0);
 }
 
 function extract(dk: Buffer): Buffer {
@@ -298,12 +399,41 @@ function expand(prk: Buffer, provider: number, messageId: Buffer): { ck: Buffer;
   return { ck: okm.subarray(0, 32), commit: okm.subarray(32, 64) };
 }
 
+function u16(n: number): Buffer {
+  const b = Buffer.alloc(2);
+  b.writeUInt16BE(n);
+  return b;
+}
+
+function keyTagV2(tagKey: Buffer, provider: number, stable: Buffer, keyId: string, wrapped: Buffer): Buffer {
+  const id = Buffer.from(keyId, 'utf8');
+  return createHmac('sha256', tagKey)
+    .update(Buffer.concat([KEY_TAG_LABEL_V2, Buffer.from([2, provider]), u16(stable.length), stable, u16(id.length), id, u16(wrapped.length), wrapped]))
+    .digest();
+}
+
+function materialV1(dk: DataKey, provider: number): Material {
+  const m: Material = { version: 1, provider, keyId: dk.keyId, wrapped: dk.encrypted, prk: extract(dk.plaintext) };
+  dk.plaintext.fill(0);
+  return m;
+}
+
+function materialV2(dk: DataKey, provider: number, stable: Buffer): Material {
+  // OKM = HKDF-SHA-512(IKM = DK, salt = v2 extract label, info = v2 keys label ‖ 0x02 ‖ P, L = 96).
+  const okm = Buffer.from(hkdfSync('sha512', dk.plaintext, EXTRACT_SALT_V2, Buffer.concat([EXPAND_LABEL_V2, Buffer.from([2, provider])]), 96));
+  dk.plaintext.fill(0);
+  const m: Material = { version: 2, provider, keyId: dk.keyId, wrapped: dk.encrypted, ck: Buffer.from(okm.subarray(0, 32)), tagKey: Buffer.from(okm.subarray(32, 64)), commit: Buffer.from(okm.subarray(64, 96)) };
+  okm.fill(0);
+  m.keyTag = keyTagV2(m.tagKey!, provider, stable, m.keyId, m.wrapped);
+  return m;
+}
+
 export interface CacheConfig {
   /** How long a data key may be used (required, > 0). */
   maxAgeMs: number;
-  /** Messages encrypted per data key (default 2^32). */
+  /** Messages encrypted per data key (default and maximum 2^32). */
   maxMessages?: number;
-  /** Plaintext bytes encrypted per data key (default 2^53). */
+  /** Plaintext bytes encrypted per data key (default and maximum 2^32). */
   maxBytes?: number;
   /** Cached keys, encryption and decryption together (default 1000). */
   maxEntries?: number;
@@ -320,8 +450,10 @@ export interface EnvelopeConfig {
   provider: Provider;
   /** Enables the data-key cache; off by default (every call goes to the provider). */
   cache?: CacheConfig;
+  /** The format new blobs are written in: 2 (default) or 1. Both are always read. */
+  writeVersion?: 1 | 2;
   now?: () => number;
-  /** The source of message ids and nonces (default crypto.randomBytes); replace it only to reproduce known-answer vectors. */
+  /** The source of version 1's message ids and nonces (default crypto.randomBytes); replace it only to reproduce known-answer vectors. */
   random?: (n: number) => Buffer;
 }
 
@@ -333,6 +465,7 @@ export class Envelope {
   readonly #inflight = new Map<string, Promise<Material>>();
   readonly #now: () => number;
   readonly #random: (n: number) => Buffer;
+  readonly #version: 1 | 2;
   /** Provider calls made (for tests and metrics). */
   providerCalls = 0;
 
@@ -341,54 +474,65 @@ export class Envelope {
     this.#p = cfg.provider;
     this.#now = cfg.now ?? Date.now;
     this.#random = cfg.random ?? randomBytes;
+    if (cfg.writeVersion !== undefined && cfg.writeVersion !== 1 && cfg.writeVersion !== 2) throw err('malformed', 'new', 'writeVersion must be 1 or 2');
+    this.#version = cfg.writeVersion ?? 2;
     if (cfg.cache) {
       const c = cfg.cache;
       if (!(c.maxAgeMs > 0)) throw err('malformed', 'new', 'cache.maxAgeMs must be positive');
       if ((c.maxMessages ?? 0) < 0 || (c.maxBytes ?? 0) < 0 || (c.maxEntries ?? 0) < 0) throw err('malformed', 'new', 'cache limits must not be negative');
-      this.#cache = { maxAgeMs: c.maxAgeMs, maxMessages: c.maxMessages || 2 ** 32, maxBytes: c.maxBytes || Number.MAX_SAFE_INTEGER, maxEntries: c.maxEntries || 1000 };
+      if ((c.maxMessages ?? 0) > MAX_MESSAGES_PER_DATA_KEY || (c.maxBytes ?? 0) > MAX_BYTES_PER_DATA_KEY) throw err('malformed', 'new', `cache.maxMessages and maxBytes are at most ${MAX_MESSAGES_PER_DATA_KEY} each`);
+      this.#cache = { maxAgeMs: c.maxAgeMs, maxMessages: c.maxMessages || MAX_MESSAGES_PER_DATA_KEY, maxBytes: c.maxBytes || MAX_BYTES_PER_DATA_KEY, maxEntries: c.maxEntries || 1000 };
     }
   }
 
   toString(): string {
-    return `Envelope{provider:${this.#p.id} cache:${this.#cache !== undefined}}`;
+    return `Envelope{provider:${this.#p.id} cache:${this.#cache !== undefined} writes:v${this.#version}}`;
   }
 
   /** Clears every cached key. */
   close(): void {
-    for (const e of this.#entries.values()) e.m.prk.fill(0);
+    for (const e of this.#entries.values()) wipe(e.m);
     this.#entries.clear();
   }
 
-  #usable(e: CacheEntry | undefined, size: number, encrypt: boolean): boolean {
-    if (!e || !this.#cache) return false;
+  #usable(e: CacheEntry, size: number, encrypt: boolean): boolean {
+    if (!this.#cache) return false;
     if (this.#now() - e.created >= this.#cache.maxAgeMs) return false;
     if (encrypt && (e.messages + 1 > this.#cache.maxMessages || e.bytes + size > this.#cache.maxBytes)) return false;
     return true;
   }
 
-  async #material(key: string, size: number, encrypt: boolean, load: () => Promise<Material>): Promise<Material> {
+  /** Key material for one use, and the use's sequence number (its entry's message count before it: v2 nonces). */
+  async #material(key: string, size: number, encrypt: boolean, load: () => Promise<Material>): Promise<{ m: Material; seq: number; cached: boolean }> {
     if (!this.#cache || (encrypt && size > this.#cache.maxBytes)) {
       this.providerCalls++;
-      return load();
+      return { m: await load(), seq: 0, cached: false };
     }
     for (;;) {
       const e = this.#entries.get(key);
       if (e && this.#usable(e, size, encrypt)) {
         this.#entries.delete(key);
         this.#entries.set(key, e);
-        e.messages++;
-        e.bytes += size;
-        return e.m;
+        const seq = e.messages;
+        if (encrypt) {
+          e.messages++;
+          e.bytes += size;
+        }
+        return { m: e.m, seq, cached: true };
       }
       if (e) {
+        // Spent or expired. Its key is wiped once no use of it can still be running: uses are synchronous
+        // after they obtain the material, so that is now.
         this.#entries.delete(key);
-        e.m.prk.fill(0);
+        wipe(e.m);
       }
       const f = this.#inflight.get(key);
       if (f) {
         await f.catch(() => undefined);
-        if (this.#inflight.get(key) === f) this.#inflight.delete(key);
-        if (!this.#entries.has(key)) return f; // the load failed, or the entry is already gone: share its outcome
+        if (!this.#entries.has(key)) {
+          await f; // the load failed: share its error
+          throw err('provider', encrypt ? 'encrypt' : 'decrypt', 'the cache lost a fresh entry');
+        }
         continue;
       }
       this.providerCalls++;
@@ -399,36 +543,70 @@ export class Envelope {
         this.#entries.set(key, { m, created: this.#now(), messages: encrypt ? 1 : 0, bytes: encrypt ? size : 0 });
         while (this.#entries.size > this.#cache.maxEntries) {
           const oldest = this.#entries.keys().next().value as string;
-          this.#entries.get(oldest)!.m.prk.fill(0);
+          if (oldest === key) break;
+          wipe(this.#entries.get(oldest)!.m);
           this.#entries.delete(oldest);
         }
-        return m;
+        return { m, seq: 0, cached: true };
       } finally {
         this.#inflight.delete(key);
       }
     }
   }
 
-  /** Encrypts plaintext under ec and returns the binary blob (format version 1). */
-  async encrypt(plaintext: Uint8Array, ec: EncryptionContext = {}): Promise<Buffer> {
+  async #generate(op: string, ec: EncryptionContext, canon: Buffer, version: 1 | 2): Promise<Material> {
+    let dk: DataKey;
+    try {
+      dk = await this.#p.generateDataKey(ec, canon);
+    } catch (e) {
+      throw e instanceof EnvelopeError ? e : err('provider', op, 'generate a data key', e);
+    }
+    const id = Buffer.byteLength(dk.keyId, 'utf8');
+    if (dk.plaintext.length !== 32 || id < 1 || id > MAX_KEY_ID || dk.encrypted.length < 1 || dk.encrypted.length > MAX_WRAPPED) {
+      dk.plaintext.fill(0);
+      throw err('provider', op, 'the provider returned a malformed data key');
+    }
+    return version === 1 ? materialV1(dk, this.#p.id) : materialV2(dk, this.#p.id, canon);
+  }
+
+  /** Encrypts plaintext under ec (in version 2: ec is the stable context, the message context is empty). */
+  encrypt(plaintext: Uint8Array, ec: EncryptionContext = {}): Promise<Buffer> {
+    return this.encryptWith(plaintext, ec, {});
+  }
+
+  /**
+   * Encrypts plaintext under the stable context (given to the key provider: one cached data key serves every
+   * message with the same stable context) and the message context (a row id, say: authenticated with the
+   * body in version 2). A key may not be in both. Writing version 1, both are bound as one context.
+   */
+  async encryptWith(plaintext: Uint8Array, stable: EncryptionContext, message: EncryptionContext): Promise<Buffer> {
     const op = 'encrypt';
     if (plaintext.length > MAX_PLAINTEXT) throw err('malformed', op, 'plaintext larger than 64 MiB');
+    for (const k of Object.keys(message)) if (Object.hasOwn(stable, k)) throw err('malformed', op, `context key ${JSON.stringify(k.slice(0, 40))} is in both the stable and the message context`);
+    if (this.#version === 1) return this.#encrypt1(plaintext, Object.keys(message).length ? { ...stable, ...message } : stable);
+    const canon = canonicalContext(stable, op);
+    const mc = canonicalContext(message, op);
+    const { m, seq, cached } = await this.#material('e2' + canon.toString('base64'), plaintext.length, true, () => this.#generate(op, stable, canon, 2));
+    const keyId = Buffer.from(m.keyId, 'utf8');
+    const nonce = Buffer.alloc(NONCE_SIZE);
+    nonce.writeBigUInt64BE(BigInt(seq), 4);
+    const head = Buffer.concat([Buffer.from([2, this.#p.id]), u16(canon.length), canon, u16(mc.length), mc, m.commit!, nonce, Buffer.alloc(4)]);
+    head.writeUInt32BE(plaintext.length + TAG_SIZE, head.length - 4);
+    const c = createCipheriv('aes-256-gcm', m.ck!, nonce);
+    c.setAAD(head);
+    const out = Buffer.concat([head, u16(keyId.length), keyId, u16(m.wrapped.length), m.wrapped, m.keyTag!, c.update(plaintext), c.final(), c.getAuthTag()]);
+    if (!cached) wipe(m);
+    return out;
+  }
+
+  async #encrypt1(plaintext: Uint8Array, ec: EncryptionContext): Promise<Buffer> {
+    const op = 'encrypt';
     const canon = canonicalContext(ec, op);
-    const m = await this.#material('E' + canon.toString('base64'), plaintext.length, true, async () => {
-      let dk: DataKey;
-      try {
-        dk = await this.#p.generateDataKey(ec, canon);
-      } catch (e) {
-        throw e instanceof EnvelopeError ? e : err('provider', op, 'generate a data key', e);
-      }
-      const prk = extract(dk.plaintext);
-      dk.plaintext.fill(0);
-      return { keyId: dk.keyId, wrapped: dk.encrypted, prk };
-    });
+    const { m, cached } = await this.#material('E' + canon.toString('base64'), plaintext.length, true, () => this.#generate(op, ec, canon, 1));
     const keyId = Buffer.from(m.keyId, 'utf8');
     const messageId = this.#random(MESSAGE_ID_SIZE);
     const nonce = this.#random(NONCE_SIZE);
-    const { ck, commit } = expand(m.prk, this.#p.id, messageId);
+    const { ck, commit } = expand(m.prk!, this.#p.id, messageId);
     const head = Buffer.alloc(84 + canon.length);
     head[0] = 1;
     head[1] = this.#p.id;
@@ -438,45 +616,56 @@ export class Envelope {
     commit.copy(head, 36 + canon.length);
     nonce.copy(head, 68 + canon.length);
     head.writeUInt32BE(plaintext.length + TAG_SIZE, 80 + canon.length);
-    const keySect = Buffer.alloc(4 + keyId.length + m.wrapped.length);
-    keySect.writeUInt16BE(keyId.length, 0);
-    keyId.copy(keySect, 2);
-    keySect.writeUInt16BE(m.wrapped.length, 2 + keyId.length);
-    m.wrapped.copy(keySect, 4 + keyId.length);
     const c = createCipheriv('aes-256-gcm', ck, nonce);
     c.setAAD(head);
-    const out = Buffer.concat([head, keySect, c.update(plaintext), c.final(), c.getAuthTag()]);
+    const out = Buffer.concat([head, u16(keyId.length), keyId, u16(m.wrapped.length), m.wrapped, c.update(plaintext), c.final(), c.getAuthTag()]);
     ck.fill(0);
+    if (!cached) wipe(m);
     return out;
   }
 
-  /** Decrypts a blob (binary, or its text form) that must carry exactly the context ec. */
-  async decrypt(blob: Uint8Array | string, ec: EncryptionContext = {}): Promise<Buffer> {
+  /** Decrypts a blob (binary or text form, v1 or v2) that must carry exactly the context ec (v2: as its stable context, with an empty message context). */
+  decrypt(blob: Uint8Array | string, ec: EncryptionContext = {}): Promise<Buffer> {
+    return this.decryptWith(blob, ec, {});
+  }
+
+  /** Decrypts a blob made with encryptWith(…, stable, message). A version-1 blob is checked against the union of both. */
+  async decryptWith(blob: Uint8Array | string, stable: EncryptionContext, message: EncryptionContext): Promise<Buffer> {
     const op = 'decrypt';
     const bin = typeof blob === 'string' ? decodeText(blob) : blob;
     const h = parseHeader(bin, op);
-    const want = canonicalContext(ec, op);
-    if (!want.equals(h.context)) throw err('context-mismatch', op);
+    for (const k of Object.keys(message)) if (Object.hasOwn(stable, k)) throw err('malformed', op, `context key ${JSON.stringify(k.slice(0, 40))} is in both the stable and the message context`);
+    const ec = h.version === 1 && Object.keys(message).length ? { ...stable, ...message } : stable;
+    if (!canonicalContext(ec, op).equals(h.context)) throw err('context-mismatch', op, h.version === 2 ? 'stable context' : '');
+    if (h.version === 2 && !canonicalContext(message, op).equals(h.messageContext!)) throw err('context-mismatch', op, 'message context');
     if (h.provider !== this.#p.id) throw err('key-not-allowed', op, `the blob's provider id ${h.provider} is not this envelope's provider`);
     if (!this.#p.allowed(h.keyId)) throw err('key-not-allowed', op, `key ${JSON.stringify(h.keyId.slice(0, 200))} is not on the allow-list`);
-    const cacheKey = 'D' + createHash('sha256').update(Buffer.from([h.provider])).update(String(h.keyId.length) + ':' + h.keyId + ':' + h.wrappedKey.length + ':').update(h.wrappedKey).update(h.context).digest('base64');
-    const m = await this.#material(cacheKey, 0, false, async () => {
+    const cacheKey = 'D' + h.version + createHash('sha256').update(Buffer.from([h.provider])).update(u16(Buffer.byteLength(h.keyId))).update(h.keyId).update(u16(h.wrappedKey.length)).update(h.wrappedKey).update(h.context).digest('base64');
+    const { m, cached } = await this.#material(cacheKey, 0, false, async () => {
       let dk: DataKey;
       try {
         dk = await this.#p.decryptDataKey(h.keyId, h.wrappedKey, ec, h.context);
       } catch (e) {
         throw e instanceof EnvelopeError ? e : err('provider', op, 'unwrap the data key', e);
       }
-      const prk = extract(dk.plaintext);
-      dk.plaintext.fill(0);
-      return { keyId: h.keyId, wrapped: h.wrappedKey, prk };
+      if (dk.plaintext.length !== 32) throw err('provider', op, 'the provider returned a data key that is not 32 bytes');
+      dk = { ...dk, keyId: h.keyId, encrypted: h.wrappedKey };
+      return h.version === 1 ? materialV1(dk, h.provider) : materialV2(dk, h.provider, h.context);
     });
-    const { ck, commit } = expand(m.prk, h.provider, h.messageId);
-    if (!timingSafeEqual(commit, h.commitment)) {
-      ck.fill(0);
-      throw err('authentication', op, 'key commitment mismatch');
-    }
     try {
+      let ck: Buffer;
+      if (h.version === 1) {
+        const x = expand(m.prk!, h.provider, h.messageId!);
+        if (!timingSafeEqual(x.commit, h.commitment)) {
+          x.ck.fill(0);
+          throw err('authentication', op, 'key commitment mismatch');
+        }
+        ck = x.ck;
+      } else {
+        if (!timingSafeEqual(m.commit!, h.commitment)) throw err('authentication', op, 'key commitment does not match the data key');
+        if (!timingSafeEqual(m.keyTag!, h.keyTag!)) throw err('authentication', op, 'key section was modified');
+        ck = m.ck!;
+      }
       const d = createDecipheriv('aes-256-gcm', ck, h.nonce);
       d.setAAD(h.aad);
       d.setAuthTag(h.body.subarray(h.body.length - TAG_SIZE));
@@ -485,11 +674,64 @@ export class Envelope {
         d.final();
       } catch {
         pt.fill(0);
-        throw err('authentication', op);
+        throw err('authentication', op, 'header or body was modified');
+      } finally {
+        if (h.version === 1) ck.fill(0);
       }
       return pt;
     } finally {
-      ck.fill(0);
+      if (!cached) wipe(m);
     }
   }
+}
+
+/**
+ * An encrypted table column, for a TypeORM or pg subscriber (the design's EncryptionSubscriber): each value
+ * is bound to its table, column and row — in version 2 the table and column (and any further stable pairs,
+ * a tenant say) go to the key provider and the row is the message context, so one cached data key serves a
+ * whole column. A value copied to another row or column fails with context-mismatch.
+ */
+export class EncryptedColumn {
+  readonly #env: Envelope;
+  readonly #stable: Record<string, string>;
+
+  constructor(env: Envelope, readonly table: string, readonly column: string, stable: Record<string, string> = {}) {
+    if (!table || !column) throw err('malformed', 'column', 'a table and a column are required');
+    for (const k of ['table', 'column', 'row']) if (Object.hasOwn(stable, k)) throw err('malformed', 'column', `the stable context may not use the reserved key "${k}"`);
+    this.#env = env;
+    this.#stable = { ...stable, table, column };
+  }
+
+  /** Encrypts the value of row rowId and returns its text form. */
+  async encrypt(rowId: string, plaintext: Uint8Array | string): Promise<string> {
+    if (!rowId) throw err('malformed', 'encrypt-field', 'a row id is required');
+    return encodeText(await this.#env.encryptWith(typeof plaintext === 'string' ? Buffer.from(plaintext, 'utf8') : plaintext, this.#stable, { row: rowId }));
+  }
+
+  /**
+   * Decrypts the text stored in row rowId (format 1 or 2). Every failure throws; isNotEnvelope tells a value
+   * that never was an envelope (legacy plaintext, to migrate) from a damaged or foreign one (never plaintext).
+   */
+  decrypt(rowId: string, text: string): Promise<Buffer> {
+    if (!rowId) throw err('malformed', 'decrypt-field', 'a row id is required');
+    return this.#env.decryptWith(text, this.#stable, { row: rowId });
+  }
+
+  /**
+   * For migrations: returns the plaintext of an encrypted value, or the value itself when it never was an
+   * envelope (no envelope prefix) — and says which. A damaged, forged or misplaced envelope still throws.
+   */
+  async decryptOrLegacy(rowId: string, value: string): Promise<{ plaintext: Buffer; legacy: boolean }> {
+    try {
+      return { plaintext: await this.decrypt(rowId, value), legacy: false };
+    } catch (e) {
+      if (isNotEnvelope(e)) return { plaintext: Buffer.from(value, 'utf8'), legacy: true };
+      throw e;
+    }
+  }
+}
+
+/** Whether err says the value was never an envelope (no envelope text prefix), as opposed to a damaged one. */
+export function isNotEnvelope(e: unknown): boolean {
+  return e instanceof EnvelopeError && e.notEnvelope;
 }

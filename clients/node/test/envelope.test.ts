@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import {
-  Envelope, EnvelopeError, LocalProvider, PROVIDER_KMS, canonicalContext, decodeText, encodeText, parseHeader,
-  type DataKey, type Provider,
+  EncryptedColumn, Envelope, EnvelopeError, LocalProvider, PROVIDER_KMS, canonicalContext, decodeText, encodeText, hasEnvelopePrefix,
+  isNotEnvelope, parseHeader, type DataKey, type Provider,
 } from '../src/envelope.js';
 import { envelopeKatDir, readJSON, writeOut } from './paths.js';
 
@@ -71,7 +71,7 @@ test('every Go known-answer vector (v1) decrypts, from the blob and from its tex
 test('encrypting the vectors\' inputs reproduces the Go blobs byte for byte', async () => {
   for (const v of vectors.filter((v) => v.provider === 'static')) {
     const rnd = [hex(v.messageId), hex(v.nonce)];
-    const env = new Envelope({ provider: providerFor(v), random: () => rnd.shift()! });
+    const env = new Envelope({ provider: providerFor(v), writeVersion: 1, random: () => rnd.shift()! });
     assert.equal((await env.encrypt(hex(v.plaintext), v.context ?? {})).toString('hex'), v.blob, v.name);
   }
 });
@@ -105,9 +105,9 @@ test('the reader refuses truncation, trailing bytes, another context, an unliste
   await rejectsWith(env.decrypt(blob, {}), 'context-mismatch', 'no context');
   const other = new Envelope({ provider: new StaticProvider('arn:aws:kms:us-east-1:123456789012:key/other', hex(v.edk), hex(v.dataKey)) });
   await rejectsWith(other.decrypt(blob, ec), 'key-not-allowed', 'unlisted key');
-  const v2 = Buffer.from(blob);
-  v2[0] = 2;
-  await rejectsWith(env.decrypt(v2, ec), 'unsupported-version', 'version 2 blob in a v1 reader');
+  const v3 = Buffer.from(blob);
+  v3[0] = 3;
+  await rejectsWith(env.decrypt(v3, ec), 'unsupported-version', 'a future version');
   assert.throws(() => decodeText('env9:AQ'), (e) => kindOf(e) === 'unsupported-version');
   assert.throws(() => decodeText(v.text + '='), (e) => kindOf(e) === 'malformed');
   assert.throws(() => decodeText(' ' + v.text), (e) => kindOf(e) === 'malformed');
@@ -156,9 +156,65 @@ test('the data-key cache serves many messages with one provider call, per contex
   assert.throws(() => new Envelope({ provider: p, cache: { maxAgeMs: 0 } }), (e) => kindOf(e) === 'malformed');
 });
 
+test('version 2: round trip, one data key per stable context, counter nonces, rows bound by the message context', async () => {
+  const p = new LocalProvider({ k: randomBytes(32) });
+  let calls = 0;
+  const counting: Provider = { id: p.id, allowed: (id) => p.allowed(id), generateDataKey: (a, b) => (calls++, p.generateDataKey(a, b)), decryptDataKey: (a, b, c, d) => (calls++, p.decryptDataKey(a, b, c, d)) };
+  const env = new Envelope({ provider: counting, cache: { maxAgeMs: 60_000 } });
+  const col = new EncryptedColumn(env, 'payees', 'iban', { tenant: 't1' });
+  const texts = await Promise.all(['a', 'b', 'c', 'd'].map((v, i) => col.encrypt(String(i), v)));
+  assert.equal(calls, 1, 'one data key for the whole column');
+  assert.ok(texts.every((t) => t.startsWith('env2:')));
+  const nonces = texts.map((t) => parseHeader(decodeText(t)).nonce.toString('hex'));
+  assert.deepEqual(nonces, ['000000000000000000000000', '000000000000000000000001', '000000000000000000000002', '000000000000000000000003']);
+  const reader = new Envelope({ provider: counting, cache: { maxAgeMs: 60_000 } });
+  const rcol = new EncryptedColumn(reader, 'payees', 'iban', { tenant: 't1' });
+  for (const [i, t] of texts.entries()) assert.equal((await rcol.decrypt(String(i), t)).toString(), 'abcd'[i]);
+  assert.equal(calls, 2, 'one unwrap for every row under that data key');
+  await rejectsWith(rcol.decrypt('1', texts[0]), 'context-mismatch', 'a value moved to another row');
+  await rejectsWith(new EncryptedColumn(reader, 'payees', 'bic', { tenant: 't1' }).decrypt('0', texts[0]), 'context-mismatch', 'another column');
+  await rejectsWith(env.encryptWith(Buffer.from('x'), { row: '1' }, { row: '2' }), 'malformed', 'a key in both contexts');
+  assert.throws(() => new EncryptedColumn(env, 't', 'c', { row: 'x' }), (e) => kindOf(e) === 'malformed');
+});
+
+test('version 2: no changed byte of a blob opens, and each failure has a kind', async () => {
+  const env = new Envelope({ provider: new LocalProvider({ k: randomBytes(32) }) });
+  const blob = await env.encryptWith(Buffer.from('version two'), { table: 't' }, { row: '7' });
+  const kinds = new Set<string>();
+  for (let i = 0; i < blob.length; i++) {
+    for (const bit of [0x01, 0x80]) {
+      const b = Buffer.from(blob);
+      b[i] ^= bit;
+      try {
+        await env.decryptWith(b, { table: 't' }, { row: '7' });
+        assert.fail(`byte ${i} flipped still decrypts`);
+      } catch (e) {
+        kinds.add(kindOf(e));
+      }
+    }
+  }
+  assert.deepEqual([...kinds].sort(), ['authentication', 'context-mismatch', 'key-not-allowed', 'malformed', 'unsupported-version']);
+  assert.equal((await env.decryptWith(blob, { table: 't' }, { row: '7' })).toString(), 'version two');
+});
+
+test('migrations: a value without an envelope prefix is "not an envelope"; any prefixed value that fails is damaged, never plaintext', async () => {
+  const env = new Envelope({ provider: new LocalProvider({ k: randomBytes(32) }) });
+  const col = new EncryptedColumn(env, 'users', 'email');
+  const good = await col.encrypt('1', 'a@example.com');
+  assert.deepEqual(await col.decryptOrLegacy('1', good), { plaintext: Buffer.from('a@example.com'), legacy: false });
+  assert.deepEqual(await col.decryptOrLegacy('1', 'legacy@example.com'), { plaintext: Buffer.from('legacy@example.com'), legacy: true });
+  for (const damaged of [good.slice(0, -2), good.replace('env2:', 'env1:'), 'env2:', 'env7:AAAA', good + 'A', good.slice(0, 10) + '!' + good.slice(11)]) {
+    await assert.rejects(col.decryptOrLegacy('1', damaged), (e) => !isNotEnvelope(e) && e instanceof EnvelopeError, damaged.slice(0, 12));
+  }
+  await assert.rejects(col.decryptOrLegacy('2', good), (e) => kindOf(e) === 'context-mismatch');
+  assert.equal(hasEnvelopePrefix('env12:x'), true);
+  assert.equal(hasEnvelopePrefix('envelope'), false);
+  await assert.rejects(col.decrypt('1', 'plain'), (e) => isNotEnvelope(e) && kindOf(e) === 'malformed');
+});
+
 test('envelopes made here are written for the Go side to open', async () => {
   const kek = randomBytes(32);
-  const env = new Envelope({ provider: new LocalProvider({ 'node-interop': kek }) });
+  const env = new Envelope({ provider: new LocalProvider({ 'node-interop': kek }), writeVersion: 1 });
   const cases: { context: Record<string, string>; plaintext: string }[] = [
     { context: {}, plaintext: '' },
     { context: { table: 'payees', column: 'iban', row: '7' }, plaintext: Buffer.from('DE89370400440532013000').toString('hex') },
