@@ -3,7 +3,6 @@ package envelope
 import (
 	"container/list"
 	"context"
-	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"sync"
@@ -11,7 +10,9 @@ import (
 )
 
 // CacheConfig bounds the data-key cache. Zero fields take the defaults
-// shown; MaxAge is required.
+// shown; MaxAge is required. Limits above the hard maxima (MaxCacheAge,
+// MaxMessagesPerDataKey, MaxBytesPerDataKey) are refused: they keep a
+// cached data key within the safe use of AES-256-GCM.
 //
 // Encryption reuses one data key for many messages with the same context
 // until it is MaxAge old, has encrypted MaxMessages messages or MaxBytes
@@ -21,9 +22,9 @@ import (
 // key cached for one context never serves another. Both kinds share
 // MaxEntries (least recently used goes first). Evicted keys are cleared.
 type CacheConfig struct {
-	MaxAge      time.Duration // required, > 0: how long a data key may be used
-	MaxMessages int64         // messages encrypted per data key (default 2^32)
-	MaxBytes    int64         // plaintext bytes encrypted per data key (default 2^62)
+	MaxAge      time.Duration // required, 0 < MaxAge ≤ MaxCacheAge: how long a data key may be used
+	MaxMessages int64         // messages encrypted per data key (default and maximum 2^32)
+	MaxBytes    int64         // plaintext bytes encrypted per data key (default and maximum 2^32)
 	MaxEntries  int           // cached data keys, encryption and decryption together (default 1000)
 }
 
@@ -35,7 +36,20 @@ type CacheStats struct {
 	Entries                    int    // entries now cached
 }
 
-type cacheKey [sha256.Size]byte
+// Hard limits of the cache (format version 2 relies on them: a cached data
+// key's content key seals at most MaxMessagesPerDataKey messages with
+// counter nonces, and at most MaxBytesPerDataKey bytes — 2^28 AES blocks,
+// far below the bounds of NIST SP 800-38D).
+const (
+	MaxCacheAge           = 24 * time.Hour
+	MaxMessagesPerDataKey = 1 << 32
+	MaxBytesPerDataKey    = 1 << 32
+)
+
+// cacheKey is the cache's key: a domain byte and the length-prefixed fields
+// that select an entry, kept as a string (map lookups by a []byte converted
+// in the index expression do not allocate).
+type cacheKey = string
 
 type cacheEntry struct {
 	key      cacheKey
@@ -64,17 +78,20 @@ type cache struct {
 }
 
 func newCache(cfg CacheConfig, now func() time.Time) (*cache, error) {
-	if cfg.MaxAge <= 0 {
-		return nil, newErr(ErrMalformed, "new", "CacheConfig.MaxAge must be positive")
+	if cfg.MaxAge <= 0 || cfg.MaxAge > MaxCacheAge {
+		return nil, newErr(ErrMalformed, "new", "CacheConfig.MaxAge must be positive and at most %s", MaxCacheAge)
 	}
 	if cfg.MaxMessages < 0 || cfg.MaxBytes < 0 || cfg.MaxEntries < 0 {
 		return nil, newErr(ErrMalformed, "new", "CacheConfig limits must not be negative")
 	}
+	if cfg.MaxMessages > MaxMessagesPerDataKey || cfg.MaxBytes > MaxBytesPerDataKey {
+		return nil, newErr(ErrMalformed, "new", "CacheConfig.MaxMessages and MaxBytes are at most %d each", int64(MaxMessagesPerDataKey))
+	}
 	if cfg.MaxMessages == 0 {
-		cfg.MaxMessages = 1 << 32
+		cfg.MaxMessages = MaxMessagesPerDataKey
 	}
 	if cfg.MaxBytes == 0 {
-		cfg.MaxBytes = 1 << 62
+		cfg.MaxBytes = MaxBytesPerDataKey
 	}
 	if cfg.MaxEntries == 0 {
 		cfg.MaxEntries = 1000
@@ -82,23 +99,22 @@ func newCache(cfg CacheConfig, now func() time.Time) (*cache, error) {
 	return &cache{cfg: cfg, now: now, entries: map[cacheKey]*cacheEntry{}, inflight: map[cacheKey]*flight{}}, nil
 }
 
-// Cache keys: SHA-256 over a domain byte, the provider and length-prefixed
-// fields, so encryption and decryption entries can never collide.
-func encryptKey(buf []byte, canonCtx []byte) cacheKey {
+// Cache keys: a domain byte (E/e: encryption under format 1/2, D/d:
+// decryption of a format 1/2 blob), the provider and length-prefixed
+// fields, so no two kinds of entry can collide.
+func encryptKey(buf []byte, canonCtx []byte) []byte {
 	buf = append(buf[:0], 'E', 0)
-	buf = append(buf, canonCtx...)
-	return sha256.Sum256(buf)
+	return append(buf, canonCtx...)
 }
 
-func decryptKey(buf []byte, provider ProviderID, keyID, edk, canonCtx []byte) cacheKey {
-	buf = append(buf[:0], 'D', byte(provider))
+func decryptKey(buf []byte, domain byte, provider ProviderID, keyID, edk, canonCtx []byte) []byte {
+	buf = append(buf[:0], domain, byte(provider))
 	buf = binary.BigEndian.AppendUint16(buf, uint16(len(keyID)))
 	buf = binary.BigEndian.AppendUint16(buf, uint16(len(edk)))
 	buf = binary.BigEndian.AppendUint16(buf, uint16(len(canonCtx)))
 	buf = append(buf, keyID...)
 	buf = append(buf, edk...)
-	buf = append(buf, canonCtx...)
-	return sha256.Sum256(buf)
+	return append(buf, canonCtx...)
 }
 
 type loader func(ctx context.Context) (*keyMaterial, error)
@@ -116,13 +132,17 @@ func (c *cache) usable(e *cacheEntry, size int64, encrypt bool) bool {
 }
 
 // lookup is the hit path: it takes one use of a usable entry, or returns nil.
-func (c *cache) lookup(key cacheKey, size int64, encrypt bool) *cacheEntry {
+// The entry's message count before this use is the use's sequence number
+// (format 2 makes its nonce from it): under c.mu, so no two uses of one
+// entry get the same number.
+func (c *cache) lookup(key []byte, size int64, encrypt bool) (*cacheEntry, int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e, ok := c.entries[key]
+	e, ok := c.entries[string(key)]
 	if !ok || !c.usable(e, size, encrypt) {
-		return nil
+		return nil, 0
 	}
+	seq := e.messages
 	e.messages++
 	e.bytes += size
 	e.refs++
@@ -132,21 +152,20 @@ func (c *cache) lookup(key cacheKey, size int64, encrypt bool) *cacheEntry {
 	} else {
 		c.st.DecryptHits++
 	}
-	return e
+	return e, seq
 }
 
-// get returns an entry for key holding one use, loading the material with
-// one provider call however many goroutines miss at once. The caller
-// releases the entry when done with its material.
-func (c *cache) get(ctx context.Context, key cacheKey, size int64, encrypt bool, load loader) (*cacheEntry, error) {
-	if e := c.lookup(key, size, encrypt); e != nil {
-		return e, nil
-	}
+// get returns an entry for key holding one use and the use's sequence
+// number, loading the material with one provider call however many
+// goroutines miss at once. The caller releases the entry when done with its
+// material.
+func (c *cache) get(ctx context.Context, key cacheKey, size int64, encrypt bool, load loader) (*cacheEntry, int64, error) {
 	counted := false
 	for {
 		c.mu.Lock()
 		if e, ok := c.entries[key]; ok {
 			if c.usable(e, size, encrypt) {
+				seq := e.messages
 				e.messages++
 				e.bytes += size
 				e.refs++
@@ -159,7 +178,7 @@ func (c *cache) get(ctx context.Context, key cacheKey, size int64, encrypt bool,
 					}
 				}
 				c.mu.Unlock()
-				return e, nil
+				return e, seq, nil
 			}
 			c.evictLocked(e)
 		}
@@ -168,10 +187,10 @@ func (c *cache) get(ctx context.Context, key cacheKey, size int64, encrypt bool,
 			select {
 			case <-f.done:
 			case <-ctx.Done():
-				return nil, &Error{Kind: ErrProvider, Op: "cache", Detail: "gave up waiting for the data key", Cause: ctx.Err()}
+				return nil, 0, &Error{Kind: ErrProvider, Op: "cache", Detail: "gave up waiting for the data key", Cause: ctx.Err()}
 			}
 			if f.err != nil && (ctx.Err() != nil || !isContextErr(f.err)) {
-				return nil, f.err // the provider's answer holds for every waiter
+				return nil, 0, f.err // the provider's answer holds for every waiter
 			}
 			continue // take a use of the loaded entry, or load again if the leader's context ended
 		}
@@ -204,7 +223,7 @@ func (c *cache) get(ctx context.Context, key cacheKey, size int64, encrypt bool,
 		c.mu.Unlock()
 		close(f.done)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 	}
 }

@@ -95,7 +95,7 @@ func TestEveryKMSCallGoesThroughRotationCall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, _ := New(Config{Provider: p})
+	e, _ := New(Config{Provider: p, WriteVersion: Version1})
 	ec := Context{"a": "b"}
 	blob, err := e.Encrypt(ctx, []byte("secret"), ec)
 	if err != nil {
