@@ -2,10 +2,15 @@ package nodetest
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -37,7 +42,9 @@ func offlineEnv(t *testing.T, out string) []string {
 // checks in Go what they produced.
 func TestNodeReproducesTheGoVectorsAndGoVerifiesNodeOutput(t *testing.T) {
 	out := t.TempDir()
-	nodeTest(t, offlineEnv(t, out), "apikey.test.js", "envelope.test.js", "jwt.test.js")
+	goDir := t.TempDir()
+	writeGoEnvelopes(t, goDir)
+	nodeTest(t, append(offlineEnv(t, out), "NODETEST_GO_DIR="+goDir), "apikey.test.js", "envelope.test.js", "jwt.test.js")
 
 	t.Run("webhook signatures made in Node verify in pkg/apikey", func(t *testing.T) {
 		var sigs []sigVector
@@ -56,15 +63,7 @@ func TestNodeReproducesTheGoVectorsAndGoVerifiesNodeOutput(t *testing.T) {
 	})
 
 	t.Run("envelopes made in Node open in pkg/envelope", func(t *testing.T) {
-		var f struct {
-			KeyID string `json:"keyId"`
-			KEK   string `json:"kek"`
-			Cases []struct {
-				Context   map[string]string `json:"context"`
-				Plaintext string            `json:"plaintext"`
-				Text      string            `json:"text"`
-			} `json:"cases"`
-		}
+		var f localEnvelopes
 		readJSON(t, filepath.Join(out, "envelopes-local.json"), &f)
 		key, err := envelope.ParseLocalKey(f.KeyID, f.KEK)
 		if err != nil {
@@ -86,14 +85,21 @@ func TestNodeReproducesTheGoVectorsAndGoVerifiesNodeOutput(t *testing.T) {
 			if err != nil {
 				t.Fatalf("case %d: %v", i, err)
 			}
-			pt, err := env.Decrypt(context.Background(), blob, envelope.Context(c.Context))
+			pc, err := envelope.PrepareContext(c.Context)
 			if err != nil {
-				t.Fatalf("case %d: %v", i, err)
+				t.Fatal(err)
+			}
+			pt, err := env.AppendDecryptWith(context.Background(), nil, blob, pc, c.Message)
+			if err != nil {
+				t.Fatalf("case %d (%s): %v", i, c.Text[:5], err)
+			}
+			if want := c.Text[:5]; !strings.HasPrefix(envelope.EncodeText(blob), want) {
+				t.Fatalf("case %d: version changed", i)
 			}
 			if hex.EncodeToString(pt) != c.Plaintext {
 				t.Fatalf("case %d: another plaintext", i)
 			}
-			if _, err := env.Decrypt(context.Background(), blob, envelope.Context{"other": "context"}); !errors.Is(err, envelope.ErrContextMismatch) {
+			if _, err := env.AppendDecryptWith(context.Background(), nil, blob, pc, envelope.Context{"row": "another"}); !errors.Is(err, envelope.ErrContextMismatch) {
 				t.Fatalf("case %d under another context: %v", i, err)
 			}
 		}
@@ -120,4 +126,61 @@ func TestNodeReproducesTheGoVectorsAndGoVerifiesNodeOutput(t *testing.T) {
 			}
 		}
 	})
+}
+
+// localEnvelopes is an exchange file of envelopes under one local key.
+type localEnvelopes struct {
+	KeyID string         `json:"keyId"`
+	KEK   string         `json:"kek"` // base64
+	Cases []envelopeCase `json:"cases"`
+}
+
+type envelopeCase struct {
+	Context   map[string]string `json:"context"`           // the stable context (format 1: the whole context)
+	Message   map[string]string `json:"message,omitempty"` // format 2's message context
+	Plaintext string            `json:"plaintext"`         // hex
+	Text      string            `json:"text"`
+}
+
+// writeGoEnvelopes seals envelopes in both formats with pkg/envelope under a
+// fresh local key for the Node tests to open (go-envelopes-local.json).
+func writeGoEnvelopes(t *testing.T, dir string) {
+	t.Helper()
+	ctx := context.Background()
+	kek := make([]byte, 32)
+	_, _ = rand.Read(kek)
+	key, err := envelope.NewLocalKey("go-interop", kek)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := envelope.NewLocalProvider(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := localEnvelopes{KeyID: "go-interop", KEK: base64.StdEncoding.EncodeToString(kek)}
+	for _, version := range []int{1, 2} {
+		env, err := envelope.New(envelope.Config{Provider: p, WriteVersion: version, Cache: &envelope.CacheConfig{MaxAge: time.Minute}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		blob, err := env.Encrypt(ctx, []byte("format "+strconv.Itoa(version)+", one context"), envelope.Context{"purpose": "interop", "k-ü": ""})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Cases = append(f.Cases, envelopeCase{Context: map[string]string{"purpose": "interop", "k-ü": ""}, Plaintext: hex.EncodeToString([]byte("format " + strconv.Itoa(version) + ", one context")), Text: envelope.EncodeText(blob)})
+		pc, err := envelope.PrepareContext(envelope.Context{"table": "payees", "column": "iban"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for row := range 3 {
+			pt := []byte(fmt.Sprintf("DE%020d", row))
+			msg := envelope.Context{"row": strconv.Itoa(row)}
+			b, err := env.AppendEncryptWith(ctx, nil, pt, pc, msg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.Cases = append(f.Cases, envelopeCase{Context: map[string]string{"table": "payees", "column": "iban"}, Message: msg, Plaintext: hex.EncodeToString(pt), Text: envelope.EncodeText(b)})
+		}
+	}
+	writeJSON(t, filepath.Join(dir, "go-envelopes-local.json"), f)
 }

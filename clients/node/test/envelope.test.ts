@@ -212,15 +212,29 @@ test('migrations: a value without an envelope prefix is "not an envelope"; any p
   await assert.rejects(col.decrypt('1', 'plain'), (e) => isNotEnvelope(e) && kindOf(e) === 'malformed');
 });
 
-test('envelopes made here are written for the Go side to open', async () => {
+test('envelopes made here, in both formats, are written for the Go side to open', async () => {
   const kek = randomBytes(32);
-  const env = new Envelope({ provider: new LocalProvider({ 'node-interop': kek }), writeVersion: 1 });
-  const cases: { context: Record<string, string>; plaintext: string }[] = [
-    { context: {}, plaintext: '' },
-    { context: { table: 'payees', column: 'iban', row: '7' }, plaintext: Buffer.from('DE89370400440532013000').toString('hex') },
-    { context: { kid: 'k-ü-1', z: '' }, plaintext: randomBytes(3000).toString('hex') },
-  ];
   const out = [];
-  for (const c of cases) out.push({ ...c, text: encodeText(await env.encrypt(hex(c.plaintext), c.context)) });
+  for (const writeVersion of [1, 2] as const) {
+    const env = new Envelope({ provider: new LocalProvider({ 'node-interop': kek }), writeVersion, cache: { maxAgeMs: 60_000 } });
+    const cases: { context: Record<string, string>; message?: Record<string, string>; plaintext: string }[] = [
+      { context: {}, plaintext: '' },
+      { context: { table: 'payees', column: 'iban' }, message: { row: '7' }, plaintext: Buffer.from('DE89370400440532013000').toString('hex') },
+      { context: { table: 'payees', column: 'iban' }, message: { row: '8' }, plaintext: Buffer.from('DE89370400440532013001').toString('hex') },
+      { context: { kid: 'k-ü-1', z: '' }, plaintext: randomBytes(3000).toString('hex') },
+    ];
+    for (const c of cases) out.push({ ...c, text: encodeText(await env.encryptWith(hex(c.plaintext), c.context, c.message ?? {})) });
+  }
+  assert.ok(out.some((c) => c.text.startsWith('env1:')) && out.some((c) => c.text.startsWith('env2:')));
   writeOut('envelopes-local.json', { keyId: 'node-interop', kek: kek.toString('base64'), cases: out });
+});
+
+test('envelopes Go sealed in both formats open here', { skip: process.env.NODETEST_GO_DIR ? false : 'run from go test ./internal/nodetest' }, async () => {
+  const f = readJSON<{ keyId: string; kek: string; cases: { context: Record<string, string>; message?: Record<string, string>; plaintext: string; text: string }[] }>(join(process.env.NODETEST_GO_DIR!, 'go-envelopes-local.json'));
+  const env = new Envelope({ provider: new LocalProvider({ [f.keyId]: f.kek }) });
+  assert.ok(f.cases.some((c) => c.text.startsWith('env1:')) && f.cases.some((c) => c.text.startsWith('env2:')));
+  for (const c of f.cases) {
+    assert.equal((await env.decryptWith(c.text, c.context, c.message ?? {})).toString('hex'), c.plaintext, c.text.slice(0, 5));
+    await rejectsWith(env.decryptWith(c.text, c.context, { ...c.message, row: 'other' }), 'context-mismatch', 'another row');
+  }
 });
