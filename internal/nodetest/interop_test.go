@@ -44,7 +44,7 @@ func TestNodeReproducesTheGoVectorsAndGoVerifiesNodeOutput(t *testing.T) {
 	out := t.TempDir()
 	goDir := t.TempDir()
 	writeGoEnvelopes(t, goDir)
-	nodeTest(t, append(offlineEnv(t, out), "NODETEST_GO_DIR="+goDir), "apikey.test.js", "envelope.test.js", "jwt.test.js")
+	nodeTest(t, append(offlineEnv(t, out), "NODETEST_GO_DIR="+goDir), "apikey.test.js", "envelope.test.js", "jwt.test.js", "db.test.js")
 
 	t.Run("webhook signatures made in Node verify in pkg/apikey", func(t *testing.T) {
 		var sigs []sigVector

@@ -1,11 +1,20 @@
-// A cache of Secrets Manager values with the behaviour of the suite's Go
-// consumer cache: versioned values (version id and stages kept with each),
-// refresh in the background once a value is older than its TTL (the stale
-// value keeps serving meanwhile, and after a failed refresh, up to maxStale),
-// one request per secret and stage however many callers miss at once, a
-// forced refresh after an authentication failure that is rate-limited per
-// secret, and invalidation from the suite's notifications (SNS → SQS) and
-// from EventBridge RotationSucceeded events.
+// A rotation-aware cache of Secrets Manager values, with the behaviour of
+// the suite's Go cache (pkg/secretcache):
+//
+//   - values are cached by version: a stage maps to the version that carried
+//     it when last read, and a version's value never changes (getVersion
+//     never reads a version twice);
+//   - a request never waits for a refresh once a value is loaded: a value
+//     older than ttl is served while one background read replaces it; only a
+//     value older than maxStale (the reads kept failing) is not served — the
+//     request then waits for a read and fails closed if it fails;
+//   - one read per secret and stage is in flight at a time (single flight);
+//   - refresh(id) is for "the credential was just refused": it reads now, at
+//     most once per minRefreshInterval per secret;
+//   - invalidate(idOrArn) re-reads at once (a read in flight is followed by
+//     one more), driven by the suite's SNS notifications or Secrets
+//     Manager's EventBridge events through one SQS queue (subscribeQueue);
+//   - subscribe(fn) tells a consumer that a stage moved to a new version.
 
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
@@ -15,168 +24,234 @@ export interface SecretValue {
   readonly arn: string;
   readonly name: string;
   readonly versionId: string;
+  /** The version's stages when it was read. */
   readonly stages: readonly string[];
   readonly value: string;
   readonly fetchedAt: number;
 }
 
+/** A stage that moved to a new version, as a read found it. */
+export interface Change {
+  secretId: string;
+  arn: string;
+  stage: string;
+  oldVersionId?: string;
+  newVersionId: string;
+}
+
+export const DEFAULT_TTL_MS = 5 * 60_000;
+export const DEFAULT_MIN_REFRESH_INTERVAL_MS = 1000;
+export const DEFAULT_READ_TIMEOUT_MS = 5000;
+const RETRY_MIN_MS = 1000;
+
 export interface SecretCacheConfig {
   client: SecretsManagerClient;
-  /** A value older than this is refreshed in the background on its next use (default 5 minutes). */
+  /** Age after which a value is re-read in the background on its next use (default 5 minutes). */
   ttlMs?: number;
-  /** How long past ttlMs a value may still serve while refreshes fail (default ttlMs). After that get() fails. */
+  /** Age after which a value is no longer served (default 3 × ttl; at least ttl). */
   maxStaleMs?: number;
-  /** The floor between forced refreshes of one secret and stage (default 10 s). */
-  minForcedRefreshMs?: number;
+  /** The least time between two reads forced by refresh() for one secret (default 1 s). */
+  minRefreshIntervalMs?: number;
+  /** Bounds one read, whoever waits for it (default 5 s). */
+  readTimeoutMs?: number;
   now?: () => number;
+}
+
+/** A value the cache could not provide (the read failed and nothing servable is cached). Never holds a value. */
+export class SecretUnavailableError extends Error {
+  override name = 'SecretUnavailableError';
+  constructor(readonly secretId: string, readonly stage: string, cause: unknown) {
+    super(`secretcache: secret value unavailable: ${secretId} (${stage}): ${(cause as Error)?.message ?? cause}`, { cause });
+  }
 }
 
 interface Entry {
   id: string;
-  stage: string;
-  value?: SecretValue;
-  loading?: Promise<SecretValue>;
-  lastTry: number;
+  stage: string; // '' for a version entry
+  version: string;
+  cur?: SecretValue;
+  flight?: Promise<SecretValue>;
+  again: boolean;
   lastForced: number;
-  invalidated: boolean;
+  failures: number;
+  retryAt: number;
   lastError?: unknown;
 }
-
-/** The rotation events that make cached values of a secret outdated. */
-export const INVALIDATING_EVENTS = ['rotation.started', 'rotation.succeeded', 'RotationSucceeded'];
 
 export class SecretCache {
   readonly #sm: SecretsManagerClient;
   readonly #ttl: number;
   readonly #maxStale: number;
-  readonly #minForced: number;
+  readonly #minRefresh: number;
+  readonly #readTimeout: number;
   readonly #now: () => number;
   readonly #entries = new Map<string, Entry>();
-  readonly #listeners = new Set<(secretArn: string) => void>();
+  readonly #subs = new Set<(c: Change) => void>();
   /** GetSecretValue calls made (for tests and metrics). */
-  fetches = 0;
+  reads = 0;
 
   constructor(cfg: SecretCacheConfig) {
     this.#sm = cfg.client;
-    this.#ttl = cfg.ttlMs && cfg.ttlMs > 0 ? cfg.ttlMs : 5 * 60_000;
-    this.#maxStale = cfg.maxStaleMs && cfg.maxStaleMs > 0 ? cfg.maxStaleMs : this.#ttl;
-    this.#minForced = cfg.minForcedRefreshMs && cfg.minForcedRefreshMs > 0 ? cfg.minForcedRefreshMs : 10_000;
+    this.#ttl = cfg.ttlMs && cfg.ttlMs > 0 ? cfg.ttlMs : DEFAULT_TTL_MS;
+    this.#maxStale = Math.max(cfg.maxStaleMs && cfg.maxStaleMs > 0 ? cfg.maxStaleMs : 3 * this.#ttl, this.#ttl);
+    this.#minRefresh = cfg.minRefreshIntervalMs && cfg.minRefreshIntervalMs > 0 ? cfg.minRefreshIntervalMs : DEFAULT_MIN_REFRESH_INTERVAL_MS;
+    this.#readTimeout = cfg.readTimeoutMs && cfg.readTimeoutMs > 0 ? cfg.readTimeoutMs : DEFAULT_READ_TIMEOUT_MS;
     this.#now = cfg.now ?? Date.now;
   }
 
-  #entry(id: string, stage: string): Entry {
-    const k = stage + '\0' + id;
+  #entry(id: string, stage: string, version = ''): Entry {
+    const k = `${version ? 'v' : 's'}\0${version || stage}\0${id}`;
     let e = this.#entries.get(k);
     if (!e) {
-      e = { id, stage, lastTry: -Infinity, lastForced: -Infinity, invalidated: false };
+      e = { id, stage: version ? '' : stage, version, again: false, lastForced: -Infinity, failures: 0, retryAt: -Infinity };
       this.#entries.set(k, e);
     }
     return e;
   }
 
-  #load(e: Entry): Promise<SecretValue> {
-    e.loading ??= (async () => {
-      e.lastTry = this.#now();
-      this.fetches++;
+  #start(e: Entry): Promise<SecretValue> {
+    const p = (async () => {
+      this.reads++;
+      let v: SecretValue | undefined;
+      let error: unknown;
       try {
-        const out = await this.#sm.send(new GetSecretValueCommand({ SecretId: e.id, VersionStage: e.stage }));
-        const v = { arn: out.ARN ?? '', name: out.Name ?? '', versionId: out.VersionId ?? '', stages: out.VersionStages ?? [], fetchedAt: this.#now() } as unknown as SecretValue;
-        Object.defineProperty(v, 'value', { value: out.SecretString ?? '', enumerable: false });
+        const out = await this.#sm.send(
+          new GetSecretValueCommand(e.version ? { SecretId: e.id, VersionId: e.version } : { SecretId: e.id, VersionStage: e.stage }),
+          { abortSignal: AbortSignal.timeout(this.#readTimeout) },
+        );
+        const text = out.SecretString ?? Buffer.from(out.SecretBinary ?? new Uint8Array()).toString('utf8');
+        v = { arn: out.ARN ?? '', name: out.Name ?? '', versionId: out.VersionId ?? '', stages: Object.freeze([...(out.VersionStages ?? [])]), fetchedAt: this.#now() } as unknown as SecretValue;
+        Object.defineProperty(v, 'value', { value: text, enumerable: false });
         Object.freeze(v);
-        e.value = v;
-        e.invalidated = false;
-        e.lastError = undefined;
-        return v;
       } catch (err) {
-        e.lastError = err;
-        throw err;
-      } finally {
-        e.loading = undefined;
+        error = err;
       }
-    })();
-    return e.loading;
-  }
-
-  /**
-   * Returns the value of secretId at stage (default AWSCURRENT). A fresh value is returned at once; an old
-   * one is returned at once too while a background refresh runs, until it is ttl + maxStale old; an
-   * invalidated or missing one is loaded first. Concurrent misses share one request.
-   */
-  async get(secretId: string, stage = 'AWSCURRENT'): Promise<SecretValue> {
-    const e = this.#entry(secretId, stage);
-    const v = e.value;
-    if (!v || e.invalidated) return this.#load(e);
-    const age = this.#now() - v.fetchedAt;
-    if (age < this.#ttl) return v;
-    if (age < this.#ttl + this.#maxStale) {
-      if (!e.loading && this.#now() - e.lastTry >= Math.min(this.#minForced, this.#ttl)) this.#load(e).catch(() => undefined);
+      let change: Change | undefined;
+      if (v) {
+        const old = e.cur;
+        e.cur = v;
+        e.failures = 0;
+        e.retryAt = -Infinity;
+        e.lastError = undefined;
+        if (!e.version && (!old || old.versionId !== v.versionId)) {
+          change = { secretId: e.id, arn: v.arn, stage: e.stage, oldVersionId: old?.versionId, newVersionId: v.versionId };
+          const ve = this.#entry(e.id, '', v.versionId);
+          ve.cur ??= v;
+        }
+      } else {
+        e.failures++;
+        e.lastError = error;
+        e.retryAt = this.#now() + Math.min(RETRY_MIN_MS * 2 ** Math.min(e.failures - 1, 20), this.#ttl);
+      }
+      e.flight = undefined;
+      if (e.again) {
+        e.again = false;
+        e.flight = this.#start(e);
+        e.flight.catch(() => undefined);
+      }
+      if (change) for (const fn of this.#subs) fn(change);
+      if (!v) throw new SecretUnavailableError(e.id, e.version || e.stage, error);
       return v;
-    }
-    return this.#load(e);
+    })();
+    e.flight = p;
+    p.catch(() => undefined); // a background read's failure is recorded on the entry
+    return p;
   }
 
-  /**
-   * Reloads secretId now because its value was refused (an authentication failure). At most one forced
-   * reload per minForcedRefreshMs per secret and stage; inside the floor it returns what is cached (or the
-   * reload already running). Returns the value and whether it changed version.
-   */
-  async forceRefresh(secretId: string, stage = 'AWSCURRENT'): Promise<{ value: SecretValue; changed: boolean }> {
-    const e = this.#entry(secretId, stage);
-    const before = e.value?.versionId;
-    if (e.loading) {
-      const value = await e.loading;
-      return { value, changed: value.versionId !== before };
-    }
-    if (e.value && this.#now() - e.lastForced < this.#minForced) return { value: e.value, changed: false };
-    e.lastForced = this.#now();
-    const value = await this.#load(e);
-    return { value, changed: value.versionId !== before };
-  }
-
-  /** Marks every cached stage of a secret (by ARN, name or the id it was requested by) as outdated. */
-  invalidate(secret: string): number {
-    let n = 0;
-    for (const e of this.#entries.values()) {
-      if (e.id === secret || e.value?.arn === secret || e.value?.name === secret || sameSecretArn(e.id, secret)) {
-        e.invalidated = true;
-        n++;
+  async #get(e: Entry): Promise<SecretValue> {
+    const now = this.#now();
+    const s = e.cur;
+    if (s) {
+      if (e.version) return s;
+      const age = now - s.fetchedAt;
+      if (age < this.#ttl) return s;
+      if (age < this.#maxStale) {
+        if (!e.flight && now >= e.retryAt) this.#start(e);
+        return s;
       }
     }
-    for (const l of this.#listeners) l(secret);
-    return n;
+    if (e.flight) return e.flight;
+    if (now < e.retryAt) throw new SecretUnavailableError(e.id, e.version || e.stage, new Error(`the last read failed; next try in ${e.retryAt - now} ms: ${(e.lastError as Error)?.message ?? e.lastError}`));
+    return this.#start(e);
   }
 
-  /** Calls f with the secret's ARN whenever a notification invalidates it. */
-  onInvalidate(f: (secretArn: string) => void): () => void {
-    this.#listeners.add(f);
-    return () => this.#listeners.delete(f);
+  /** The value of secretId at stage (default AWSCURRENT); see the module comment for when it reads. */
+  get(secretId: string, stage = 'AWSCURRENT'): Promise<SecretValue> {
+    return this.#get(this.#entry(secretId, stage));
+  }
+
+  /** One version of a secret, read once and kept (a version's value never changes). */
+  getVersion(secretId: string, versionId: string): Promise<SecretValue> {
+    return this.#get(this.#entry(secretId, '', versionId));
   }
 
   /**
-   * Handles one message body: a suite notification (raw, or inside an SNS envelope as SQS delivers it) or an
-   * EventBridge event for Secrets Manager's RotationSucceeded. Returns the secret ARN it invalidated, if any.
+   * Reads secretId at stage now, because its value was just refused. At most one forced read per
+   * minRefreshInterval per secret and stage: inside the interval it joins the read in flight or returns the
+   * cached value. Compare the result's versionId with the refused one to know whether retrying can help.
+   */
+  async refresh(secretId: string, stage = 'AWSCURRENT'): Promise<SecretValue> {
+    const e = this.#entry(secretId, stage);
+    const now = this.#now();
+    if (e.flight) return e.flight;
+    if (now - e.lastForced < this.#minRefresh) {
+      if (e.cur && now - e.cur.fetchedAt < this.#maxStale) return e.cur;
+      throw new SecretUnavailableError(secretId, stage, e.lastError ?? new Error('refresh rate limit reached'));
+    }
+    e.lastForced = now;
+    return this.#start(e);
+  }
+
+  /**
+   * Re-reads at once every cached stage of the secret named secretIdOrArn (the name or ARN it was asked by,
+   * or the ARN or name Secrets Manager returned), serving the values in use until the reads return. A read
+   * already in flight is followed by one more, so a notification is never lost. It does not wait.
+   */
+  invalidate(secretIdOrArn: string): void {
+    for (const e of this.#entries.values()) {
+      if (e.version) continue;
+      const match = e.id === secretIdOrArn || e.cur?.arn === secretIdOrArn || e.cur?.name === secretIdOrArn;
+      if (!match) continue;
+      if (e.flight) e.again = true;
+      else this.#start(e);
+    }
+  }
+
+  /** Calls fn after every read that found a stage on a new version. Returns the unsubscribe function. */
+  subscribe(fn: (c: Change) => void): () => void {
+    this.#subs.add(fn);
+    return () => this.#subs.delete(fn);
+  }
+
+  /** The last read error of a secret and stage, if its last read failed. */
+  lastError(secretId: string, stage = 'AWSCURRENT'): unknown {
+    return this.#entries.get(`s\0${stage}\0${secretId}`)?.lastError;
+  }
+
+  /**
+   * Handles one SQS message body: the suite's notification (raw, or in its SNS envelope) or an EventBridge
+   * event from Secrets Manager. Invalidates and returns the secret it names, if it is a rotation that ended.
    */
   handleMessage(body: string): string | undefined {
-    const arn = rotatedSecret(body);
-    if (arn) this.invalidate(arn);
-    return arn;
+    const id = rotatedSecret(body);
+    if (id) this.invalidate(id);
+    return id;
   }
 
   /**
-   * Long-polls an SQS queue subscribed to the suite's SNS topic (or an EventBridge rule's target) and
+   * Long-polls an SQS queue subscribed to the suite's SNS topic (or targeted by an EventBridge rule) and
    * invalidates what its messages name; every message is deleted once handled. Returns a stop function.
    */
-  subscribe(sqs: SQSClient, queueUrl: string, opts: { waitTimeSeconds?: number; onError?: (e: unknown) => void } = {}): () => Promise<void> {
+  subscribeQueue(sqs: SQSClient, queueUrl: string, opts: { waitTimeSeconds?: number; onError?: (e: unknown) => void; onMessage?: (secret: string | undefined) => void } = {}): () => Promise<void> {
     const ac = new AbortController();
     const loop = (async () => {
       while (!ac.signal.aborted) {
         try {
           const out = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: opts.waitTimeSeconds ?? 20 }), { abortSignal: ac.signal });
-          const done = [];
-          for (const m of out.Messages ?? []) {
-            this.handleMessage(m.Body ?? '');
-            done.push({ Id: String(done.length), ReceiptHandle: m.ReceiptHandle });
-          }
+          const done = (out.Messages ?? []).map((m, i) => {
+            opts.onMessage?.(this.handleMessage(m.Body ?? ''));
+            return { Id: String(i), ReceiptHandle: m.ReceiptHandle };
+          });
           if (done.length) await sqs.send(new DeleteMessageBatchCommand({ QueueUrl: queueUrl, Entries: done }));
         } catch (e) {
           if (ac.signal.aborted) break;
@@ -190,45 +265,29 @@ export class SecretCache {
       await loop;
     };
   }
-
-  /** The last refresh error of a secret and stage, if its last refresh failed. */
-  lastError(secretId: string, stage = 'AWSCURRENT'): unknown {
-    return this.#entries.get(stage + '\0' + secretId)?.lastError;
-  }
 }
 
-// A secret's ARN ends in "-" and six random characters; a notification always carries the full ARN.
-function sameSecretArn(id: string, arn: string): boolean {
-  return id.startsWith('arn:') && arn.startsWith(id + '-') && arn.length === id.length + 7;
-}
-
-/** The secret a notification or event says was (or is being) rotated, if it is one of the invalidating kinds. */
+/**
+ * The secret a message says finished rotating: the suite's "rotation.succeeded" notification (raw or inside
+ * an SNS envelope), or Secrets Manager's EventBridge events RotationSucceeded (detail.additionalEventData.SecretId)
+ * and UpdateSecretVersionStage (detail.requestParameters.secretId). Anything else: undefined.
+ */
 export function rotatedSecret(body: string): string | undefined {
-  let o: any;
-  try {
-    o = JSON.parse(body);
-  } catch {
-    return undefined;
-  }
-  if (o && o.Type === 'Notification' && typeof o.Message === 'string') {
+  const parse = (s: string): any => {
     try {
-      o = JSON.parse(o.Message);
+      return JSON.parse(s);
     } catch {
       return undefined;
     }
-  }
+  };
+  let o = parse(body);
+  if (o && o.Type === 'Notification' && typeof o.Message === 'string') o = parse(o.Message);
   if (!o || typeof o !== 'object') return undefined;
-  // The suite's own notification (pkg/rotation.Notification).
-  if (typeof o.event === 'string' && typeof o.secretArn === 'string' && o.schemaVersion >= 1) {
-    return INVALIDATING_EVENTS.includes(o.event) && o.outcome !== 'failure' ? o.secretArn : undefined;
-  }
-  // EventBridge: Secrets Manager's RotationSucceeded, delivered through CloudTrail.
-  if (o.source === 'aws.secretsmanager' && o.detail && o.detail.eventName === 'RotationSucceeded') {
+  if (o.event === 'rotation.succeeded' && typeof o.secretArn === 'string' && o.secretArn) return o.secretArn;
+  if (o.source === 'aws.secretsmanager' && o.detail) {
     const d = o.detail;
-    const id = d.additionalEventData?.SecretId ?? d.serviceEventDetails?.SecretId ?? d.requestParameters?.secretId;
-    if (typeof id === 'string' && id) return id;
-    const r = Array.isArray(o.resources) ? o.resources.find((x: unknown) => typeof x === 'string') : undefined;
-    return r;
+    if (d.eventName === 'RotationSucceeded' && typeof d.additionalEventData?.SecretId === 'string' && d.additionalEventData.SecretId) return d.additionalEventData.SecretId;
+    if (d.eventName === 'UpdateSecretVersionStage' && typeof d.requestParameters?.secretId === 'string' && d.requestParameters.secretId) return d.requestParameters.secretId;
   }
   return undefined;
 }

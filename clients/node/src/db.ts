@@ -242,7 +242,7 @@ export class RotatingPool {
   }
 
   async #heal(failed: Generation): Promise<Generation> {
-    const { value } = await this.#cfg.cache.forceRefresh(this.#cfg.secretId);
+    const value = await this.#cfg.cache.refresh(this.#cfg.secretId);
     if (this.#gen && this.#gen.versionId !== value.versionId) {
       this.#retire(this.#gen);
       this.#gen = this.#make(value);
@@ -253,7 +253,7 @@ export class RotatingPool {
     // AWSCURRENT did not change: a single-user rotation may have set the new password (setSecret) but not
     // yet promoted it (finishSecret). The role then has AWSPENDING's password.
     try {
-      const { value: pending } = await this.#cfg.cache.forceRefresh(this.#cfg.secretId, 'AWSPENDING');
+      const pending = await this.#cfg.cache.refresh(this.#cfg.secretId, 'AWSPENDING');
       if (pending.versionId !== failed.versionId) {
         if (!this.#pendingGen || this.#pendingGen.versionId !== pending.versionId) {
           this.#retire(this.#pendingGen);

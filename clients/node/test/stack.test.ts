@@ -117,10 +117,9 @@ test('webhooks: a signature with the previous key verifies during the overlap; N
 });
 
 test('PostgreSQL: pools on AWSCURRENT answer every query while alternating and single-user rotations run', { skip }, async () => {
-  const cache = new SecretCache({ client: sm, ttlMs: 500, minForcedRefreshMs: 200 });
+  const cache = new SecretCache({ client: sm, ttlMs: 500, minRefreshIntervalMs: 200 });
   const invalidated: string[] = [];
-  cache.onInvalidate((arn) => invalidated.push(arn));
-  const stop = cache.subscribe(sqs, env('NODETEST_QUEUE_URL'), { waitTimeSeconds: 1 });
+  const stop = cache.subscribeQueue(sqs, env('NODETEST_QUEUE_URL'), { waitTimeSeconds: 1, onMessage: (arn) => arn && invalidated.push(arn) });
   const tls = { caBundleFile: env('NODETEST_PG_CA_FILE') };
   const pools = {
     alternating: new RotatingPool({ cache, secretId: secret('db-alternating'), tls, pool: { max: 4, idleTimeoutMillis: 200 } }),
@@ -168,18 +167,18 @@ test('PostgreSQL: pools on AWSCURRENT answer every query while alternating and s
 });
 
 test('PostgreSQL: a pool holding a password rotated away heals with one forced refresh and one retry (28P01)', { skip }, async () => {
-  const cache = new SecretCache({ client: sm, ttlMs: 3600_000, minForcedRefreshMs: 1000 });
+  const cache = new SecretCache({ client: sm, ttlMs: 3600_000, minRefreshIntervalMs: 1000 });
   const events: string[] = [];
   const pool = new RotatingPool({ cache, secretId: secret('db-single'), tls: { caBundleFile: env('NODETEST_PG_CA_FILE') }, pool: { max: 1, idleTimeoutMillis: 50 }, onEvent: (e) => events.push(e.type) });
   try {
     await pool.query('SELECT 1');
-    const fetches = cache.fetches;
+    const reads = cache.reads;
     await rotate('db-single'); // the cached AWSCURRENT (TTL 1 h) now holds a password the role no longer has
     await new Promise((r) => setTimeout(r, 200)); // the idle connection closes; the next query logs in anew
     const r = await pool.query<{ u: string }>('SELECT current_user AS u');
     assert.equal(r.rows[0].u, 'node_single');
     assert.equal(pool.healed, 1, 'one authentication failure, healed');
-    assert.equal(cache.fetches - fetches, 1, 'with exactly one forced refresh');
+    assert.equal(cache.reads - reads, 1, 'with exactly one forced refresh');
     assert.deepEqual(events, ['pool', 'pool', 'healed']);
   } finally {
     await pool.end();
