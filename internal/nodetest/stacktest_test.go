@@ -48,7 +48,7 @@ func TestNodeAgainstTheLocalStack(t *testing.T) {
 	}
 
 	out := t.TempDir()
-	nodeTest(t, append(s.env(control, out), "NODETEST_GO_TOKEN="+goToken, "NODETEST_GO_ENVELOPE="+envelope.EncodeText(blob)), "stack.test.js", "cache.test.js")
+	nodeTest(t, append(s.env(control, out), "NODETEST_GO_TOKEN="+goToken, "NODETEST_GO_ENVELOPE="+envelope.EncodeText(blob)), "stack.test.js", "cache.test.js", "examples.test.js")
 
 	t.Run("tokens Node signed with jwtrotate's keys verify in pkg/jwks", func(t *testing.T) {
 		var f struct {
