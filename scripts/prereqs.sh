@@ -17,6 +17,7 @@ need() { # name, check command, fix
 need "Go 1.26+" "go version | grep -Eq 'go1\.(2[6-9]|[3-9][0-9])'" "see https://go.dev/doc/install (Go 1.26 or newer)"
 need "python3" "command -v python3" "apt-get install -y python3"
 need "moto server (python3 -m moto.server)" "python3 -c 'import moto.server'" "pip install 'moto[server]'"
+need "Node 20+ and npm (clients/node)" "node -e 'if (+process.versions.node.split(\".\")[0] < 20) process.exit(1)' && command -v npm" "apt-get install -y nodejs npm  (Node 20 or later; or from https://nodejs.org/en/download)"
 need "cfn-lint" "python3 -m cfnlint --version || command -v cfn-lint" "pip install cfn-lint"
 need "PostgreSQL server binaries (initdb, pg_ctl, postgres)" "ls /usr/lib/postgresql/*/bin/initdb || command -v initdb || (command -v pg_config && test -x \$(pg_config --bindir)/initdb)" "apt-get install -y postgresql"
 if [ "$(id -u)" = 0 ]; then
