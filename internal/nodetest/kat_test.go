@@ -352,7 +352,7 @@ func freshAPIKeyInputs(t *testing.T) apikeyVectors {
 	h1 := apikey.SignWebhook(apikey.NewKey(w1), ts, []byte(body))
 	h2 := apikey.SignWebhook(apikey.NewKey(w2), ts, []byte(body))
 	both := h1 + "," + h2[len("t=1772357400,"):]
-	for _, c := range []sigCase{
+	v.SignatureCases = append(v.SignatureCases, []sigCase{
 		{Header: h1, Body: body, Now: ts.Format(time.RFC3339)},
 		{Header: h2, Body: body, Now: ts.Format(time.RFC3339)},
 		{Header: both, Body: body, Now: ts.Format(time.RFC3339)},
@@ -369,9 +369,7 @@ func freshAPIKeyInputs(t *testing.T) apikeyVectors {
 		{Header: "t=-5," + h1[len("t=1772357400,"):], Body: body, Now: ts.Format(time.RFC3339)},
 		{Header: h1 + ",v1=" + h1[len(h1)-63:], Body: body, Now: ts.Format(time.RFC3339)},
 		{Header: h1 + string(make([]byte, 1000)), Body: body, Now: ts.Format(time.RFC3339)},
-	} {
-		v.SignatureCases = append(v.SignatureCases, c)
-	}
+	}...)
 	nine := "t=1772357400"
 	for i := 0; i < 9; i++ {
 		nine += h1[len("t=1772357400"):]
