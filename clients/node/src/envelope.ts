@@ -418,14 +418,48 @@ function materialV1(dk: DataKey, provider: number): Material {
   return m;
 }
 
-function materialV2(dk: DataKey, provider: number, stable: Buffer): Material {
-  // OKM = HKDF-SHA-512(IKM = DK, salt = v2 extract label, info = v2 keys label ‖ 0x02 ‖ P, L = 96).
-  const okm = Buffer.from(hkdfSync('sha512', dk.plaintext, EXTRACT_SALT_V2, Buffer.concat([EXPAND_LABEL_V2, Buffer.from([2, provider])]), 96));
-  dk.plaintext.fill(0);
-  const m: Material = { version: 2, provider, keyId: dk.keyId, wrapped: dk.encrypted, ck: Buffer.from(okm.subarray(0, 32)), tagKey: Buffer.from(okm.subarray(32, 64)), commit: Buffer.from(okm.subarray(64, 96)) };
+/** The format-2 keys of a data key (derived once per data key) and the tag of its key section. */
+export interface KeysV2 {
+  contentKey: Buffer;
+  keyTagKey: Buffer;
+  commitment: Buffer;
+  keyTag: Buffer;
+}
+
+/**
+ * Derives the format-2 keys: OKM = HKDF-SHA-512(IKM = data key, salt = "rotation-suite/envelope v2 extract",
+ * info = "rotation-suite/envelope v2 keys" ‖ 0x02 ‖ provider, L = 96); content key = OKM[0:32], key-section
+ * key = OKM[32:64], commitment = OKM[64:96]; the key tag is HMAC-SHA-256 under the key-section key of the
+ * label, version, provider, stable context, key id and wrapped key.
+ */
+export function deriveKeysV2(dataKey: Uint8Array, provider: number, stable: Buffer, keyId: string, wrapped: Buffer): KeysV2 {
+  const okm = Buffer.from(hkdfSync('sha512', dataKey, EXTRACT_SALT_V2, Buffer.concat([EXPAND_LABEL_V2, Buffer.from([2, provider])]), 96));
+  const k = { contentKey: Buffer.from(okm.subarray(0, 32)), keyTagKey: Buffer.from(okm.subarray(32, 64)), commitment: Buffer.from(okm.subarray(64, 96)) };
   okm.fill(0);
-  m.keyTag = keyTagV2(m.tagKey!, provider, stable, m.keyId, m.wrapped);
-  return m;
+  return { ...k, keyTag: keyTagV2(k.keyTagKey, provider, stable, keyId, wrapped) };
+}
+
+function materialV2(dk: DataKey, provider: number, stable: Buffer): Material {
+  const k = deriveKeysV2(dk.plaintext, provider, stable, dk.keyId, dk.encrypted);
+  dk.plaintext.fill(0);
+  return { version: 2, provider, keyId: dk.keyId, wrapped: dk.encrypted, ck: k.contentKey, tagKey: k.keyTagKey, commit: k.commitment, keyTag: k.keyTag };
+}
+
+/**
+ * Writes one format-2 blob: message number seq under the data key (its nonce is four zero bytes and seq,
+ * big-endian), the canonical stable and message contexts, the key section and its tag. seq must never repeat
+ * under one data key; Envelope counts it per cached data key.
+ */
+export function sealV2(k: KeysV2, provider: number, keyId: string, wrapped: Buffer, stable: Buffer, message: Buffer, seq: number, plaintext: Uint8Array): Buffer {
+  if (!Number.isSafeInteger(seq) || seq < 0 || seq >= MAX_MESSAGES_PER_DATA_KEY) throw err('malformed', 'encrypt', 'sequence number out of range');
+  const id = Buffer.from(keyId, 'utf8');
+  const nonce = Buffer.alloc(NONCE_SIZE);
+  nonce.writeBigUInt64BE(BigInt(seq), 4);
+  const head = Buffer.concat([Buffer.from([2, provider]), u16(stable.length), stable, u16(message.length), message, k.commitment, nonce, Buffer.alloc(4)]);
+  head.writeUInt32BE(plaintext.length + TAG_SIZE, head.length - 4);
+  const c = createCipheriv('aes-256-gcm', k.contentKey, nonce);
+  c.setAAD(head);
+  return Buffer.concat([head, u16(id.length), id, u16(wrapped.length), wrapped, k.keyTag, c.update(plaintext), c.final(), c.getAuthTag()]);
 }
 
 export interface CacheConfig {
@@ -587,14 +621,7 @@ export class Envelope {
     const canon = canonicalContext(stable, op);
     const mc = canonicalContext(message, op);
     const { m, seq, cached } = await this.#material('e2' + canon.toString('base64'), plaintext.length, true, () => this.#generate(op, stable, canon, 2));
-    const keyId = Buffer.from(m.keyId, 'utf8');
-    const nonce = Buffer.alloc(NONCE_SIZE);
-    nonce.writeBigUInt64BE(BigInt(seq), 4);
-    const head = Buffer.concat([Buffer.from([2, this.#p.id]), u16(canon.length), canon, u16(mc.length), mc, m.commit!, nonce, Buffer.alloc(4)]);
-    head.writeUInt32BE(plaintext.length + TAG_SIZE, head.length - 4);
-    const c = createCipheriv('aes-256-gcm', m.ck!, nonce);
-    c.setAAD(head);
-    const out = Buffer.concat([head, u16(keyId.length), keyId, u16(m.wrapped.length), m.wrapped, m.keyTag!, c.update(plaintext), c.final(), c.getAuthTag()]);
+    const out = sealV2({ contentKey: m.ck!, keyTagKey: m.tagKey!, commitment: m.commit!, keyTag: m.keyTag! }, this.#p.id, m.keyId, m.wrapped, canon, mc, seq, plaintext);
     if (!cached) wipe(m);
     return out;
   }
