@@ -13,7 +13,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"time"
 	"unsafe"
 )
 
@@ -53,7 +52,7 @@ func New(cfg Config) (*Envelope, error) {
 		return nil, newErr(ErrMalformed, "new", "Config.WriteVersion %d is not 1 or 2", cfg.WriteVersion)
 	}
 	if cfg.Cache != nil {
-		c, err := newCache(*cfg.Cache, time.Now)
+		c, err := newCache(*cfg.Cache, nil)
 		if err != nil {
 			return nil, err
 		}

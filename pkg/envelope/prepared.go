@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync/atomic"
 )
 
 // PreparedContext is a stable encryption context prepared once — checked,
@@ -132,6 +133,12 @@ func checkDisjoint(pc *PreparedContext, msg Context, op string) error {
 // provider), canon its encoding, encKey its cache key, mc the canonical
 // message context.
 func (e *Envelope) encrypt2(ctx context.Context, dst, plaintext []byte, stable Context, canon, encKey, mc []byte) ([]byte, error) {
+	return e.encrypt2m(ctx, dst, plaintext, stable, canon, encKey, mc, nil)
+}
+
+// encrypt2m is encrypt2 with memo, the entry the caller used last (a
+// Column's): when it is still usable, the cache's map is not consulted.
+func (e *Envelope) encrypt2m(ctx context.Context, dst, plaintext []byte, stable Context, canon, encKey, mc []byte, memo *atomic.Pointer[cacheEntry]) ([]byte, error) {
 	if len(plaintext) > MaxPlaintext {
 		return nil, newErr(ErrMalformed, "encrypt", "plaintext of %d bytes exceeds the %d-byte maximum", len(plaintext), MaxPlaintext)
 	}
@@ -145,10 +152,24 @@ func (e *Envelope) encrypt2(ctx context.Context, dst, plaintext []byte, stable C
 		err error
 	)
 	if e.cache != nil && int64(len(plaintext)) <= e.cache.cfg.MaxBytes {
-		if ent, seq = e.cache.lookup(encKey, int64(len(plaintext)), true); ent == nil {
-			ent, seq, err = e.cache.get(ctx, string(encKey), int64(len(plaintext)), true, func(ctx context.Context) (*keyMaterial, error) {
-				return e.generate2(ctx, stable, canon)
-			})
+		size := int64(len(plaintext))
+		if memo != nil {
+			if ent = memo.Load(); ent != nil {
+				var ok bool
+				if seq, ok = e.cache.reuse(ent, size, true); !ok {
+					ent = nil
+				}
+			}
+		}
+		if ent == nil {
+			if ent, seq = e.cache.lookup(encKey, size, true); ent == nil {
+				ent, seq, err = e.cache.get(ctx, string(encKey), size, true, func(ctx context.Context) (*keyMaterial, error) {
+					return e.generate2(ctx, stable, canon)
+				})
+			}
+			if ent != nil && memo != nil {
+				memo.Store(ent)
+			}
 		}
 		if ent != nil {
 			m = ent.m
@@ -182,7 +203,7 @@ func (e *Envelope) generate2(ctx context.Context, stable Context, canon []byte) 
 // check2 parses a format-2 blob and checks both contexts, the provider and
 // the key allow-list: everything that needs no key.
 func (e *Envelope) check2(op string, blob []byte, canon []byte, stable Context, msg Context, mc []byte, l *layout2) error {
-	if err := parse2Into(blob, l); err != nil {
+	if err := parse2(blob, l, canon, mc); err != nil {
 		err.(*Error).Op = op
 		return err
 	}
@@ -190,54 +211,93 @@ func (e *Envelope) check2(op string, blob []byte, canon []byte, stable Context, 
 		return newErr(ErrContextMismatch, op, "stable context: %s", contextDiff(l.stable, stable))
 	}
 	if !bytes.Equal(l.message, mc) {
+		if msg == nil {
+			msg, _ = parseContext(mc)
+		}
 		return newErr(ErrContextMismatch, op, "message context: %s", contextDiff(l.message, msg))
 	}
 	if l.provider != e.p.ID() {
 		return newErr(ErrKeyNotAllowed, op, "blob was wrapped by provider %s, this Envelope uses %s", l.provider, e.p.ID())
 	}
-	if !allowed(e.p, l.keyID) {
-		return newErr(ErrKeyNotAllowed, op, "key %q is not on the allow-list", l.keyID)
-	}
+	// The key allow-list is checked by load2, before the provider is asked:
+	// a cached entry exists only for a key that passed it (the list of a
+	// provider never changes), so the hot path skips the lookup.
 	return nil
 }
 
 // material2 returns the format-2 keys of l's data key, from the cache or
 // one provider call; release them with e.done.
 func (e *Envelope) material2(ctx context.Context, op string, l *layout2, stable Context, s *scratch) (*keyMaterial, *cacheEntry, error) {
-	load := func(ctx context.Context) (*keyMaterial, error) {
-		keyID := string(l.keyID)
-		dk, err := e.p.DecryptDataKey(ctx, keyID, l.edk, stable)
-		if err != nil {
-			return nil, err
-		}
-		defer dk.Destroy()
-		if len(dk.Plaintext) != DataKeySize {
-			return nil, newErr(ErrProvider, op, "provider returned a data key of %d bytes", len(dk.Plaintext))
-		}
-		return newKeyMaterial2(dk.Plaintext, l.provider, bytes.Clone(l.stable), keyID, bytes.Clone(l.edk))
-	}
+	return e.material2m(ctx, op, l, stable, s, nil)
+}
+
+// material2m is material2 with memo, the decryption entry the caller used
+// last (a Column's): when l names exactly its key section and it is still
+// usable, the cache's map is not consulted.
+func (e *Envelope) material2m(ctx context.Context, op string, l *layout2, stable Context, s *scratch, memo *atomic.Pointer[cacheEntry]) (*keyMaterial, *cacheEntry, error) {
 	if e.cache == nil {
-		m, err := load(ctx)
+		m, err := e.load2(ctx, op, l, stable)
 		return m, nil, err
+	}
+	if memo != nil {
+		if ent := memo.Load(); ent != nil && ent.m.keyID == string(l.keyID) && bytes.Equal(ent.m.edk, l.edk) {
+			if k := ent.m.v2; k != nil && k.provider == l.provider && bytes.Equal(k.stable, l.stable) {
+				if _, ok := e.cache.reuse(ent, 0, false); ok {
+					return ent.m, ent, nil
+				}
+			}
+		}
+		m, ent, err := e.material2m(ctx, op, l, stable, s, nil)
+		if err == nil {
+			memo.Store(ent)
+		}
+		return m, ent, err
+	}
+	if s == nil {
+		s = getScratch()
+		defer putScratch(s)
 	}
 	key := decryptKey(s.buf[:0], 'd', l.provider, l.keyID, l.edk, l.stable)
 	if ent, _ := e.cache.lookup(key, 0, false); ent != nil {
 		return ent.m, ent, nil
 	}
-	ent, _, err := e.cache.get(ctx, string(key), 0, false, load)
+	ent, _, err := e.cache.get(ctx, string(key), 0, false, func(ctx context.Context) (*keyMaterial, error) {
+		return e.load2(ctx, op, l, stable)
+	})
 	if err != nil {
 		return nil, nil, err
 	}
 	return ent.m, ent, nil
 }
 
+// load2 unwraps l's data key with the provider and derives its keys.
+func (e *Envelope) load2(ctx context.Context, op string, l *layout2, stable Context) (*keyMaterial, error) {
+	if !allowed(e.p, l.keyID) {
+		return nil, newErr(ErrKeyNotAllowed, op, "key %q is not on the allow-list", l.keyID)
+	}
+	keyID := string(l.keyID)
+	dk, err := e.p.DecryptDataKey(ctx, keyID, l.edk, stable)
+	if err != nil {
+		return nil, err
+	}
+	defer dk.Destroy()
+	if len(dk.Plaintext) != DataKeySize {
+		return nil, newErr(ErrProvider, op, "provider returned a data key of %d bytes", len(dk.Plaintext))
+	}
+	return newKeyMaterial2(dk.Plaintext, l.provider, bytes.Clone(l.stable), keyID, bytes.Clone(l.edk))
+}
+
 // decrypt2 opens a format-2 blob.
 func (e *Envelope) decrypt2(ctx context.Context, dst, blob []byte, stable Context, canon []byte, msg Context, mc []byte, s *scratch) (Secret, error) {
+	return e.decrypt2m(ctx, dst, blob, stable, canon, msg, mc, s, nil)
+}
+
+func (e *Envelope) decrypt2m(ctx context.Context, dst, blob []byte, stable Context, canon []byte, msg Context, mc []byte, s *scratch, memo *atomic.Pointer[cacheEntry]) (Secret, error) {
 	var l layout2
 	if err := e.check2("decrypt", blob, canon, stable, msg, mc, &l); err != nil {
 		return nil, err
 	}
-	m, ent, err := e.material2(ctx, "decrypt", &l, stable, s)
+	m, ent, err := e.material2m(ctx, "decrypt", &l, stable, s, memo)
 	if err != nil {
 		return nil, err
 	}

@@ -322,3 +322,19 @@ func TestV2TenThousandRowsInOneColumnCostOneGenerateDataKeyAndOneDecryptMoto(t *
 	c := motoKMS(t)
 	kmsCallsForAColumn(t, c, newKey(t, c, ""), 10000)
 }
+
+func TestLocalProviderRefusesToWrapMoreDataKeysThanItsLimit(t *testing.T) {
+	lp, _ := NewLocalProvider(fixedLocalKey(t, "k", 3))
+	lp.limit = 3
+	e, _ := New(Config{Provider: lp})
+	for i := range 3 {
+		if _, err := e.Encrypt(context.Background(), []byte("x"), nil); err != nil {
+			t.Fatalf("wrap %d: %v", i, err)
+		}
+	}
+	_, err := e.Encrypt(context.Background(), []byte("x"), nil)
+	wantKind(t, err, ErrProvider, "the fourth wrap")
+	if MaxLocalWraps > 1<<32 {
+		t.Fatal("the limit exceeds 2^32 random-nonce uses of the KEK")
+	}
+}
