@@ -44,7 +44,8 @@ func TestNodeReproducesTheGoVectorsAndGoVerifiesNodeOutput(t *testing.T) {
 	out := t.TempDir()
 	goDir := t.TempDir()
 	writeGoEnvelopes(t, goDir)
-	nodeTest(t, append(offlineEnv(t, out), "NODETEST_GO_DIR="+goDir), "apikey.test.js", "envelope.test.js", "jwt.test.js", "db.test.js")
+	writeDocumentCorpus(t, goDir)
+	nodeTest(t, append(offlineEnv(t, out), "NODETEST_GO_DIR="+goDir), "apikey.test.js", "envelope.test.js", "jwt.test.js", "db.test.js", "documents.test.js")
 
 	t.Run("webhook signatures made in Node verify in pkg/apikey", func(t *testing.T) {
 		var sigs []sigVector

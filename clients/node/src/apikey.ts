@@ -6,7 +6,7 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { DocumentError } from './errors.js';
-import { isObject, onlyFields, optString, optInt, optTime, zeroTime, type Obj } from './json.js';
+import { isObject, fields, optString, optInt, optTime, zeroTime, type Obj } from './json.js';
 
 export const KEY_ID_LEN = 12;
 export const BODY_LEN = 32;
@@ -155,8 +155,7 @@ export interface CallerSecret {
 
 export function parseCallerSecret(text: string): CallerSecret {
   const what = 'caller secret';
-  const o = readDoc(text, what);
-  onlyFields(o, ['schemaVersion', 'kind', 'keyId', 'key', 'createdAt', 'expiresAt'], docErr, what);
+  const o = fields(readDoc(text, what), ['schemaVersion', 'kind', 'keyId', 'key', 'createdAt', 'expiresAt'], docErr, what);
   const kind = schemaAndKind(o, what);
   const key = optString(o, 'key', docErr, what) ?? '';
   const keyId = optString(o, 'keyId', docErr, what) ?? '';
@@ -198,8 +197,7 @@ export interface VerifierDoc {
 
 export function parseVerifierDoc(text: string): VerifierDoc {
   const what = 'verifier secret';
-  const o = readDoc(text, what);
-  onlyFields(o, ['schemaVersion', 'kind', 'pepperFingerprint', 'keys'], docErr, what);
+  const o = fields(readDoc(text, what), ['schemaVersion', 'kind', 'pepperFingerprint', 'keys'], docErr, what);
   const kind = schemaAndKind(o, what);
   const keys = o.keys ?? [];
   if (!Array.isArray(keys)) throw docErr(`${what} field "keys" must be an array`);
@@ -215,11 +213,11 @@ export function parseVerifierDoc(text: string): VerifierDoc {
   return d;
 }
 
-function parseRecord(rw: unknown, kind: Kind, i: number): VerifierRecord {
+function parseRecord(raw: unknown, kind: Kind, i: number): VerifierRecord {
   const what = `verifier record ${i}`;
   const bad = (m: string) => docErr(`${what}: ${m}`);
-  if (!isObject(rw)) throw bad('not a JSON object');
-  onlyFields(rw, ['keyId', 'owner', 'prefix', 'alg', 'hash', 'secret', 'status', 'notBefore', 'notAfter'], docErr, what);
+  if (!isObject(raw)) throw bad('not a JSON object');
+  const rw = fields(raw, ['keyId', 'owner', 'prefix', 'alg', 'hash', 'secret', 'status', 'notBefore', 'notAfter'], docErr, what);
   const keyId = optString(rw, 'keyId', docErr, what) ?? '';
   const owner = optString(rw, 'owner', docErr, what) ?? '';
   const prefix = optString(rw, 'prefix', docErr, what) ?? '';

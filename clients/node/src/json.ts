@@ -18,10 +18,19 @@ export function parseJSON(text: string, make: (msg: string) => Error, what: stri
   }
 }
 
-export function onlyFields(o: Obj, allowed: readonly string[], make: (msg: string) => Error, what: string): void {
-  for (const k of Object.keys(o)) {
-    if (!allowed.includes(k)) throw make(`${what} has an unknown field "${safeName(k)}"`);
+/**
+ * Returns o with its members under their schema names, refusing unknown ones. As Go's encoding/json does,
+ * a member name matches a field exactly or, failing that, ignoring ASCII letter case ("SchemaVersion" is
+ * schemaVersion); when several members map to one field, the last one wins.
+ */
+export function fields(o: Obj, allowed: readonly string[], make: (msg: string) => Error, what: string): Obj {
+  const out: Obj = {};
+  for (const [k, v] of Object.entries(o)) {
+    const name = allowed.includes(k) ? k : allowed.find((a) => a.toLowerCase() === k.toLowerCase());
+    if (name === undefined) throw make(`${what} has an unknown field "${safeName(k)}"`);
+    out[name] = v;
   }
+  return out;
 }
 
 /** safeName shows a member name without control characters, cut to 40. */

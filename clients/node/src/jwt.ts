@@ -9,7 +9,7 @@ import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/clien
 import { SignJWT, calculateJwkThumbprint, decodeProtectedHeader, jwtVerify, type JWK, type JWTPayload, type JWTVerifyOptions, type JWTVerifyResult } from 'jose';
 import { DocumentError } from './errors.js';
 import { decodeText, type Envelope } from './envelope.js';
-import { isObject, onlyFields, optInt, optString, optTime, type Obj } from './json.js';
+import { isObject, fields, optInt, optString, optTime, type Obj } from './json.js';
 
 export const ALGORITHMS = ['ES256', 'RS256', 'EdDSA'] as const;
 export type Algorithm = (typeof ALGORITHMS)[number];
@@ -118,10 +118,10 @@ export interface JwtKeyring {
   emergencyRekey?: { nonce: string; handledAt?: Date; dropped: { kid: string }[] };
 }
 
-function signingKey(o: unknown, role: string): SigningKey {
+function signingKey(raw: unknown, role: string): SigningKey {
   const what = `the ${role} key`;
-  if (!isObject(o)) throw malformed(`${what} is not a JSON object`);
-  onlyFields(o, ['kid', 'alg', 'privateKey', 'publicJwk', 'createdAt', 'publishedAt', 'activatedAt'], malformed, what);
+  if (!isObject(raw)) throw malformed(`${what} is not a JSON object`);
+  const o = fields(raw, ['kid', 'alg', 'privateKey', 'publicJwk', 'createdAt', 'publishedAt', 'activatedAt'], malformed, what);
   const k = {
     kid: optString(o, 'kid', malformed, what) ?? '',
     alg: (optString(o, 'alg', malformed, what) ?? '') as Algorithm,
@@ -137,15 +137,15 @@ function signingKey(o: unknown, role: string): SigningKey {
 /** Parses and validates a signing-key secret with the rules of pkg/jwks.ParseDocument / Validate. */
 export async function parseJwtKeyring(text: string): Promise<JwtKeyring> {
   if (text.trim() === '') return { schemaVersion: 0, retired: [] };
-  let o: unknown;
+  let parsed: unknown;
   try {
-    o = JSON.parse(text);
+    parsed = JSON.parse(text);
   } catch {
     throw malformed('the secret value is not a JWT key document: invalid JSON');
   }
-  if (!isObject(o)) throw malformed('the secret value is not a JWT key document');
+  if (!isObject(parsed)) throw malformed('the secret value is not a JWT key document');
   const what = 'the JWT key document';
-  onlyFields(o, ['schemaVersion', 'algorithm', 'active', 'next', 'retired', 'jwks', 'emergencyRekey'], malformed, what);
+  const o = fields(parsed, ['schemaVersion', 'algorithm', 'active', 'next', 'retired', 'jwks', 'emergencyRekey'], malformed, what);
   const d: JwtKeyring = { schemaVersion: optInt(o, 'schemaVersion', malformed, what) ?? 0, retired: [] };
   if (d.schemaVersion > JWT_SCHEMA_VERSION || d.schemaVersion < 0) throw malformed(`schemaVersion ${d.schemaVersion} is not supported (this code reads ${JWT_SCHEMA_VERSION})`);
   const alg = optString(o, 'algorithm', malformed, what);
@@ -157,9 +157,9 @@ export async function parseJwtKeyring(text: string): Promise<JwtKeyring> {
   if (o.next != null) d.next = signingKey(o.next, 'next');
   if (o.retired != null) {
     if (!Array.isArray(o.retired)) throw malformed('retired must be an array');
-    d.retired = o.retired.map((r: unknown) => {
-      if (!isObject(r)) throw malformed('a retired key is not a JSON object');
-      onlyFields(r, ['kid', 'alg', 'publicJwk', 'retiredAt', 'removeAfter'], malformed, 'a retired key');
+    d.retired = o.retired.map((rr: unknown) => {
+      if (!isObject(rr)) throw malformed('a retired key is not a JSON object');
+      const r = fields(rr, ['kid', 'alg', 'publicJwk', 'retiredAt', 'removeAfter'], malformed, 'a retired key');
       return {
         kid: optString(r, 'kid', malformed, 'a retired key') ?? '',
         alg: (optString(r, 'alg', malformed, 'a retired key') ?? '') as Algorithm,
@@ -171,21 +171,18 @@ export async function parseJwtKeyring(text: string): Promise<JwtKeyring> {
   }
   if (o.jwks != null) {
     if (!isObject(o.jwks)) throw malformed('jwks is not a JSON object');
-    onlyFields(o.jwks, ['keys'], malformed, 'jwks');
-    d.jwks = o.jwks as { keys: JWK[] };
+    d.jwks = fields(o.jwks, ['keys'], malformed, 'jwks') as { keys: JWK[] };
   }
   if (o.emergencyRekey != null) {
-    const r = o.emergencyRekey as Obj;
-    if (!isObject(r)) throw malformed('emergencyRekey is not a JSON object');
-    onlyFields(r, ['nonce', 'handledAt', 'dropped'], malformed, 'emergencyRekey');
+    if (!isObject(o.emergencyRekey)) throw malformed('emergencyRekey is not a JSON object');
+    const r: Obj = fields(o.emergencyRekey, ['nonce', 'handledAt', 'dropped'], malformed, 'emergencyRekey');
     const dropped = Array.isArray(r.dropped) ? r.dropped : [];
     d.emergencyRekey = {
       nonce: optString(r, 'nonce', malformed, 'emergencyRekey') ?? '',
       handledAt: optTime(r, 'handledAt', malformed, 'emergencyRekey'),
       dropped: dropped.map((x: unknown) => {
         if (!isObject(x)) throw malformed('emergencyRekey.dropped holds a non-object');
-        onlyFields(x, ['kid'], malformed, 'emergencyRekey.dropped');
-        return { kid: optString(x, 'kid', malformed, 'emergencyRekey.dropped') ?? '' };
+        return { kid: optString(fields(x, ['kid'], malformed, 'emergencyRekey.dropped'), 'kid', malformed, 'emergencyRekey.dropped') ?? '' };
       }),
     };
   }
