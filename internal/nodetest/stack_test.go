@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -43,6 +44,7 @@ type stack struct {
 	fn     map[string]*testenv.RIE       // logical name → the function rotating it
 	mu     sync.Mutex                    // one rotation at a time
 	log    func(format string, a ...any) // t.Logf of the running test
+	run    string                        // suffix of this run's names
 }
 
 func startStack(t *testing.T) *stack {
@@ -50,7 +52,7 @@ func startStack(t *testing.T) *stack {
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	var pgErr, buildErr error
-	s := &stack{arns: map[string]string{}, fn: map[string]*testenv.RIE{}, log: t.Logf}
+	s := &stack{arns: map[string]string{}, fn: map[string]*testenv.RIE{}, log: t.Logf, run: strconv.FormatInt(time.Now().UnixNano(), 36)}
 	wg.Add(2)
 	go func() { defer wg.Done(); s.pg, pgErr = testenv.StartPostgres() }()
 	go func() {
@@ -83,11 +85,11 @@ func startStack(t *testing.T) *stack {
 		t.Fatal(err)
 	}
 	s.kmsKey = aws.ToString(key.KeyMetadata.Arn)
-	topic, err := snsc.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String("node-rotation-notifications")})
+	topic, err := snsc.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String("node-rotation-notifications-" + s.run)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	q, err := sqsc.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("node-rotation-notifications")})
+	q, err := sqsc.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("node-rotation-notifications-" + s.run)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +101,7 @@ func startStack(t *testing.T) *stack {
 	if _, err := snsc.Subscribe(ctx, &sns.SubscribeInput{TopicArn: topic.TopicArn, Protocol: aws.String("sqs"), Endpoint: aws.String(qa.Attributes["QueueArn"])}); err != nil {
 		t.Fatal(err)
 	}
-	if s.lambda, err = s.moto.RegisterNoopLambda(ctx, "node-interop-rotation"); err != nil {
+	if s.lambda, err = s.moto.RegisterNoopLambda(ctx, "node-interop-rotation-"+s.run); err != nil {
 		t.Fatal(err)
 	}
 	s.caFile = filepath.Join(t.TempDir(), "pg-ca.pem")
@@ -133,6 +135,9 @@ func startStack(t *testing.T) *stack {
 	s.create(t, "apikey", "/node/test/api/partner-key", `{"schemaVersion":1,"kind":"apikey"}`)
 	s.create(t, "apikey-verifier", "/node/test/api/verifier", `{"schemaVersion":1,"kind":"apikey","keys":[]}`)
 	s.create(t, "webhook", "/node/test/webhooks/signing-key", `{"schemaVersion":1,"kind":"webhook"}`)
+	s.create(t, "apikey-peppered", "/node/test/api/peppered-key", `{"schemaVersion":1,"kind":"apikey"}`)
+	s.create(t, "apikey-peppered-verifier", "/node/test/api/peppered-verifier", `{"schemaVersion":1,"kind":"apikey","keys":[]}`)
+	s.create(t, "apikey-pepper", "/node/test/api/pepper", "node-interop-pepper-"+strconv.FormatInt(time.Now().UnixNano(), 36)+"-0123456789abcdef")
 	s.create(t, "webhook-verifier", "/node/test/webhooks/verifier", `{"schemaVersion":1,"kind":"webhook","keys":[]}`)
 
 	db := s.start(t, "dbrotate", common, "DB_CA_BUNDLE_FILE="+s.caFile, "OUTGOING_USER_GRACE=1h")
@@ -140,11 +145,13 @@ func startStack(t *testing.T) *stack {
 	s.fn["jwt"] = s.start(t, "jwtrotate", common, "JWT_KMS_KEY_ARN="+s.kmsKey, "JWT_ALGORITHM=ES256", "JWT_PUBLIC_JWKS_SECRET_ARN="+s.arns["jwt-public"])
 	s.fn["apikey"] = s.start(t, "apikeyrotate", common, "APIKEY_VERIFIER_SECRET_ARN="+s.arns["apikey-verifier"], "APIKEY_OVERLAP=24h")
 	s.fn["webhook"] = s.start(t, "apikeyrotate", common, "APIKEY_VERIFIER_SECRET_ARN="+s.arns["webhook-verifier"], "APIKEY_KIND=webhook", "APIKEY_OVERLAP=24h")
+	s.fn["apikey-peppered"] = s.start(t, "apikeyrotate", common, "APIKEY_VERIFIER_SECRET_ARN="+s.arns["apikey-peppered-verifier"], "APIKEY_PEPPER_SECRET_ARN="+s.arns["apikey-pepper"], "APIKEY_OVERLAP=1h")
 	return s
 }
 
 func (s *stack) create(t *testing.T, logical, name, value string) {
 	t.Helper()
+	name += "-" + s.run // moto lives for the whole package: a second run gets new secrets
 	out, err := s.sm.CreateSecret(context.Background(), &secretsmanager.CreateSecretInput{Name: aws.String(name), SecretString: aws.String(value)})
 	if err != nil {
 		t.Fatalf("create secret %s: %v", name, err)

@@ -95,7 +95,7 @@ export function parseDatabaseSecret(text: string): DatabaseSecret {
 export interface TLSOptions {
   /** PEM CA bundle trusted besides the system roots, e.g. Amazon RDS's global bundle (DB_CA_BUNDLE_FILE in dbrotate). */
   caBundlePem?: string;
-  /** Path of such a bundle. */
+  /** Path of such a bundle; default: the DB_CA_BUNDLE_FILE environment variable, as dbrotate reads it. */
   caBundleFile?: string;
   /** Allow sslmode=disable (plaintext); refused otherwise, as dbrotate refuses it without ALLOW_PLAINTEXT_DB_CONNECTIONS. */
   allowPlaintext?: boolean;
@@ -109,7 +109,8 @@ export function tlsFor(s: DatabaseSecret, opts: TLSOptions = {}): false | Connec
   }
   const ca = [...rootCertificates];
   if (opts.caBundlePem) ca.push(opts.caBundlePem);
-  if (opts.caBundleFile) ca.push(readFileSync(opts.caBundleFile, 'utf8'));
+  const bundle = opts.caBundleFile ?? process.env.DB_CA_BUNDLE_FILE;
+  if (bundle) ca.push(readFileSync(bundle, 'utf8'));
   if (s.sslrootcertpem) {
     if (!s.sslrootcertpem.includes('-----BEGIN CERTIFICATE-----')) throw bad("sslrootcertpem holds no PEM certificate");
     ca.push(s.sslrootcertpem);

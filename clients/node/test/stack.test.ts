@@ -102,6 +102,21 @@ test('API keys: Node verifies keys apikeyrotate issued, both during the overlap 
   assert.ok(!verifierText.includes(k1) && !verifierText.includes(k2), 'the verifier secret holds no plaintext key');
 });
 
+test('API keys with a pepper: hmac-sha256 records verify with the pepper secret, and not without it', { skip }, async () => {
+  await rotate('apikey-peppered');
+  await rotate('apikey-peppered');
+  const prev = parseCallerSecret(await stage(secret('apikey-peppered'), 'AWSPREVIOUS')).key!;
+  const cur = parseCallerSecret(await stage(secret('apikey-peppered'), 'AWSCURRENT')).key!;
+  const text = await stage(secret('apikey-peppered-verifier'), 'AWSCURRENT');
+  assert.match(text, /"alg":"hmac-sha256"/);
+  const pepper = async () => Buffer.from(await secretReader(sm, secret('apikey-pepper'))());
+  const v = await ApiKeyVerifier.create({ source: secretReader(sm, secret('apikey-peppered-verifier')), pepper });
+  assert.equal(await v.verify(cur), cur.split('_')[1]);
+  assert.equal(await v.verify(prev), prev.split('_')[1], 'the previous key during the 1 h overlap');
+  await assert.rejects(ApiKeyVerifier.create({ source: secretReader(sm, secret('apikey-peppered-verifier')) }), /no pepper/);
+  await assert.rejects(ApiKeyVerifier.create({ source: secretReader(sm, secret('apikey-peppered-verifier')), pepper: async () => Buffer.alloc(32, 1) }), /pepperFingerprint/);
+});
+
 test('webhooks: a signature with the previous key verifies during the overlap; Node signatures go to Go', { skip }, async () => {
   await rotate('webhook');
   await rotate('webhook');
