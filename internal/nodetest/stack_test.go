@@ -24,6 +24,7 @@ import (
 
 	"github.com/rotation-suite/rotation/internal/driver"
 	"github.com/rotation-suite/rotation/internal/testenv"
+	"github.com/rotation-suite/rotation/pkg/rotation"
 )
 
 // stack is the local stack the Node stack tests run against: moto (Secrets
@@ -175,6 +176,11 @@ func (s *stack) start(t *testing.T, fn string, common []string, extra ...string)
 
 // rotate runs one whole rotation of a logical secret, as Secrets Manager would.
 func (s *stack) rotate(ctx context.Context, logical string) (string, error) {
+	return s.rotateWith(ctx, logical, nil)
+}
+
+// rotateWith is rotate with a hook that runs before each step.
+func (s *stack) rotateWith(ctx context.Context, logical string, before func(ctx context.Context, step rotation.Step)) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	rie, arn := s.fn[logical], s.arns[logical]
@@ -182,6 +188,12 @@ func (s *stack) rotate(ctx context.Context, logical string) (string, error) {
 		return "", fmt.Errorf("no rotation function for %q", logical)
 	}
 	d := &driver.Driver{SM: s.sm, Invoke: rie, LambdaARN: s.lambda, Attempts: 1}
+	if before != nil {
+		d.Wrap = func(ctx context.Context, _ int, step rotation.Step) context.Context {
+			before(ctx, step)
+			return ctx
+		}
+	}
 	res, err := d.Rotate(ctx, arn, "")
 	if err != nil {
 		var fe *testenv.FunctionError
@@ -194,17 +206,72 @@ func (s *stack) rotate(ctx context.Context, logical string) (string, error) {
 	return res.Token, nil
 }
 
-// control serves POST /rotate/<logical name> for the Node tests on a loopback port.
+// held is a rotation stopped before one of its steps until the Node test
+// releases it.
+type held struct {
+	release chan struct{}
+	done    chan error
+}
+
+// control serves the Node tests on a loopback port:
+//
+//	POST /rotate/<logical name>                  one whole rotation
+//	POST /rotate/<logical name>?hold=testSecret  a rotation that stops before that step; answers once stopped
+//	POST /release/<logical name>                 lets the held rotation finish; answers with its outcome
 func (s *stack) control(t *testing.T) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	var hmu sync.Mutex
+	holds := map[string]*held{}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if name, ok := strings.CutPrefix(r.URL.Path, "/release/"); ok && r.Method == http.MethodPost {
+			hmu.Lock()
+			h := holds[name]
+			delete(holds, name)
+			hmu.Unlock()
+			if h == nil {
+				http.Error(w, "no held rotation of "+name, http.StatusConflict)
+				return
+			}
+			close(h.release)
+			if err := <-h.done; err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+			}
+			return
+		}
 		name, ok := strings.CutPrefix(r.URL.Path, "/rotate/")
 		if r.Method != http.MethodPost || !ok {
-			http.Error(w, "POST /rotate/<secret>", http.StatusNotFound)
+			http.Error(w, "POST /rotate/<secret> or /release/<secret>", http.StatusNotFound)
+			return
+		}
+		if step := rotation.Step(r.URL.Query().Get("hold")); step != "" {
+			h := &held{release: make(chan struct{}), done: make(chan error, 1)}
+			stopped := make(chan struct{})
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+				defer cancel()
+				_, err := s.rotateWith(ctx, name, func(ctx context.Context, st rotation.Step) {
+					if st == step {
+						close(stopped)
+						select {
+						case <-h.release:
+						case <-ctx.Done():
+						}
+					}
+				})
+				h.done <- err
+			}()
+			select {
+			case <-stopped:
+				hmu.Lock()
+				holds[name] = h
+				hmu.Unlock()
+			case err := <-h.done:
+				http.Error(w, fmt.Sprintf("the rotation ended before %s: %v", step, err), http.StatusInternalServerError)
+			}
 			return
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Minute)

@@ -199,3 +199,26 @@ test('PostgreSQL: a pool holding a password rotated away heals with one forced r
     await pool.end();
   }
 });
+
+test('PostgreSQL: a login between setSecret and finishSecret of a single-user rotation heals through AWSPENDING', { skip }, async () => {
+  const cache = new SecretCache({ client: sm, ttlMs: 3600_000 });
+  const events: string[] = [];
+  const pool = new RotatingPool({ cache, secretId: secret('db-single'), tls: { caBundleFile: env('NODETEST_PG_CA_FILE') }, pool: { max: 1, idleTimeoutMillis: 50 }, onEvent: (e) => events.push(e.type) });
+  try {
+    await pool.query('SELECT 1');
+    const held = await fetch(`${control}/rotate/db-single?hold=testSecret`, { method: 'POST' });
+    assert.equal(held.status, 200, await held.text()); // setSecret ran: the role has AWSPENDING's password, AWSCURRENT is unchanged
+    await new Promise((r) => setTimeout(r, 200)); // the idle connection closes
+    assert.equal((await pool.query<{ u: string }>('SELECT current_user AS u')).rows[0].u, 'node_single');
+    assert.equal(pool.healed, 1);
+    const released = await fetch(`${control}/release/db-single`, { method: 'POST' });
+    assert.equal(released.status, 200, await released.text());
+    cache.invalidate(secret('db-single')); // what the rotation.succeeded notification does
+    await new Promise((r) => setTimeout(r, 300));
+    await pool.query('SELECT 1');
+    assert.equal(pool.healed, 1, 'after finishSecret the pool runs on the new AWSCURRENT without another failure');
+    assert.deepEqual(events, ['pool', 'pool', 'healed', 'pool']);
+  } finally {
+    await pool.end();
+  }
+});
