@@ -9,6 +9,7 @@ import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/clien
 import { SignJWT, calculateJwkThumbprint, decodeProtectedHeader, jwtVerify, type JWK, type JWTPayload, type JWTVerifyOptions, type JWTVerifyResult } from 'jose';
 import { DocumentError } from './errors.js';
 import { decodeText, type Envelope } from './envelope.js';
+import type { SecretCache } from './cache.js';
 import { isObject, fields, optInt, optString, optTime, type Obj } from './json.js';
 
 export const ALGORITHMS = ['ES256', 'RS256', 'EdDSA'] as const;
@@ -251,6 +252,19 @@ export async function openSigningKey(env: Envelope, secretName: string, k: Signi
 /** Reads the AWSCURRENT value of a secret: its name and SecretString. */
 export type SecretReader = () => Promise<{ name: string; value: string }>;
 
+/** A SecretReader through the service's SecretCache (a fresh value from memory; the cache refreshes it). */
+export function cachedSecret(cache: SecretCache, secretId: string): SecretReader {
+  return async () => {
+    const v = await cache.get(secretId);
+    return { name: v.name, value: v.value };
+  };
+}
+
+/** The source and forced source of a secret's text through a SecretCache (for JwtVerifier and ApiKeyVerifier). */
+export function fromCache(cache: SecretCache, secretId: string): { source: () => Promise<string>; forcedSource: () => Promise<string> } {
+  return { source: async () => (await cache.get(secretId)).value, forcedSource: async () => (await cache.refresh(secretId)).value };
+}
+
 export function currentSecret(sm: SecretsManagerClient, secretId: string): SecretReader {
   return async () => {
     const out = await sm.send(new GetSecretValueCommand({ SecretId: secretId, VersionStage: 'AWSCURRENT' }));
@@ -276,8 +290,10 @@ export async function extractJwkSet(raw: string): Promise<Map<string, PublicKey>
 // ---- verifier ----
 
 export interface JwtVerifierConfig {
-  /** Returns the JWK Set or a signing-key document (e.g. () => currentSecret(sm, id)().then((s) => s.value)). */
+  /** Returns the JWK Set or a signing-key document: secretReader(sm, id), or the source of fromCache(cache, id). */
   source: () => Promise<string>;
+  /** Reads anew for an unknown kid (default: source). With a SecretCache: its refresh (see fromCache). */
+  forcedSource?: () => Promise<string>;
   /** The only algorithms accepted (RFC 8725 §3.1); required. */
   algorithms: Algorithm[];
   /** How long a loaded set is used before it is read again (default 5 minutes). */
@@ -294,6 +310,7 @@ export class JwtVerifier {
   #loadedAt = 0;
   #lastTry = 0;
   #inflight?: Promise<void>;
+  #raw?: string;
   lastError?: unknown;
   /** Source reads made (for tests and metrics). */
   loads = 0;
@@ -307,18 +324,22 @@ export class JwtVerifier {
     if (!cfg.source) throw new Error('jwks: source is required');
     if (!cfg.algorithms?.length) throw new Error('jwks: algorithms is required: pin the algorithms you accept');
     for (const a of cfg.algorithms) checkAlgorithm(a);
-    const v = new JwtVerifier({ refreshMs: 5 * 60_000, minRefreshIntervalMs: 30_000, now: Date.now, ...cfg });
+    const v = new JwtVerifier({ refreshMs: 5 * 60_000, minRefreshIntervalMs: 30_000, now: Date.now, forcedSource: cfg.source, ...cfg });
     await v.refresh();
     return v;
   }
 
   /** Reloads the set now (concurrent callers share one read). A failed reload keeps the last good set. */
-  refresh(): Promise<void> {
+  refresh(forced = false): Promise<void> {
     this.#inflight ??= (async () => {
       this.#lastTry = this.#cfg.now();
       this.loads++;
       try {
-        this.#keys = await extractJwkSet(await this.#cfg.source());
+        const raw = await (forced ? this.#cfg.forcedSource : this.#cfg.source)();
+        if (raw !== this.#raw) {
+          this.#keys = await extractJwkSet(raw);
+          this.#raw = raw;
+        }
         this.#loadedAt = this.#cfg.now();
         this.lastError = undefined;
       } catch (e) {
@@ -342,7 +363,7 @@ export class JwtVerifier {
     const since = this.#cfg.now() - this.#lastTry;
     if (since < this.#cfg.minRefreshIntervalMs) throw new Error(`jwks: unknown kid "${kid.slice(0, 100)}" (the set was reloaded ${Math.round(since / 1000)}s ago)`);
     try {
-      await this.refresh();
+      await this.refresh(true);
     } catch (e) {
       throw new Error(`jwks: unknown kid "${kid.slice(0, 100)}" and the set could not be reloaded`, { cause: e });
     }
@@ -375,7 +396,7 @@ export class JwtVerifier {
 // ---- signer ----
 
 export interface JwtSignerConfig {
-  /** Reads AWSCURRENT of the signing-key secret (see currentSecret). */
+  /** Reads AWSCURRENT of the signing-key secret: currentSecret(sm, id), or cachedSecret(cache, id). */
   secret: SecretReader;
   /** Opens the private key (an Envelope over the KMS provider, kms:Decrypt). */
   envelope: Envelope;
@@ -397,7 +418,10 @@ export class JwtSigner {
   #loadedAt = 0;
   #lastTry = 0;
   #inflight?: Promise<void>;
+  #raw?: string;
   lastError?: unknown;
+  /** Private keys opened (kms:Decrypt calls), for tests and metrics. */
+  opens = 0;
 
   private constructor(cfg: Required<JwtSignerConfig>) {
     this.#cfg = cfg;
@@ -417,11 +441,16 @@ export class JwtSigner {
       this.#lastTry = this.#cfg.now();
       try {
         const { name, value } = await this.#cfg.secret();
-        const doc = await parseJwtKeyring(value);
-        if (!doc.active) throw new Error(`jwks: secret ${name} has no active key yet (it was never rotated)`);
-        this.#key = await openSigningKey(this.#cfg.envelope, name, doc.active);
-        this.#kid = doc.active.kid;
-        this.#alg = doc.active.alg;
+        if (value !== this.#raw) {
+          // A new version: parse it and open its active key (an unchanged value keeps the opened key).
+          const doc = await parseJwtKeyring(value);
+          if (!doc.active) throw new Error(`jwks: secret ${name} has no active key yet (it was never rotated)`);
+          this.opens++;
+          this.#key = await openSigningKey(this.#cfg.envelope, name, doc.active);
+          this.#kid = doc.active.kid;
+          this.#alg = doc.active.alg;
+          this.#raw = value;
+        }
         this.#loadedAt = this.#cfg.now();
         this.lastError = undefined;
       } catch (e) {

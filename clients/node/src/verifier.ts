@@ -9,8 +9,10 @@ import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/clien
 import { ApiKeyError, Keyring, parseVerifierDoc, DEFAULT_SKEW_MS, DEFAULT_TOLERANCE_MS } from './apikey.js';
 
 export interface ApiKeyVerifierConfig {
-  /** Reads the verifier secret's AWSCURRENT SecretString (see secretReader). */
+  /** Reads the verifier secret's AWSCURRENT SecretString: secretReader(sm, id), or the source of fromCache(cache, id). */
   source: () => Promise<string>;
+  /** Reads anew for an unknown key id (default: source). With a SecretCache: its refresh (see fromCache). */
+  forcedSource?: () => Promise<string>;
   /** Reads the pepper (the pepper secret's value) when records use hmac-sha256. */
   pepper?: () => Promise<Uint8Array>;
   refreshMs?: number;
@@ -28,7 +30,7 @@ export function secretReader(sm: SecretsManagerClient, secretId: string): () => 
   };
 }
 
-type ResolvedConfig = Required<Omit<ApiKeyVerifierConfig, 'pepper'>> & Pick<ApiKeyVerifierConfig, 'pepper'>;
+type ResolvedConfig = Required<Omit<ApiKeyVerifierConfig, 'pepper' | 'forcedSource'>> & Pick<ApiKeyVerifierConfig, 'pepper' | 'forcedSource'>;
 
 export class ApiKeyVerifier {
   readonly #cfg: ResolvedConfig;
@@ -36,6 +38,7 @@ export class ApiKeyVerifier {
   #at = -Infinity;
   #failedAt = -Infinity;
   #loading?: Promise<void>;
+  #raw?: string;
   lastError?: unknown;
   /** Loads made (for tests and metrics). */
   loads = 0;
@@ -51,14 +54,18 @@ export class ApiKeyVerifier {
     return v;
   }
 
-  /** Reloads now (concurrent callers share one load). */
-  reload(): Promise<void> {
+  /** Reloads now (concurrent callers share one load); forced: through forcedSource. */
+  reload(forced = false): Promise<void> {
     this.#loading ??= (async () => {
       this.loads++;
       try {
-        const doc = parseVerifierDoc(await this.#cfg.source());
-        const pepper = doc.records.some((r) => r.alg === 'hmac-sha256') && this.#cfg.pepper ? await this.#cfg.pepper() : undefined;
-        this.#ring = new Keyring(doc, pepper, { skewMs: this.#cfg.skewMs });
+        const raw = await (forced && this.#cfg.forcedSource ? this.#cfg.forcedSource : this.#cfg.source)();
+        if (raw !== this.#raw || !this.#ring) {
+          const doc = parseVerifierDoc(raw);
+          const pepper = doc.records.some((r) => r.alg === 'hmac-sha256') && this.#cfg.pepper ? await this.#cfg.pepper() : undefined;
+          this.#ring = new Keyring(doc, pepper, { skewMs: this.#cfg.skewMs });
+          this.#raw = raw;
+        }
         this.#at = this.#cfg.now();
         this.lastError = undefined;
       } catch (e) {
@@ -91,7 +98,7 @@ export class ApiKeyVerifier {
     } catch (e) {
       const miss = e instanceof ApiKeyError && (e.code === 'unknown-key' || e.code === 'bad-signature');
       if (!miss || this.#cfg.missRefreshMs < 0 || this.#cfg.now() - this.#at < this.#cfg.missRefreshMs || this.#backingOff()) throw e;
-      await this.reload().catch(() => undefined);
+      await this.reload(true).catch(() => undefined);
       if (this.#ring === ring) throw e;
       return f(this.#ring!);
     }

@@ -10,7 +10,7 @@ import { SecretsManagerClient, GetSecretValueCommand } from '@aws-sdk/client-sec
 import { KMSClient } from '@aws-sdk/client-kms';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import {
-  ApiKeyError, ApiKeyVerifier, Envelope, JwtSigner, JwtVerifier, KmsProvider, RotatingPool, SecretCache, currentSecret,
+  ApiKeyError, ApiKeyVerifier, cachedSecret, fromCache, Envelope, JwtSigner, JwtVerifier, KmsProvider, RotatingPool, SecretCache, currentSecret,
   encodeText, parseCallerSecret, secretReader, signWebhook,
 } from '../src/index.js';
 import { writeOut } from './paths.js';
@@ -61,6 +61,26 @@ test('JWT: Node opens the key jwtrotate sealed under KMS, signs with its kid, an
     await v.verify(goToken);
   }
   writeOut('jwt-stack.json', { tokens: [before, afterRotation], kids: [kidBefore, signer.keyId] });
+});
+
+test('JWT through one SecretCache: a rotation reaches signer and verifier by invalidation, one key opening per version', { skip }, async () => {
+  const cache = new SecretCache({ client: sm, ttlMs: 3600_000 });
+  const envelope = new Envelope({ provider: await KmsProvider.create({ client: kms, keyId: env('NODETEST_KMS_KEY_ARN') }) });
+  const signer = await JwtSigner.create({ secret: cachedSecret(cache, secret('jwt')), envelope, refreshMs: 1 });
+  const verifier = await JwtVerifier.create({ ...fromCache(cache, secret('jwt-public')), algorithms: ['ES256'], minRefreshIntervalMs: 1 });
+  const exp = () => Math.floor(Date.now() / 1000) + 600;
+  const t1 = await signer.sign({ sub: 'cached', exp: exp() });
+  for (let i = 0; i < 5; i++) await signer.sign({ sub: 'cached', exp: exp() });
+  assert.equal(signer.opens, 1, 'an unchanged version is not opened again');
+  const kid1 = signer.keyId;
+  await rotate('jwt');
+  cache.invalidate(secret('jwt')); // what a rotation.succeeded notification does
+  await new Promise((r) => setTimeout(r, 300));
+  const t2 = await signer.sign({ sub: 'cached', exp: exp() });
+  assert.notEqual(signer.keyId, kid1);
+  assert.equal(signer.opens, 2);
+  await verifier.verify(t1);
+  await verifier.verify(t2); // a kid the verifier's cached set may lack: one forced cache refresh
 });
 
 test('envelope: Node opens a Go envelope under moto\'s KMS and seals envelopes Go opens; the context is enforced', { skip }, async () => {
