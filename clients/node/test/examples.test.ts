@@ -15,6 +15,7 @@ import { makeSigner, makeVerifier, issueAndCheck } from '../examples/jwt.js';
 import { apiKeyGuard, makeApiKeyVerifier } from '../examples/apikey.js';
 import { makePool } from '../examples/db.js';
 import { payeeIban } from '../examples/column.js';
+import { consumers } from '../examples/cache.js';
 
 const pkg = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const repo = resolve(pkg, '..', '..');
@@ -29,7 +30,7 @@ after(() => [sm, kms, sqs].forEach((c) => c.destroy()));
 test('docs/consumers-node.md shows every example exactly as it is in clients/node/examples', () => {
   const guide = readFileSync(join(repo, 'docs', 'consumers-node.md'), 'utf8');
   const blocks = [...guide.matchAll(/```ts\n\/\/ (clients\/node\/examples\/[a-z]+\.ts)\n([\s\S]*?)```/g)];
-  assert.deepEqual(blocks.map((b) => b[1]).sort(), ['apikey', 'column', 'db', 'jwt'].map((n) => `clients/node/examples/${n}.ts`));
+  assert.deepEqual(blocks.map((b) => b[1]).sort(), ['apikey', 'cache', 'column', 'db', 'jwt'].map((n) => `clients/node/examples/${n}.ts`));
   for (const [, file, body] of blocks) assert.equal(body, readFileSync(join(repo, file), 'utf8'), `${file} differs from the guide`);
 });
 
@@ -85,4 +86,16 @@ test('example: the encrypted column seals, opens and migrates legacy plaintext, 
   assert.deepEqual(await col.migrate(sealed), sealed, 'a sealed value is left alone');
   await assert.rejects(col.migrate({ ...sealed, iban: sealed.iban.slice(0, -3) }), /envelope/);
   await assert.rejects(col.migrate({ ...sealed, id: 'p-3' }), /context mismatch/);
+});
+
+test('example: one cache behind the signer, the verifier and the API-key verifier', { skip }, async () => {
+  const c = await consumers(sm, kms, sqs, { jwt: secret('jwt'), jwks: secret('jwt-public'), apiKeys: secret('apikey-verifier'), queueUrl: process.env.NODETEST_QUEUE_URL!, kmsKeyArn: process.env.NODETEST_KMS_KEY_ARN! });
+  try {
+    const token = await c.signer.sign({ sub: 'example', exp: Math.floor(Date.now() / 1000) + 60 });
+    assert.equal((await c.verifier.verify(token)).payload.sub, 'example');
+    const caller = JSON.parse((await sm.send(new GetSecretValueCommand({ SecretId: secret('apikey'), VersionStage: 'AWSCURRENT' }))).SecretString!);
+    if (caller.key) assert.equal(await c.apiKeys.verify(caller.key), caller.keyId);
+  } finally {
+    await c.stop();
+  }
 });
