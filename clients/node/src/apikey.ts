@@ -76,7 +76,8 @@ export interface ParsedKey { prefix: string; keyId: string }
 
 /** Checks format and checksum without any lookup. Throws ApiKeyError oversized / malformed / checksum. */
 export function parseKey(s: string): ParsedKey {
-  if (s.length > MAX_KEY_LEN) throw new ApiKeyError('oversized');
+  // Bounded in UTF-8 bytes, as Go measures it, before anything else.
+  if (s.length > MAX_KEY_LEN || Buffer.byteLength(s, 'utf8') > MAX_KEY_LEN) throw new ApiKeyError('oversized');
   // Only ASCII keys can be well-formed; this also makes length in bytes = length in characters.
   if (!/^[\x21-\x7e]*$/.test(s)) throw new ApiKeyError('malformed');
   const i = s.indexOf('_');

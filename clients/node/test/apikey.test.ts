@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import {
-  ApiKeyError, Keyring, checksum, hashKey, ownerId, parseKey, parseVerifierDoc, parseCallerSecret, pepperFingerprint,
+  ApiKeyError, Keyring, MAX_KEY_LEN, checksum, hashKey, ownerId, parseKey, parseVerifierDoc, parseCallerSecret, pepperFingerprint,
   signWebhook, signatureHeader, verifySignatureHeader,
 } from '../src/apikey.js';
 import { DocumentError } from '../src/errors.js';
@@ -46,6 +46,13 @@ test('key checksums, key ids and hashes are the Go answers', () => {
 
 test('malformed keys fail as in Go, before any lookup', () => {
   for (const b of v.bad) assert.equal(codeOf(() => parseKey(b.key)), b.error, JSON.stringify(b.key.slice(0, 20)));
+});
+
+test('the length bound counts UTF-8 bytes, as Go does', () => {
+  const k = v.keys[0].key;
+  const wide = k.slice(0, k.length - 1) + 'é'.repeat(MAX_KEY_LEN - k.length + 1); // ≤ 68 characters, > 68 bytes
+  assert.ok(wide.length <= MAX_KEY_LEN && Buffer.byteLength(wide) > MAX_KEY_LEN);
+  assert.equal(codeOf(() => parseKey(wide)), 'oversized');
 });
 
 test('owner ids are the Go answers', () => {
