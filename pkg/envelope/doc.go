@@ -33,10 +33,12 @@
 // Errors are *Error values matching one of ErrAuthentication,
 // ErrContextMismatch, ErrKeyNotAllowed, ErrUnsupportedVersion, ErrMalformed
 // or ErrProvider with errors.Is; callers fail closed on any of them. KMS
-// failures carry a *rotation.Error with the class (throttling, permission,
-// network, …). Every KMS call goes through rotation.Call ("kms:Decrypt",
-// "kms:GenerateDataKey", "kms:ReEncrypt", "kms:DescribeKey"), so it gets a
-// time budget and can be counted and fault-injected.
+// failures carry an *extcall.Error with the class (throttling, permission,
+// network, …). Every KMS call goes through extcall.Do ("kms:Decrypt",
+// "kms:GenerateDataKey", "kms:ReEncrypt", "kms:DescribeKey"), so it runs
+// under the caller's deadline as given (or a time budget the caller installed,
+// as the rotation engine does for a Lambda step) and can be counted and
+// fault-injected. The package does not import the rotation engine.
 //
 // Plaintext and key material never appear in errors or logs: Secret,
 // DataKey, LocalKey and Envelope redact themselves in String, GoString,
