@@ -253,9 +253,9 @@ export function parseHeader(blob: Uint8Array, op = 'parse'): Header {
 
 const MAX_TEXT = 5 + Math.ceil((MAX_BLOB_V2 * 4) / 3);
 
-/** The length of an envelope text prefix ("env", 1–8 digits, ":") at the start of s, or 0. */
+/** The length of an envelope text prefix ("env", 1–9 ASCII digits, ":", as pkg/envelope bounds it) at the start of s, or 0. */
 function prefixLen(s: string): number {
-  const m = /^env([0-9]{1,8}):/.exec(s);
+  const m = /^env([0-9]{1,9}):/.exec(s);
   return m ? m[0].length : 0;
 }
 
@@ -319,6 +319,9 @@ export class LocalProvider implements Provider {
   readonly id = PROVIDER_LOCAL;
   readonly #keys = new Map<string, Buffer>();
   readonly #current: string;
+  #wraps = 0;
+  /** Data keys one provider wraps before it refuses: random 96-bit wrap nonces allow 2^32 uses of a KEK; a quarter leaves room for several processes. */
+  static readonly MAX_WRAPS = 2 ** 30;
 
   /** keys: id → 32-byte KEK or its base64 (standard or URL alphabet); the first one encrypts. */
   constructor(keys: Record<string, Uint8Array | string>) {
@@ -346,6 +349,10 @@ export class LocalProvider implements Provider {
   }
 
   async generateDataKey(_ec: EncryptionContext, canonical: Buffer): Promise<DataKey> {
+    if (++this.#wraps > LocalProvider.MAX_WRAPS) {
+      this.#wraps--;
+      throw err('provider', 'local:wrap', `local key ${JSON.stringify(this.#current)} has wrapped ${LocalProvider.MAX_WRAPS} data keys, the limit for random nonces; rotate the key-encryption key`);
+    }
     const dk = randomBytes(32);
     const nonce = randomBytes(12);
     const c = createCipheriv('aes-256-gcm', this.#keys.get(this.#current)!, nonce);

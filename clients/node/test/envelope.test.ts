@@ -248,6 +248,8 @@ test('migrations: a value without an envelope prefix is "not an envelope"; any p
   }
   await assert.rejects(col.decryptOrLegacy('2', good), (e) => kindOf(e) === 'context-mismatch');
   assert.equal(hasEnvelopePrefix('env12:x'), true);
+  assert.equal(hasEnvelopePrefix('env123456789:x'), true, 'nine digits, as pkg/envelope bounds the prefix');
+  assert.equal(hasEnvelopePrefix('env1234567890:x'), false);
   assert.equal(hasEnvelopePrefix('envelope'), false);
   await assert.rejects(col.decrypt('1', 'plain'), (e) => isNotEnvelope(e) && kindOf(e) === 'malformed');
 });
