@@ -9,3 +9,4 @@ export * from './verifier.js';
 export * from './jwt.js';
 export * from './cache.js';
 export * from './db.js';
+export * from './blindindex.js';
