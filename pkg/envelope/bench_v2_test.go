@@ -84,3 +84,50 @@ func BenchmarkInterleavedV2(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkInterleavedV1CPU is the same comparison for format 1
+// (AppendEncrypt + AppendDecrypt, per-message key derivation), measured the
+// same way, so the two formats can be compared in one run.
+func BenchmarkInterleavedV1CPU(b *testing.B) {
+	const block = 16
+	for _, n := range []int{4 << 10, 1 << 20} {
+		b.Run(sizeName(n), func(b *testing.B) {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			e := localEnvelope(b, &CacheConfig{MaxAge: time.Hour})
+			ec := Context{"table": "payees", "column": "bank_account", "row": "1234567"}
+			ctx, pt := context.Background(), make([]byte, n)
+			blob, err := e.AppendEncrypt(ctx, nil, pt, ec)
+			if err != nil {
+				b.Fatal(err)
+			}
+			plain := make([]byte, 0, n)
+			g, nonce := rawGCM(b), make([]byte, 12)
+			ct, out := make([]byte, 0, n+16), make([]byte, 0, n)
+			var envC, rawC time.Duration
+			b.ReportAllocs()
+			for b.Loop() {
+				c0 := threadCPU()
+				for range block {
+					if blob, err = e.AppendEncrypt(ctx, blob[:0], pt, ec); err != nil {
+						b.Fatal(err)
+					}
+					if plain, err = e.AppendDecrypt(ctx, plain[:0], blob, ec); err != nil {
+						b.Fatal(err)
+					}
+				}
+				c1 := threadCPU()
+				for range block {
+					ct = g.Seal(ct[:0], nonce, pt, nil)
+					if out, err = g.Open(out[:0], nonce, ct, nil); err != nil {
+						b.Fatal(err)
+					}
+				}
+				c2 := threadCPU()
+				envC += c1 - c0
+				rawC += c2 - c1
+			}
+			b.ReportMetric(float64(envC)/float64(rawC), "cpu-x-raw")
+		})
+	}
+}

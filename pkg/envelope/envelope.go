@@ -95,7 +95,7 @@ type scratch struct {
 	rnd  [MessageIDSize + NonceSize]byte
 	okm  [okmSize]byte
 	buf  [512]byte // canonical context, cache-key input
-	mbuf [128]byte // canonical message context (format 2)
+	mbuf [128]byte // format 2: a canonical context (the message context, or the stable one on the map API)
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
@@ -139,7 +139,7 @@ func (e *Envelope) Encrypt(ctx context.Context, plaintext []byte, ec Context) ([
 // is first moved to where its ciphertext goes, which costs one copy. Neither
 // plaintext nor dst is written until every step that can fail has
 // succeeded; on failure AppendEncrypt returns nil and an *Error. (The sizes
-// above are format 1's; a format-2 blob's header is 122 bytes + both
+// above are format 1's; a format-2 blob's header is 90 bytes + both
 // canonical contexts + key id + wrapped data key, §10 of the format.)
 func (e *Envelope) AppendEncrypt(ctx context.Context, dst, plaintext []byte, ec Context) ([]byte, error) {
 	if e.version == Version1 {

@@ -199,12 +199,12 @@ func checkContext(b []byte) error {
 type Header struct {
 	Version          int
 	Provider         ProviderID
-	MessageID        [MessageIDSize]byte
-	Context          Context // format 1: the context; format 2: the stable context (the provider's)
-	MessageContext   Context // format 2: the context authenticated with the body only; empty in format 1
-	KeyID            string  // the key that wrapped the data key: a KMS key ARN, or a local key's id
-	EncryptedDataKey []byte  // the wrapped data key, as the provider returned it
-	BodyLen          int     // ciphertext plus the 16-byte tag
+	MessageID        [MessageIDSize]byte // format 1 only (format 2 has no message id; zero)
+	Context          Context             // format 1: the context; format 2: the stable context (the provider's)
+	MessageContext   Context             // format 2: the context authenticated with the body only; empty in format 1
+	KeyID            string              // the key that wrapped the data key: a KMS key ARN, or a local key's id
+	EncryptedDataKey []byte              // the wrapped data key, as the provider returned it
+	BodyLen          int                 // ciphertext plus the 16-byte tag
 }
 
 // layout is a parsed blob: slices into the original bytes.

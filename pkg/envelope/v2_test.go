@@ -4,11 +4,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+
+	"github.com/rotation-suite/rotation/internal/testenv"
 )
 
 func kmsEnvelope2(t testing.TB, c *countingKMS, keyID string, allowed []string, cache *CacheConfig) *Envelope {
@@ -337,4 +343,223 @@ func TestLocalProviderRefusesToWrapMoreDataKeysThanItsLimit(t *testing.T) {
 	if MaxLocalWraps > 1<<32 {
 		t.Fatal("the limit exceeds 2^32 random-nonce uses of the KEK")
 	}
+}
+
+// localKMS returns a counting client against the shared local-kms server,
+// the second KMS implementation.
+func localKMS(t testing.TB) *countingKMS {
+	t.Helper()
+	l := testenv.SharedLocalKMS(t)
+	cfg, err := l.AWSConfig(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &countingKMS{Client: kms.NewFromConfig(cfg)}
+}
+
+func TestV2TamperMatrixLocalKMSNoChangedBlobOpens(t *testing.T) {
+	c := localKMS(t)
+	e := kmsEnvelope2(t, c, newKey(t, c, ""), nil, &CacheConfig{MaxAge: time.Hour})
+	tamperMatrix2(t, e, mustPrepare(t, Context{"table": "payees", "column": "iban"}), Context{"row": "7"}, [][]byte{[]byte("DE89370400440532013000")})
+}
+
+func TestV2TenThousandRowsInOneColumnCostOneGenerateDataKeyAndOneDecryptLocalKMS(t *testing.T) {
+	c := localKMS(t)
+	kmsCallsForAColumn(t, c, newKey(t, c, ""), 10000)
+}
+
+// The key section of a format-2 blob moves to another key with one
+// ReEncrypt per data key; the body stays byte for byte; the result opens
+// under the new key alone; a tampered key section is never re-wrapped.
+func reWrapColumn(t *testing.T, c *countingKMS) {
+	ctx := context.Background()
+	a, b := newKey(t, c, ""), newKey(t, c, "")
+	e := kmsEnvelope2(t, c, a, []string{b}, &CacheConfig{MaxAge: time.Hour})
+	col, _ := e.Column("organizations", "tax_id", nil)
+	var blobs [][]byte
+	for i := range 50 {
+		blob, err := col.AppendEncrypt(ctx, nil, strconv.Itoa(i), []byte("TAX-"+strconv.Itoa(i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		blobs = append(blobs, blob)
+	}
+	r0 := c.reencrypt.Load()
+	rw := e.NewReWrapper(b)
+	onlyB := kmsEnvelope2(t, c, b, nil, nil)
+	bcol, _ := onlyB.Column("organizations", "tax_id", nil)
+	for i, blob := range blobs {
+		moved, err := rw.ReWrap(ctx, blob, col.KeyContext())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var lo, ln layout2
+		parse2Into(blob, &lo)
+		parse2Into(moved, &ln)
+		if !bytes.Equal(lo.body, ln.body) || !bytes.Equal(lo.aad, ln.aad) || string(ln.keyID) != b {
+			t.Fatalf("row %d: body or authenticated header changed, or not under the new key", i)
+		}
+		got, err := bcol.AppendDecrypt(ctx, nil, strconv.Itoa(i), moved)
+		if err != nil || string(got) != "TAX-"+strconv.Itoa(i) {
+			t.Fatalf("row %d under the new key: %v", i, err)
+		}
+	}
+	if n := c.reencrypt.Load() - r0; n != 1 || rw.ProviderReWraps() != 1 {
+		t.Fatalf("50 rows under one data key: %d ReEncrypt calls, want 1", n)
+	}
+	// A blob whose key section was altered is refused, not laundered.
+	bad := bytes.Clone(blobs[0])
+	bad[len(bad)-len(lo(blobs[0]).body)-1] ^= 1 // last byte of the key tag
+	if _, err := e.NewReWrapper(b).ReWrap(ctx, bad, col.KeyContext()); err == nil {
+		t.Fatal("a blob with a modified key tag was re-wrapped")
+	}
+}
+
+func lo(blob []byte) layout2 {
+	var l layout2
+	parse2Into(blob, &l)
+	return l
+}
+
+func TestV2ReWrapOneReEncryptPerDataKeyMoto(t *testing.T)     { reWrapColumn(t, motoKMS(t)) }
+func TestV2ReWrapOneReEncryptPerDataKeyLocalKMS(t *testing.T) { reWrapColumn(t, localKMS(t)) }
+
+func TestNotAnEnvelopeIsOnlyAValueWithoutTheEnvelopePrefix(t *testing.T) {
+	e := localEnvelope2(t, nil)
+	col, _ := e.Column("t", "c", nil)
+	v1, _ := localEnvelope(t, nil).Encrypt(context.Background(), []byte("x"), nil)
+	ctx := context.Background()
+	for _, c := range []struct {
+		v   string
+		not bool
+	}{
+		{"", true}, {"DE89370400440532013000", true}, {"environment: prod", true}, {"env:", true}, {"ENV1:abc", true}, {"env1", true},
+		{"env1:hello world", false}, {"env1:", false}, {"env2:AAAA", false}, {"env9:abc", false}, {"env12:x", false},
+		{TextPrefix2 + EncodeText(v1)[len(TextPrefix):], false}, // a version-1 blob under the version-2 prefix
+	} {
+		_, err := col.Decrypt(ctx, "1", c.v)
+		if err == nil {
+			t.Fatalf("%q opened", c.v)
+		}
+		if IsNotEnvelope(err) != c.not || HasEnvelopePrefix(c.v) == c.not {
+			t.Fatalf("%q: not-an-envelope=%t (%v), want %t", c.v, IsNotEnvelope(err), err, c.not)
+		}
+		if c.not && !errors.Is(err, ErrMalformed) {
+			t.Fatalf("%q: not-an-envelope should still match ErrMalformed", c.v)
+		}
+	}
+}
+
+// With the real clock, MaxAge is enforced by a timer per entry rather than a
+// clock read per use: the key is replaced once MaxAge has passed. (The wait
+// is bounded and polls; nothing is asserted about speed.)
+func TestCacheMaxAgeOnTheRealClockRetiresTheDataKey(t *testing.T) {
+	lp, _ := NewLocalProvider(fixedLocalKey(t, "dev", 7))
+	cp := &countingProvider{Provider: lp}
+	e, err := New(Config{Provider: cp, Cache: &CacheConfig{MaxAge: 20 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	ctx := context.Background()
+	for deadline := time.Now().Add(10 * time.Second); cp.generate.Load() < 2; {
+		if _, err := e.Encrypt(ctx, []byte("x"), Context{"a": "b"}); err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the data key outlived MaxAge by 10 s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if st := e.CacheStats(); st.Evictions == 0 {
+		t.Fatalf("the expired entry was not evicted: %+v", st)
+	}
+}
+
+func TestColumnSendsTableColumnAndCallerStablePairsToTheProviderAndKeepsTheRowOut(t *testing.T) {
+	lp, _ := NewLocalProvider(fixedLocalKey(t, "dev", 7))
+	rec := &recordingProvider{Provider: lp}
+	e, _ := New(Config{Provider: rec, Cache: &CacheConfig{MaxAge: time.Hour}})
+	col, err := e.Column("organizations", "tax_id", Context{"tenant": "acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, err := col.Encrypt(context.Background(), "row-9", []byte("AAACA1234F"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Context{"table": "organizations", "column": "tax_id", "tenant": "acme"}
+	if len(rec.contexts) != 1 || !maps.Equal(rec.contexts[0], want) {
+		t.Fatalf("provider saw %v, want %v", rec.contexts, want)
+	}
+	b, _ := DecodeText(text)
+	h, _ := ParseHeader(b)
+	if !maps.Equal(h.Context, want) || !maps.Equal(h.MessageContext, Context{"row": "row-9"}) {
+		t.Fatalf("header contexts %v / %v", h.Context, h.MessageContext)
+	}
+	other, _ := e.Column("organizations", "tax_id", Context{"tenant": "globex"})
+	_, err = other.Decrypt(context.Background(), "row-9", text)
+	wantKind(t, err, ErrContextMismatch, "another tenant")
+	for _, reserved := range []string{"row", "table", "column"} {
+		_, err := e.Column("t", "c", Context{reserved: "x"})
+		wantKind(t, err, ErrMalformed, "reserved stable key "+reserved)
+	}
+}
+
+func TestPrepareContextKeepsItsOwnCopy(t *testing.T) {
+	ec := Context{"table": "t"}
+	pc := mustPrepare(t, ec)
+	e := localEnvelope2(t, nil)
+	blob, err := e.AppendEncryptWith(context.Background(), nil, []byte("x"), pc, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ec["table"] = "changed"
+	if _, err := e.AppendDecryptWith(context.Background(), nil, blob, pc, nil); err != nil {
+		t.Fatalf("changing the caller's map changed the prepared context: %v", err)
+	}
+	if pc.Context()["table"] != "t" || fmt.Sprint(pc) != "envelope.PreparedContext{keys:table}" {
+		t.Fatalf("%v", pc)
+	}
+}
+
+type recordingProvider struct {
+	Provider
+	contexts []Context
+}
+
+func (r *recordingProvider) GenerateDataKey(ctx context.Context, ec Context) (*DataKey, error) {
+	r.contexts = append(r.contexts, maps.Clone(ec))
+	return r.Provider.GenerateDataKey(ctx, ec)
+}
+
+// The same matrix through a Column, whose remembered cache entries take the
+// lock-free path: a changed blob must not ride on the remembered key.
+func TestV2TamperMatrixThroughAColumnsRememberedEntries(t *testing.T) {
+	e := localEnvelope2(t, &CacheConfig{MaxAge: time.Hour})
+	col, _ := e.Column("payees", "iban", nil)
+	ctx := context.Background()
+	pt := []byte("DE89370400440532013000")
+	blob, err := col.AppendEncrypt(ctx, nil, "7", pt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := col.AppendDecrypt(ctx, nil, "7", blob); err != nil { // remember the entry
+		t.Fatal(err)
+	}
+	cases := 0
+	for off := range blob {
+		for _, x := range []byte{0x01, 0x80} {
+			b := bytes.Clone(blob)
+			b[off] ^= x
+			cases++
+			if got, err := col.AppendDecrypt(ctx, nil, "7", b); err == nil {
+				t.Fatalf("flip %#x at %d opened to %d bytes", x, off, len(got))
+			}
+			if got, err := col.AppendDecrypt(ctx, nil, "7", blob); err != nil || !bytes.Equal(got, pt) {
+				t.Fatalf("the original after flip at %d: %v", off, err)
+			}
+		}
+	}
+	t.Logf("%d flips, 0 opened", cases)
 }
