@@ -45,7 +45,8 @@ func TestNodeReproducesTheGoVectorsAndGoVerifiesNodeOutput(t *testing.T) {
 	goDir := t.TempDir()
 	writeGoEnvelopes(t, goDir)
 	writeDocumentCorpus(t, goDir)
-	nodeTest(t, append(offlineEnv(t, out), "NODETEST_GO_DIR="+goDir), "apikey.test.js", "envelope.test.js", "jwt.test.js", "db.test.js", "documents.test.js")
+	writeBlindIndexVectors(t, goDir)
+	nodeTest(t, append(offlineEnv(t, out), "NODETEST_GO_DIR="+goDir), "apikey.test.js", "envelope.test.js", "jwt.test.js", "db.test.js", "documents.test.js", "blindindex.test.js")
 
 	t.Run("webhook signatures made in Node verify in pkg/apikey", func(t *testing.T) {
 		var sigs []sigVector
