@@ -121,6 +121,8 @@ func startStack(t *testing.T) *stack {
 		"CREATE ROLE node_single LOGIN PASSWORD 'node-single-initial-password-1'",
 		"CREATE ROLE node_app LOGIN PASSWORD 'node-app-initial-password-1'",
 		"GRANT node_app TO node_admin WITH ADMIN OPTION",
+		"CREATE TABLE node_payees (id text PRIMARY KEY, iban text)", // for the column backfill
+		"GRANT SELECT, INSERT, UPDATE ON node_payees TO node_single",
 	} {
 		if _, err := conn.Exec(ctx, q); err != nil {
 			t.Fatalf("%s: %v", strings.SplitN(q, " PASSWORD", 2)[0], err)

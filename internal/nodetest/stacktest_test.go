@@ -2,6 +2,7 @@ package nodetest
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"testing"
 	"time"
@@ -95,6 +96,31 @@ func TestNodeAgainstTheLocalStack(t *testing.T) {
 			pt, err := env.Decrypt(ctx, b, envelope.Context(c.Context))
 			if err != nil || string(pt) != c.Plaintext {
 				t.Fatalf("case %d: %v", i, err)
+			}
+		}
+	})
+
+	t.Run("column values Node encrypted in PostgreSQL open through pkg/envelope's Column", func(t *testing.T) {
+		conn, err := s.pg.AdminConn(ctx, "postgres")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		col, err := env.Column("node_payees", "iban", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for id, want := range map[string]string{"p-01": "DE89370400440532013000", "p-03": "legacy value", "p-sealed": "DE00000000000000000001"} {
+			var text string
+			if err := conn.QueryRow(ctx, "SELECT iban FROM node_payees WHERE id = $1", id).Scan(&text); err != nil {
+				t.Fatal(err)
+			}
+			pt, err := col.Decrypt(ctx, id, text)
+			if err != nil || string(pt) != want {
+				t.Fatalf("row %s: %v", id, err)
+			}
+			if _, err := col.Decrypt(ctx, "p-02", text); !errors.Is(err, envelope.ErrContextMismatch) {
+				t.Fatalf("row %s under another row id: %v", id, err)
 			}
 		}
 	})

@@ -10,3 +10,4 @@ export * from './jwt.js';
 export * from './cache.js';
 export * from './db.js';
 export * from './blindindex.js';
+export * from './colmigrate.js';
