@@ -32,13 +32,18 @@ test('an old value is served at once while one background read replaces it; past
   let now = 1_000_000;
   const c = new SecretCache({ client: sm, ttlMs: 1000, maxStaleMs: 5000, now: () => now });
   const changes: Change[] = [];
-  c.subscribe((ch) => changes.push(ch));
+  let replaced!: () => void;
+  const second_read = new Promise<void>((r) => (replaced = r));
+  c.subscribe((ch) => {
+    changes.push(ch);
+    if (changes.length === 2) replaced();
+  });
   const first = await c.get(id);
   await put(id, 'new');
   now += 1500;
   assert.equal((await c.get(id)).value, 'old', 'served stale, without waiting');
   assert.equal((await c.get(id)).value, 'old');
-  await new Promise((r) => setTimeout(r, 300));
+  await second_read; // the background read found the new version
   assert.equal(c.reads, 2, 'one background read');
   const second = await c.get(id);
   assert.equal(second.value, 'new');

@@ -74,8 +74,9 @@ test('JWT through one SecretCache: a rotation reaches signer and verifier by inv
   assert.equal(signer.opens, 1, 'an unchanged version is not opened again');
   const kid1 = signer.keyId;
   await rotate('jwt');
+  const moved = new Promise<void>((resolve) => cache.subscribe((ch) => ch.secretId === secret('jwt') && resolve()));
   cache.invalidate(secret('jwt')); // what a rotation.succeeded notification does
-  await new Promise((r) => setTimeout(r, 300));
+  await moved;
   const t2 = await signer.sign({ sub: 'cached', exp: exp() });
   assert.notEqual(signer.keyId, kid1);
   assert.equal(signer.opens, 2);
@@ -204,12 +205,12 @@ test('PostgreSQL: pools on AWSCURRENT answer every query while alternating and s
 test('PostgreSQL: a pool holding a password rotated away heals with one forced refresh and one retry (28P01)', { skip }, async () => {
   const cache = new SecretCache({ client: sm, ttlMs: 3600_000, minRefreshIntervalMs: 1000 });
   const events: string[] = [];
-  const pool = new RotatingPool({ cache, secretId: secret('db-single'), tls: { caBundleFile: env('NODETEST_PG_CA_FILE') }, pool: { max: 1, idleTimeoutMillis: 50 }, onEvent: (e) => events.push(e.type) });
+  // maxUses 1: every query logs in anew, so the next one after the rotation must authenticate.
+  const pool = new RotatingPool({ cache, secretId: secret('db-single'), tls: { caBundleFile: env('NODETEST_PG_CA_FILE') }, pool: { max: 1, maxUses: 1 }, onEvent: (e) => events.push(e.type) });
   try {
     await pool.query('SELECT 1');
     const reads = cache.reads;
     await rotate('db-single'); // the cached AWSCURRENT (TTL 1 h) now holds a password the role no longer has
-    await new Promise((r) => setTimeout(r, 200)); // the idle connection closes; the next query logs in anew
     const r = await pool.query<{ u: string }>('SELECT current_user AS u');
     assert.equal(r.rows[0].u, 'node_single');
     assert.equal(pool.healed, 1, 'one authentication failure, healed');
@@ -223,18 +224,18 @@ test('PostgreSQL: a pool holding a password rotated away heals with one forced r
 test('PostgreSQL: a login between setSecret and finishSecret of a single-user rotation heals through AWSPENDING', { skip }, async () => {
   const cache = new SecretCache({ client: sm, ttlMs: 3600_000 });
   const events: string[] = [];
-  const pool = new RotatingPool({ cache, secretId: secret('db-single'), tls: { caBundleFile: env('NODETEST_PG_CA_FILE') }, pool: { max: 1, idleTimeoutMillis: 50 }, onEvent: (e) => events.push(e.type) });
+  const pool = new RotatingPool({ cache, secretId: secret('db-single'), tls: { caBundleFile: env('NODETEST_PG_CA_FILE') }, pool: { max: 1, maxUses: 1 }, onEvent: (e) => events.push(e.type) });
   try {
     await pool.query('SELECT 1');
     const held = await fetch(`${control}/rotate/db-single?hold=testSecret`, { method: 'POST' });
     assert.equal(held.status, 200, await held.text()); // setSecret ran: the role has AWSPENDING's password, AWSCURRENT is unchanged
-    await new Promise((r) => setTimeout(r, 200)); // the idle connection closes
     assert.equal((await pool.query<{ u: string }>('SELECT current_user AS u')).rows[0].u, 'node_single');
     assert.equal(pool.healed, 1);
     const released = await fetch(`${control}/release/db-single`, { method: 'POST' });
     assert.equal(released.status, 200, await released.text());
+    const moved = new Promise<void>((resolve) => cache.subscribe((ch) => ch.stage === 'AWSCURRENT' && resolve()));
     cache.invalidate(secret('db-single')); // what the rotation.succeeded notification does
-    await new Promise((r) => setTimeout(r, 300));
+    await moved;
     await pool.query('SELECT 1');
     assert.equal(pool.healed, 1, 'after finishSecret the pool runs on the new AWSCURRENT without another failure');
     assert.deepEqual(events, ['pool', 'pool', 'healed', 'pool']);
