@@ -18,8 +18,9 @@ import (
 // goroutine before the new version becomes visible, so requests never build
 // and never wait for a build once a value exists; a failed build keeps the
 // last good value in use until it is MaxStale old (counted from the last time
-// its version was seen current), then Get fails closed. Safe for concurrent
-// use.
+// its version was seen current), then Get fails closed. A Derived lives as
+// long as its cache (the cache keeps it to call on each read): make one per
+// consumer at start-up, not per request. Safe for concurrent use.
 type Derived[T any] struct {
 	c     *Cache
 	id    string
