@@ -152,14 +152,14 @@ test('webhooks: a signature with the previous key verifies during the overlap; N
   writeOut('webhooks-stack.json', [prev, cur].map((k) => ({ keyId: k.split('_')[1], body, t: Math.floor(now.getTime() / 1000), header: signWebhook(k, now, body) })));
 });
 
-test('PostgreSQL: pools on AWSCURRENT answer every query while alternating and single-user rotations run', { skip }, async () => {
+test('PostgreSQL: pools on AWSCURRENT answer every query while 6 alternating and 6 single-user rotations run', { skip }, async () => {
   const cache = new SecretCache({ client: sm, ttlMs: 500, minRefreshIntervalMs: 200 });
   const invalidated: string[] = [];
   const stop = cache.subscribeQueue(sqs, env('NODETEST_QUEUE_URL'), { waitTimeSeconds: 1, onMessage: (arn) => arn && invalidated.push(arn) });
   const tls = { caBundleFile: env('NODETEST_PG_CA_FILE') };
   const pools = {
-    alternating: new RotatingPool({ cache, secretId: secret('db-alternating'), tls, pool: { max: 4, idleTimeoutMillis: 200 } }),
-    single: new RotatingPool({ cache, secretId: secret('db-single'), tls, pool: { max: 4, idleTimeoutMillis: 200 } }),
+    alternating: new RotatingPool({ cache, secretId: secret('db-alternating'), tls, pool: { max: 4, idleTimeoutMillis: 200, maxUses: 10 } }),
+    single: new RotatingPool({ cache, secretId: secret('db-single'), tls, pool: { max: 4, idleTimeoutMillis: 200, maxUses: 10 } }),
   };
   const stats = { queries: 0, failed: 0, users: { alternating: new Set<string>(), single: new Set<string>() }, errors: [] as string[] };
   let running = true;
@@ -180,9 +180,11 @@ test('PostgreSQL: pools on AWSCURRENT answer every query while alternating and s
   );
   try {
     await new Promise((r) => setTimeout(r, 300));
-    for (const name of ['db-alternating', 'db-single', 'db-alternating', 'db-single']) {
-      await rotate(name);
-      await new Promise((r) => setTimeout(r, 400)); // traffic between rotations, across a cache refresh
+    for (let i = 0; i < 6; i++) {
+      for (const name of ['db-alternating', 'db-single']) {
+        await rotate(name);
+        await new Promise((r) => setTimeout(r, i % 2 ? 100 : 600)); // back to back, and across a cache refresh
+      }
     }
     await new Promise((r) => setTimeout(r, 1500));
   } finally {
