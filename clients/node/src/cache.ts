@@ -70,7 +70,10 @@ interface Entry {
   stage: string; // '' for a version entry
   version: string;
   cur?: SecretValue;
+  curStarted: number; // when the read that produced cur started
   flight?: Promise<SecretValue>;
+  flightStarted: number;
+  lastRead: number; // when the last read started
   again: boolean;
   lastForced: number;
   failures: number;
@@ -103,13 +106,15 @@ export class SecretCache {
     const k = `${version ? 'v' : 's'}\0${version || stage}\0${id}`;
     let e = this.#entries.get(k);
     if (!e) {
-      e = { id, stage: version ? '' : stage, version, again: false, lastForced: -Infinity, failures: 0, retryAt: -Infinity };
+      e = { id, stage: version ? '' : stage, version, curStarted: -Infinity, flightStarted: -Infinity, lastRead: -Infinity, again: false, lastForced: -Infinity, failures: 0, retryAt: -Infinity };
       this.#entries.set(k, e);
     }
     return e;
   }
 
   #start(e: Entry): Promise<SecretValue> {
+    const started = this.#now();
+    e.lastRead = e.flightStarted = started;
     const p = (async () => {
       this.reads++;
       let v: SecretValue | undefined;
@@ -130,6 +135,7 @@ export class SecretCache {
       if (v) {
         const old = e.cur;
         e.cur = v;
+        e.curStarted = started;
         e.failures = 0;
         e.retryAt = -Infinity;
         e.lastError = undefined;
@@ -175,6 +181,11 @@ export class SecretCache {
     return this.#start(e);
   }
 
+  /** The cache's clock (milliseconds), for refreshSince. */
+  clock(): number {
+    return this.#now();
+  }
+
   /** The value of secretId at stage (default AWSCURRENT); see the module comment for when it reads. */
   get(secretId: string, stage = 'AWSCURRENT'): Promise<SecretValue> {
     return this.#get(this.#entry(secretId, stage));
@@ -200,6 +211,27 @@ export class SecretCache {
     }
     e.lastForced = now;
     return this.#start(e);
+  }
+
+  /**
+   * Returns the value of stage from a read that started at or after since — for "this credential was refused
+   * at since", where a value read earlier may predate the change that caused the refusal. It joins such a read
+   * in flight or returns its result; otherwise it starts one, keeping to one read per minRefreshInterval per
+   * stage, so it may wait up to that long for its turn.
+   */
+  async refreshSince(secretId: string, stage: string, since: number): Promise<SecretValue> {
+    const e = this.#entry(secretId, stage);
+    for (;;) {
+      if (e.flight && e.flightStarted >= since) return e.flight;
+      if (!e.flight && e.cur && e.curStarted >= since) return e.cur;
+      if (e.flight) {
+        await e.flight.catch(() => undefined);
+        continue;
+      }
+      const left = this.#minRefresh - (this.#now() - e.lastRead);
+      if (left <= 0) return this.#start(e);
+      await new Promise((r) => setTimeout(r, left));
+    }
   }
 
   /**

@@ -155,8 +155,9 @@ interface Generation {
 /**
  * A pg.Pool that follows the secret's AWSCURRENT. A new AWSCURRENT version (seen through the cache's
  * refresh or an invalidation) gets a new pool; the old one finishes its queries and is closed. A query that
- * fails to authenticate (28P01) forces one refresh of the secret — and, while a single-user rotation is
- * between setSecret and finishSecret, a look at AWSPENDING, whose password the role already has — and is
+ * fails to authenticate (28P01) gets a value of the secret read after the attempt began (cache.refreshSince,
+ * one read per minRefreshInterval however many connections were refused) — and, while a single-user rotation
+ * is between setSecret and finishSecret, a look at AWSPENDING, whose password the role already has — and is
  * retried once.
  */
 export class RotatingPool {
@@ -213,11 +214,12 @@ export class RotatingPool {
   /** Runs a query (pg's query arguments), healing one authentication failure. */
   async query<R extends pg.QueryResultRow = any>(text: string | pg.QueryConfig, values?: unknown[]): Promise<pg.QueryResult<R>> {
     const g = await this.#current();
+    const at = this.#cfg.cache.clock();
     try {
       return await g.pool.query<R>(text as string, values);
     } catch (e) {
       if (!isAuthFailure(e)) throw e;
-      const h = await this.#heal(g);
+      const h = await this.#heal(g, at);
       const r = await h.pool.query<R>(text as string, values).catch((e2) => {
         this.#cfg.onEvent?.({ type: 'heal-failed', user: h.user, versionId: h.versionId });
         throw e2;
@@ -231,19 +233,22 @@ export class RotatingPool {
   /** Checks out a client (pg's pool.connect), healing one authentication failure at connect time. */
   async connect(): Promise<pg.PoolClient> {
     const g = await this.#current();
+    const at = this.#cfg.cache.clock();
     try {
       return await g.pool.connect();
     } catch (e) {
       if (!isAuthFailure(e)) throw e;
-      const h = await this.#heal(g);
+      const h = await this.#heal(g, at);
       const c = await h.pool.connect();
       this.healed++;
       return c;
     }
   }
 
-  async #heal(failed: Generation): Promise<Generation> {
-    const value = await this.#cfg.cache.refresh(this.#cfg.secretId);
+  async #heal(failed: Generation, refusedAt: number): Promise<Generation> {
+    // A value read after the attempt started (the refusal may be caused by a change an earlier read predates),
+    // at most one read per minRefreshInterval however many connections were refused.
+    const value = await this.#cfg.cache.refreshSince(this.#cfg.secretId, 'AWSCURRENT', refusedAt);
     if (this.#gen && this.#gen.versionId !== value.versionId) {
       this.#retire(this.#gen);
       this.#gen = this.#make(value);
@@ -254,7 +259,7 @@ export class RotatingPool {
     // AWSCURRENT did not change: a single-user rotation may have set the new password (setSecret) but not
     // yet promoted it (finishSecret). The role then has AWSPENDING's password.
     try {
-      const pending = await this.#cfg.cache.refresh(this.#cfg.secretId, 'AWSPENDING');
+      const pending = await this.#cfg.cache.refreshSince(this.#cfg.secretId, 'AWSPENDING', refusedAt);
       if (pending.versionId !== failed.versionId) {
         if (!this.#pendingGen || this.#pendingGen.versionId !== pending.versionId) {
           this.#retire(this.#pendingGen);

@@ -74,6 +74,22 @@ test('refresh reads at once, but at most once per interval; invalidate re-reads 
   assert.equal((await c.get(id)).value, 'd');
 });
 
+test('refreshSince returns a value read after the refusal, one read per interval however many ask', { skip }, async () => {
+  const id = await newSecret('x1');
+  const c = new SecretCache({ client: sm, minRefreshIntervalMs: 300 });
+  await c.get(id);
+  const refusedAt = c.clock();
+  await put(id, 'x2');
+  const storm = await Promise.all(Array.from({ length: 10 }, () => c.refreshSince(id, 'AWSCURRENT', refusedAt)));
+  assert.ok(storm.every((v) => v.value === 'x2'));
+  assert.equal(c.reads, 2, 'one read for the whole storm');
+  assert.equal((await c.refreshSince(id, 'AWSCURRENT', refusedAt)).value, 'x2', 'a read after the refusal is reused');
+  assert.equal(c.reads, 2);
+  await put(id, 'x3');
+  assert.equal((await c.refreshSince(id, 'AWSCURRENT', c.clock())).value, 'x3', 'a later refusal gets a later read (after its turn)');
+  assert.equal(c.reads as number, 3);
+});
+
 test('rotation notifications and EventBridge events name the secret to invalidate; other messages do not', () => {
   const arn = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:/app/db-AbCdEf';
   const note = { schemaVersion: 1, event: 'rotation.succeeded', kind: 'dbrotate', secretArn: arn, versionId: 'v', step: 'finishSecret', outcome: 'success' };
