@@ -9,15 +9,6 @@ export function isObject(v: unknown): v is Obj {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** Parses text as exactly one JSON value; make builds the error to throw. */
-export function parseJSON(text: string, make: (msg: string) => Error, what: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw make(`${what} is not valid JSON`);
-  }
-}
-
 /**
  * Returns o with its members under their schema names, refusing unknown ones. As Go's encoding/json does,
  * a member name matches a field exactly or, failing that, ignoring ASCII letter case ("SchemaVersion" is
