@@ -8,12 +8,14 @@
 //     connection path once loaded). TLS follows the secret's sslmode,
 //     sslservername and sslrootcertpem fields exactly as dbrotate does;
 //   - a connection refused with SQLSTATE 28P01 (invalid password) triggers
-//     one forced, rate-limited re-read of the secret and one retry. If
-//     AWSCURRENT did not change, the refusal is the window of a single-user
-//     rotation between setSecret and finishSecret, in which only the pending
-//     password works: the retry then uses AWSPENDING, as do the connections
-//     opened until AWSCURRENT moves. A failure to connect happens before any
-//     statement is sent, so the retry is safe for every statement;
+//     one forced, rate-limited re-read of the secret (reads that started after
+//     the refusal) and a retry with the new AWSCURRENT. If AWSCURRENT did not
+//     change — or its retry is refused too — the refusal is the window of a
+//     single-user rotation between setSecret and finishSecret, in which only
+//     the pending password works: the retry then uses AWSPENDING, as do the
+//     connections opened until AWSCURRENT moves. At most two retries per
+//     call. A failure to connect happens before any statement is sent, so the
+//     retry is safe for every statement;
 //   - connections opened with credentials of an older version are closed
 //     within a bound once the cache has the new version: idle ones at the next
 //     check (every RecycleCheck, and at once when the cache reports the new
@@ -338,8 +340,9 @@ func (p *Pool) refusedBy(refused map[string]bool, connErr error) {
 // then retries with AWSCURRENT if that is a version the refused attempt did
 // not use, and else — or if that is refused too, which happens when the next
 // rotation's setSecret ran meanwhile — with AWSPENDING (a single-user
-// rotation between setSecret and finishSecret). At most two retries; none
-// when neither stage offers anything new.
+// rotation between setSecret and finishSecret). At most two retries (an
+// attempt pgxpool made with credentials already known to be refused is made
+// again and not counted); none when neither stage offers anything new.
 func (p *Pool) Acquire(ctx context.Context) (*pgxpool.Conn, error) {
 	c, err := p.Pool.Acquire(ctx)
 	if err == nil || !IsAuthFailure(err) {
@@ -353,8 +356,7 @@ func (p *Pool) Acquire(ctx context.Context) (*pgxpool.Conn, error) {
 		return nil, err
 	}
 	if !refused[v.VersionID] {
-		p.retries.Add(1)
-		c, err2 := p.Pool.Acquire(ctx)
+		c, err2 := p.retry(ctx, refused)
 		if err2 == nil || !IsAuthFailure(err2) {
 			return c, err2
 		}
@@ -367,8 +369,27 @@ func (p *Pool) Acquire(ctx context.Context) (*pgxpool.Conn, error) {
 	}
 	p.setOverride(&override{current: v.VersionID, value: pv})
 	p.pendingUsed.Add(1)
+	return p.retry(ctx, refused)
+}
+
+// retry is one retry. pgxpool may hand a waiting Acquire the outcome of a
+// connection attempt another caller started earlier; an attempt refused with
+// credentials already known to be refused tested nothing new, so it does not
+// count and is made again (at most twice).
+func (p *Pool) retry(ctx context.Context, refused map[string]bool) (*pgxpool.Conn, error) {
 	p.retries.Add(1)
-	return p.Pool.Acquire(ctx)
+	var c *pgxpool.Conn
+	var err error
+	for range 3 {
+		c, err = p.Pool.Acquire(ctx)
+		if err == nil || !IsAuthFailure(err) {
+			return c, err
+		}
+		if u, ok := p.versionOf(err); !ok || !refused[u] {
+			return nil, err
+		}
+	}
+	return nil, err
 }
 
 // setOverride installs o unless a value read later is installed already
