@@ -12,6 +12,9 @@ const module = "github.com/rotation-suite/rotation"
 var consumers = []string{
 	"pkg/extcall",
 	"pkg/envelope",
+	"pkg/envelope/field",
+	"pkg/envelope/colmigrate",
+	"pkg/blindindex",
 	"pkg/jwks",
 	"pkg/apikey",
 	"pkg/secretcache",
