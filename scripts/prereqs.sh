@@ -69,6 +69,7 @@ if [ -x "$venv/bin/python3" ]; then py="$venv/bin/python3"; fi
 need "Go 1.26+" "go version | grep -Eq 'go1\.(2[6-9]|[3-9][0-9])'" "see https://go.dev/doc/install (Go 1.26 or newer)"
 need "python3" "command -v python3" "apt-get install -y python3 python3-venv"
 need "moto server (python3 -m moto.server)" "$py -c 'import moto.server'" "python3 -m venv .venv && .venv/bin/pip install -r scripts/requirements-dev.txt"
+need "Node 20+ and npm (clients/node)" "node -e 'if (+process.versions.node.split(\".\")[0] < 20) process.exit(1)' && command -v npm" "apt-get install -y nodejs npm  (Node 20 or later; or from https://nodejs.org/en/download)"
 need "cfn-lint with aws-sam-translator" "$py -c 'import cfnlint.decode, samtranslator'" "python3 -m venv .venv && .venv/bin/pip install -r scripts/requirements-dev.txt"
 need "PostgreSQL server binaries (initdb, pg_ctl, postgres)" pg_found "apt-get install -y postgresql"
 if is_root; then
