@@ -15,8 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/rotation-suite/rotation/internal/cli"
+	"github.com/rotation-suite/rotation/internal/operator"
 	"github.com/rotation-suite/rotation/internal/wire"
-	"github.com/rotation-suite/rotation/pkg/rotation"
 )
 
 func cmdNow(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -129,11 +129,11 @@ func checkResult(ctx context.Context, sm stateClient, arn, token string) error {
 	var problems []string
 	for _, v := range s.Versions {
 		switch {
-		case v.ID != token && slices.Contains(v.Stages, rotation.StageCurrent):
+		case v.ID != token && slices.Contains(v.Stages, operator.StageCurrent):
 			problems = append(problems, fmt.Sprintf("version %s is also AWSCURRENT", v.ID))
-		case v.ID != token && slices.Contains(v.Stages, rotation.StagePending):
+		case v.ID != token && slices.Contains(v.Stages, operator.StagePending):
 			problems = append(problems, fmt.Sprintf("version %s still holds AWSPENDING", v.ID))
-		case v.ID == token && slices.Contains(v.Stages, rotation.StagePrevious):
+		case v.ID == token && slices.Contains(v.Stages, operator.StagePrevious):
 			problems = append(problems, fmt.Sprintf("the new version %s is also AWSPREVIOUS", v.ID))
 		}
 	}
@@ -159,7 +159,7 @@ type follower struct {
 	out      io.Writer
 	start    time.Time
 	phase    string
-	lastErr  *rotation.Notification
+	lastErr  *wire.Notification
 }
 
 func (f *follower) say(format string, a ...any) {
@@ -210,11 +210,11 @@ func (f *follower) poll(ctx context.Context) (bool, error) {
 	switch {
 	case !ok:
 		return false, fmt.Errorf("version %s disappeared: the rotation was abandoned (someone wrote a new version mid-rotation?)", f.token)
-	case slices.Contains(stages, rotation.StageCurrent):
+	case slices.Contains(stages, operator.StageCurrent):
 		f.setPhase("finishSecret done: the new version is AWSCURRENT")
 		return true, nil
-	case slices.Contains(stages, rotation.StagePending):
-		_, err := f.sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(f.arn), VersionId: aws.String(f.token), VersionStage: aws.String(rotation.StagePending)})
+	case slices.Contains(stages, operator.StagePending):
+		_, err := f.sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(f.arn), VersionId: aws.String(f.token), VersionStage: aws.String(operator.StagePending)})
 		var nf *smtypes.ResourceNotFoundException
 		if errors.As(err, &nf) {
 			f.setPhase("createSecret: waiting for the new value (AWSPENDING placeholder is empty)")
@@ -244,7 +244,7 @@ func (f *follower) readNotifications(ctx context.Context) error {
 		}
 		_, _ = f.q.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(f.queueURL), ReceiptHandle: m.ReceiptHandle})
 		switch n.Event {
-		case rotation.EventFailed:
+		case wire.EventFailed:
 			nn := n
 			f.lastErr = &nn
 			f.say("%s failed: %s error: %s (retryable: %v)", n.Step, n.ErrorClass, n.Message, n.Retryable)
