@@ -12,8 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/rotation-suite/rotation/internal/awscall"
 	"github.com/rotation-suite/rotation/internal/cli"
 	"github.com/rotation-suite/rotation/internal/operator"
 	"github.com/rotation-suite/rotation/internal/wire"
@@ -42,7 +42,7 @@ func cmdNow(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	sm := secretsmanager.NewFromConfig(cfg)
 	var q queueReader
 	if *queue != "" {
-		q = sqs.NewFromConfig(cfg)
+		q = awscall.NewSQS(cfg)
 	}
 	progress := stdout
 	if output == cli.JSON {
@@ -70,9 +70,10 @@ type nowResult struct {
 	Error      string `json:"error,omitempty"`
 }
 
+// queueReader is what `now --wait --queue-url` uses of SQS.
 type queueReader interface {
-	ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, opts ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error)
-	DeleteMessage(ctx context.Context, in *sqs.DeleteMessageInput, opts ...func(*sqs.Options)) (*sqs.DeleteMessageOutput, error)
+	Receive(ctx context.Context, queueURL string) ([]awscall.Message, error)
+	Delete(ctx context.Context, queueURL, receiptHandle string) error
 }
 
 // nowClient is what `rotate now` uses of Secrets Manager.
@@ -230,19 +231,19 @@ func (f *follower) poll(ctx context.Context) (bool, error) {
 // readNotifications shows the function's notifications for this rotation.
 // A terminal (not retryable) failure ends the wait with its class and message.
 func (f *follower) readNotifications(ctx context.Context) error {
-	out, err := f.q.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(f.queueURL), MaxNumberOfMessages: 10, WaitTimeSeconds: 0})
+	msgs, err := f.q.Receive(ctx, f.queueURL)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
 		return fmt.Errorf("read notifications: %w", err)
 	}
-	for _, m := range out.Messages {
-		n, ok := wire.ParseNotification(aws.ToString(m.Body))
+	for _, m := range msgs {
+		n, ok := wire.ParseNotification(m.Body)
 		if !ok || n.VersionID != f.token {
 			continue
 		}
-		_, _ = f.q.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(f.queueURL), ReceiptHandle: m.ReceiptHandle})
+		_ = f.q.Delete(ctx, f.queueURL, m.ReceiptHandle)
 		switch n.Event {
 		case wire.EventFailed:
 			nn := n

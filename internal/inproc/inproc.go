@@ -10,8 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/rotation-suite/rotation/internal/awscall"
 )
 
 // Handler is a Lambda handler run in-process (*rotation.Engine is one).
@@ -19,30 +18,28 @@ type Handler interface {
 	Invoke(ctx context.Context, payload []byte) ([]byte, error)
 }
 
-// Client is the one Lambda call it answers; the SDK's *lambda.Client has
-// the same method, so either satisfies an interface that asks for Invoke.
-type Client interface {
-	Invoke(ctx context.Context, in *lambda.InvokeInput, opts ...func(*lambda.Options)) (*lambda.InvokeOutput, error)
-}
-
 // Lambda answers Invoke with h: an error comes back as FunctionError
 // "Unhandled" with Lambda's {"errorType","errorMessage"} document, a nil
-// result as the payload null.
-func Lambda(h Handler) Client { return lambdaFunc{h} }
+// result as the payload null. It has *awscall.Lambda's Invoke.
+func Lambda(h Handler) interface {
+	Invoke(ctx context.Context, function string, payload []byte) (*awscall.InvokeResult, error)
+} {
+	return lambdaFunc{h}
+}
 
 type lambdaFunc struct{ h Handler }
 
-func (p lambdaFunc) Invoke(ctx context.Context, in *lambda.InvokeInput, _ ...func(*lambda.Options)) (*lambda.InvokeOutput, error) {
-	out, err := p.h.Invoke(ctx, in.Payload)
+func (p lambdaFunc) Invoke(ctx context.Context, _ string, payload []byte) (*awscall.InvokeResult, error) {
+	out, err := p.h.Invoke(ctx, payload)
 	if err != nil {
 		doc, merr := json.Marshal(map[string]string{"errorType": fmt.Sprintf("%T", err), "errorMessage": err.Error()})
 		if merr != nil {
 			return nil, merr
 		}
-		return &lambda.InvokeOutput{StatusCode: 200, FunctionError: aws.String("Unhandled"), Payload: doc}, nil
+		return &awscall.InvokeResult{FunctionError: "Unhandled", Payload: doc}, nil
 	}
 	if out == nil {
 		out = []byte("null")
 	}
-	return &lambda.InvokeOutput{StatusCode: 200, Payload: out}, nil
+	return &awscall.InvokeResult{Payload: out}, nil
 }

@@ -35,10 +35,11 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/rotation-suite/rotation/internal/awscall"
 )
 
 // Step is a rotation step's name as it travels in the Lambda event. The
@@ -84,11 +85,12 @@ type SecretsAPI interface {
 	UpdateSecretVersionStage(ctx context.Context, in *secretsmanager.UpdateSecretVersionStageInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.UpdateSecretVersionStageOutput, error)
 }
 
-// LambdaAPI is what the operator uses of Lambda. Against the local stack the
-// SDK's client with BaseEndpoint = the runtime emulator's URL and function
-// name "function" reaches a function under the emulator.
+// LambdaAPI is what the operator uses of Lambda: one synchronous Invoke.
+// *awscall.Lambda is one (with its endpoint set to the runtime emulator's
+// URL and function name "function" it reaches a function under the
+// emulator); inproc.Lambda answers with a handler in the same process.
 type LambdaAPI interface {
-	Invoke(ctx context.Context, in *lambda.InvokeInput, opts ...func(*lambda.Options)) (*lambda.InvokeOutput, error)
+	Invoke(ctx context.Context, function string, payload []byte) (*awscall.InvokeResult, error)
 }
 
 // Mode is how Unstick deals with a stuck rotation.
@@ -339,21 +341,21 @@ func Invoke(ctx context.Context, lam LambdaAPI, function string, ev Event) error
 	if err != nil {
 		return err
 	}
-	out, err := lam.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String(function), Payload: payload})
+	out, err := lam.Invoke(ctx, function, payload)
 	if err != nil {
-		return explain("lambda:Invoke "+string(ev.Step), err)
+		return fmt.Errorf("%s: %w", ev.Step, err)
 	}
 	var doc struct {
 		Type    *string `json:"errorType"`
 		Message *string `json:"errorMessage"`
 	}
 	isDoc := json.Unmarshal(out.Payload, &doc) == nil && (doc.Type != nil || doc.Message != nil)
-	if aws.ToString(out.FunctionError) == "" && !isDoc && !strings.HasPrefix(string(out.Payload), "Task timed out") {
+	if out.FunctionError == "" && !isDoc && !strings.HasPrefix(string(out.Payload), "Task timed out") {
 		return nil
 	}
 	se := &StepError{Step: ev.Step, Type: aws.ToString(doc.Type), Message: aws.ToString(doc.Message)}
 	if !isDoc {
-		se.Type, se.Message = aws.ToString(out.FunctionError), strings.TrimSpace(string(out.Payload))
+		se.Type, se.Message = out.FunctionError, strings.TrimSpace(string(out.Payload))
 	}
 	return se
 }
