@@ -88,3 +88,6 @@ func apiError(resp *response) string {
 	}
 	return fmt.Sprintf("%s: %s (HTTP %d)", code, msg, resp.status)
 }
+
+// Endpoint is where Invoke sends requests.
+func (l *Lambda) Endpoint() string { return l.endpoint }
