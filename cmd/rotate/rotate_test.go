@@ -102,7 +102,9 @@ func TestStatusReportsAStuckRotationAndWhyWithoutPrintingValues(t *testing.T) {
 }
 
 // The command's wiring and exit codes; what unstick does in each mode is
-// proven in internal/operator, against functions under the runtime emulator.
+// proven in internal/operator (against an engine in-process) and in
+// functions/dbrotate (against the function under the runtime emulator,
+// through internal/awscall's Lambda Invoke).
 func TestUnstickExitCodesNothingToDoRefusedAndUsage(t *testing.T) {
 	w := newWorld(t)
 	arn := w.secret(t)
