@@ -19,6 +19,7 @@ import (
 
 	"github.com/rotation-suite/rotation/internal/driver"
 	"github.com/rotation-suite/rotation/internal/testenv"
+	"github.com/rotation-suite/rotation/internal/wirecount"
 	"github.com/rotation-suite/rotation/pkg/rotation"
 )
 
@@ -80,13 +81,13 @@ type sample struct {
 	log        logFacts
 }
 
-func (x sample) smCalls() int      { return sumPrefix(x.ops, "secretsmanager:") }
-func (x sample) kmsCalls() int     { return sumPrefix(x.ops, "kms:") }
+func (x sample) smCalls() int      { return wirecount.SumPrefix(x.ops, "secretsmanager:") }
+func (x sample) kmsCalls() int     { return wirecount.SumPrefix(x.ops, "kms:") }
 func (x sample) dbConnects() int   { return x.ops["postgres:connect"] }
-func (x sample) dbCalls() int      { return sumPrefix(x.ops, "postgres:") }
-func (x sample) wireSM() int       { return sumPrefix(x.wire, "secretsmanager:") }
-func (x sample) wireKMS() int      { return sumPrefix(x.wire, "kms:") }
-func (x sample) sdkSM() int        { return sumPrefix(x.sdk, "secretsmanager:") }
+func (x sample) dbCalls() int      { return wirecount.SumPrefix(x.ops, "postgres:") }
+func (x sample) wireSM() int       { return wirecount.SumPrefix(x.wire, "secretsmanager:") }
+func (x sample) wireKMS() int      { return wirecount.SumPrefix(x.wire, "kms:") }
+func (x sample) sdkSM() int        { return wirecount.SumPrefix(x.sdk, "secretsmanager:") }
 func (x sample) failedLogins() int { return max(x.failedConn, x.log.failedLogins) }
 
 // rotateOnce runs one rotation of arn through inv and returns its sample.
@@ -96,14 +97,14 @@ func (s *stack) rotateOnce(ctx context.Context, inv driver.Invoker, arn string, 
 			return rotation.WithCallObserver(ctx, counter.observe)
 		}}
 	counter.take()
-	s.wire.take()
+	s.wire.Take()
 	s.sdk.take()
 	off := s.logOffset()
 	res, err := drv.Rotate(ctx, arn, "")
 	var x sample
 	c := counter.take()
 	x.ops, x.failedConn, x.authFailed, x.callTime = c.ops, c.failedConnect, c.authFailed, c.time
-	x.wire = s.wire.take()
+	x.wire = s.wire.Take()
 	x.sdk = s.sdk.take()
 	text, _, lerr := s.serverLog(off)
 	if lerr != nil && err == nil {

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/rotation-suite/rotation/internal/wirecount"
 )
 
 // results is everything one run measured.
@@ -281,7 +283,7 @@ func (r *results) markdown() string {
 
 	w("### Against AWS's Python rotation templates")
 	w("")
-	w("| | this suite (measured here) | AWS Python template (quoted from issue 8, **not measured here**) |")
+	w("| | this suite (measured here) | AWS Python template (quoted from published figures, **not measured here**) |")
 	w("|---|---|---|")
 	if s := r.seriesFor("db-alternating"); s != nil {
 		wall := durationsMS(collect(s.samples, func(x sample) time.Duration { return x.wall }))
@@ -392,8 +394,8 @@ func (r *results) markdown() string {
 		w("| rotations that succeeded | %d of %d (%d needed a retry) |", sc.succeeded, sc.secrets, sc.retried)
 		w("| wall time, throughput | %s, %.1f rotations/s |", sc.wall.Round(time.Millisecond), float64(sc.succeeded)/sc.wall.Seconds())
 		w("| per rotation p50 / p99 / max | %s / %s / %s ms |", msf(percentile(d, 50)), msf(percentile(d, 99)), msf(maximum(d)))
-		w("| Secrets Manager calls per rotation (mean) | %.2f (SDK middleware: %.2f; wire: %.2f) |", float64(sumPrefix(sc.ops, "secretsmanager:"))/float64(sc.secrets),
-			float64(sumPrefix(sc.sdk, "secretsmanager:"))/float64(sc.secrets), float64(sumPrefix(sc.wire, "secretsmanager:"))/float64(sc.secrets))
+		w("| Secrets Manager calls per rotation (mean) | %.2f (SDK middleware: %.2f; wire: %.2f) |", float64(wirecount.SumPrefix(sc.ops, "secretsmanager:"))/float64(sc.secrets),
+			float64(wirecount.SumPrefix(sc.sdk, "secretsmanager:"))/float64(sc.secrets), float64(wirecount.SumPrefix(sc.wire, "secretsmanager:"))/float64(sc.secrets))
 		w("| database connects per rotation (mean) | %.2f |", float64(sc.ops["postgres:connect"])/float64(sc.secrets))
 		w("| time inside the calls per rotation (mean) | Secrets Manager %s ms, database %s ms |", msf(ms(sc.callTime["secretsmanager"])/float64(sc.secrets)), msf(ms(sc.callTime["postgres"])/float64(sc.secrets)))
 		w("| database connection peak (pg_stat_activity, every 5 ms, %d samples) | %d client sessions, %d of them the function's |", sc.polls, sc.peakConns, sc.peakFnConns)

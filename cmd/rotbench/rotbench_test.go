@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rotation-suite/rotation/internal/testenv"
+	"github.com/rotation-suite/rotation/internal/wirecount"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -107,7 +108,7 @@ func TestWireOpNamesSecretsManagerAndKMSOperations(t *testing.T) {
 		if target != "" {
 			r.Header.Set("X-Amz-Target", target)
 		}
-		if got := wireOp(r); got != want {
+		if got := wirecount.Op(r); got != want {
 			t.Errorf("wireOp(%q) = %q, want %q", target, got, want)
 		}
 	}

@@ -84,7 +84,7 @@ func (s *stack) runScale(ctx context.Context, n, concurrency int, logf func(stri
 	pollDone := make(chan error, 1)
 	go func() { pollDone <- s.pollConnections(pollCtx, r) }()
 
-	s.wire.take()
+	s.wire.Take()
 	s.sdk.take()
 	counter.take()
 	off := s.logOffset()
@@ -118,7 +118,7 @@ func (s *stack) runScale(ctx context.Context, n, concurrency int, logf func(stri
 	}
 	c := counter.take()
 	r.ops, r.failedConn, r.callTime = c.ops, c.failedConnect, c.time
-	r.wire = s.wire.take()
+	r.wire = s.wire.Take()
 	r.sdk = s.sdk.take()
 	text, _, err := s.serverLog(off)
 	if err != nil {

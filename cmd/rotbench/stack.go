@@ -20,6 +20,7 @@ import (
 
 	"github.com/rotation-suite/rotation/functions/dbrotate/pgrotate"
 	"github.com/rotation-suite/rotation/internal/testenv"
+	"github.com/rotation-suite/rotation/internal/wirecount"
 )
 
 // stack is the local stack the benchmarks run on: moto behind the counting
@@ -28,7 +29,7 @@ import (
 type stack struct {
 	moto  *testenv.Moto
 	pg    *testenv.Postgres
-	wire  *wireCounter
+	wire  *wirecount.Counter
 	sdk   *sdkCounter // on the functions' in-process SDK clients
 	dir   string      // scratch directory (CA bundle file)
 	caPEM string      // path of the cluster's CA bundle
@@ -84,7 +85,7 @@ func startStack(ctx context.Context, logf func(string, ...any)) (*stack, error) 
 	}
 	logf("moto at %s, PostgreSQL at %s:%d, bootstraps built", s.moto.Endpoint, s.pg.Host, s.pg.Port)
 	var err error
-	if s.wire, err = startWireCounter(s.moto.Endpoint); err != nil {
+	if s.wire, err = wirecount.Start(s.moto.Endpoint); err != nil {
 		s.stop()
 		return nil, err
 	}
@@ -97,7 +98,7 @@ func startStack(ctx context.Context, logf func(string, ...any)) (*stack, error) 
 
 func (s *stack) stop() {
 	if s.wire != nil {
-		s.wire.stop()
+		s.wire.Stop()
 	}
 	if s.pg != nil {
 		s.pg.Stop()

@@ -1,5 +1,5 @@
 // Command apikeyrotate is the Lambda function that rotates API keys and
-// webhook signing keys with an overlap window (issue 6). It is wiring only:
+// webhook signing keys with an overlap window. It is wiring only:
 // the environment goes to keyrotate.LoadConfig, the strategy is
 // keyrotate.Strategy, and the shared engine runs it (internal/fnmain). See
 // docs/apikey.md.

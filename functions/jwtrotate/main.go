@@ -1,5 +1,5 @@
 // Command jwtrotate is the Lambda function that rotates JWT signing-key
-// secrets (issue 5). It is wiring only: the environment goes to
+// secrets. It is wiring only: the environment goes to
 // keyring.LoadConfig, private keys are sealed with pkg/envelope over the KMS
 // key JWT_KMS_KEY_ARN, and the rotation logic is keyring.Strategy run by the
 // shared engine (internal/fnmain). See docs/jwt.md.

@@ -65,10 +65,15 @@ func TestRIEInvokesTheBootstrapAndPassesTheEnvironment(t *testing.T) {
 	if rep2.PID != rep.PID {
 		t.Fatalf("the second invoke ran in a new process (%d then %d); want a warm environment", rep.PID, rep2.PID)
 	}
-	logs := r.Logs()
+	// The function's output reaches the emulator's log through a pipe and may
+	// arrive after the invoke's response: wait for it (bounded).
 	for _, want := range []string{"echo stdout: hello", "echo stderr: hello", "echo stdout: again"} {
-		if !strings.Contains(logs, want) {
-			t.Fatalf("logs miss %q:\n%s", want, logs)
+		deadline := time.Now().Add(10 * time.Second)
+		for !strings.Contains(r.Logs(), want) {
+			if time.Now().After(deadline) {
+				t.Fatalf("logs miss %q after 10 s:\n%s", want, r.Logs())
+			}
+			time.Sleep(10 * time.Millisecond)
 		}
 	}
 }

@@ -5,68 +5,102 @@ import (
 	"errors"
 	"sync"
 	"time"
+
+	"github.com/rotation-suite/rotation/pkg/secretcache"
 )
 
-// DefaultCallerCacheTTL is how long Credentials keeps the caller secret, the
-// same as the AWS Secrets Manager caching client's default. The rotation's
-// overlap must be longer (APIKEY_OVERLAP, default 24 h).
+// DefaultCallerCacheTTL is how long Credentials keeps the caller secret
+// without a shared cache, the same as the AWS Secrets Manager caching
+// client's default. The rotation's overlap must be longer (APIKEY_OVERLAP,
+// default 24 h).
 const DefaultCallerCacheTTL = time.Hour
 
 // Credentials gives a caller its current key (or webhook signing key) from
-// the rotated secret, re-reading it once the cached copy is older than TTL.
-// If a re-read fails the cached key is kept (and the read retried a minute
-// later): during the overlap it still verifies. Safe for concurrent use.
+// the rotated secret, read through Cache (the service's one
+// secretcache.Cache) or, without it, through a cache of its own over Source
+// with TTL and Now. The secret is re-read in the background before the TTL
+// ends; a use past the TTL waits for that read, and if it fails the cached
+// key is kept (during the overlap it still verifies) until the cache's
+// MaxStale. After the server refused the key, call Refresh and retry once
+// with what it returns. Safe for concurrent use; set the fields before the
+// first call.
 type Credentials struct {
-	Source   SecretSource
+	Cache    *secretcache.Cache
+	Source   SecretSource // instead of Cache
 	SecretID string
-	TTL      time.Duration    // default DefaultCallerCacheTTL
-	Now      func() time.Time // default time.Now
+	TTL      time.Duration    // without Cache; default DefaultCallerCacheTTL
+	Now      func() time.Time // without Cache; default time.Now
 
-	mu  sync.Mutex
-	c   *CallerSecret
-	at  time.Time
-	err error
+	once  sync.Once
+	err   error
+	cache *secretcache.Cache
+	cur   *secretcache.Derived[*CallerSecret]
 }
 
-// Current returns the caller secret, reading it if the cache is empty or stale.
-func (c *Credentials) Current(ctx context.Context) (*CallerSecret, error) {
-	now := time.Now
-	if c.Now != nil {
-		now = c.Now
-	}
-	ttl := c.TTL
-	if ttl <= 0 {
-		ttl = DefaultCallerCacheTTL
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.c != nil && now().Sub(c.at) < ttl {
-		return c.c, nil
-	}
-	raw, err := ReadSecret(ctx, c.Source, c.SecretID)
-	var cs *CallerSecret
-	if err == nil {
-		cs, err = ParseCaller(raw)
-	}
-	if err == nil && !cs.Issued() {
-		err = errors.New("apikey: the caller secret holds no key yet; rotate it once")
-	}
-	if err != nil {
-		c.err = err
-		if c.c != nil {
-			// Keep the cached key and try again in a minute, not on every call.
-			c.at = now().Add(time.Minute - ttl)
-			return c.c, nil
+func (c *Credentials) init() error {
+	c.once.Do(func() {
+		c.cache = c.Cache
+		if c.cache == nil {
+			if c.Source == nil {
+				c.err = errors.New("apikey: Credentials needs Cache or Source")
+				return
+			}
+			ttl := c.TTL
+			if ttl <= 0 {
+				ttl = DefaultCallerCacheTTL
+			}
+			c.cache, c.err = secretcache.New(secretcache.Config{Client: c.Source, TTL: ttl, Now: c.Now})
+			if c.err != nil {
+				return
+			}
 		}
+		if c.SecretID == "" {
+			c.err = errors.New("apikey: Credentials needs SecretID")
+			return
+		}
+		c.cur = secretcache.NewDerived(c.cache, c.SecretID, parseIssued, secretcache.Fresh())
+	})
+	return c.err
+}
+
+func parseIssued(_ context.Context, v *secretcache.Value) (*CallerSecret, error) {
+	cs, err := ParseCaller(v.Bytes())
+	if err != nil {
 		return nil, err
 	}
-	c.c, c.at, c.err = cs, now(), nil
+	if !cs.Issued() {
+		return nil, errors.New("apikey: the caller secret holds no key yet; rotate it once")
+	}
 	return cs, nil
 }
 
-// LastError returns the error of the last failed read, or nil.
+// Current returns the caller secret.
+func (c *Credentials) Current(ctx context.Context) (*CallerSecret, error) {
+	if err := c.init(); err != nil {
+		return nil, err
+	}
+	return c.cur.Get(ctx)
+}
+
+// Refresh re-reads the caller secret now — call it when the server refused
+// the key — and returns it, with changed reporting whether it is another
+// version than before (if not, retrying with it will not help). Reads are
+// rate-limited by the cache's MinRefreshInterval, so a burst of refusals
+// makes one read.
+func (c *Credentials) Refresh(ctx context.Context) (cs *CallerSecret, changed bool, err error) {
+	if err := c.init(); err != nil {
+		return nil, false, err
+	}
+	return c.cur.Refresh(ctx)
+}
+
+// LastError returns the error of the last failed read or parse, or nil.
 func (c *Credentials) LastError() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.err
+	if c.init() != nil {
+		return c.err
+	}
+	if err := c.cache.LastError(c.SecretID); err != nil {
+		return err
+	}
+	return c.cur.LastError()
 }

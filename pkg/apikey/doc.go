@@ -6,9 +6,10 @@
 //
 // On top of those it offers the consumer side: a Keyring verifies a presented
 // key or a webhook signature against one verifier document; a Verifier keeps a
-// Keyring loaded from Secrets Manager and refreshes it on a schedule; an HTTP
+// Keyring built from the verifier secret read through pkg/secretcache
+// (refreshed in the background, and rate limited on an unknown key); an HTTP
 // middleware authenticates requests with it; Credentials gives a caller its
-// current key. Types that hold keys redact themselves when printed or logged.
+// current key, with Refresh for after a refusal. Types that hold keys redact themselves when printed or logged.
 //
 // It does not rotate anything: functions/apikeyrotate does, using these types.
 // See docs/apikey.md for the schemas and the overlap semantics.

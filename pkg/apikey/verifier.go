@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/rotation-suite/rotation/pkg/secretcache"
 )
 
 // SecretSource is the one Secrets Manager call the consumer side needs. The
@@ -30,60 +30,59 @@ func ReadSecret(ctx context.Context, src SecretSource, secretID string) ([]byte,
 	return out.SecretBinary, nil
 }
 
-// VerifierConfig configures a Verifier.
+// VerifierConfig configures a Verifier. The secrets are read through Cache
+// (the service's one secretcache.Cache, whose TTL, MaxStale and
+// MinRefreshInterval apply) or, without it, through a cache of the
+// Verifier's own over Source, configured by Refresh, MissRefresh,
+// LoadTimeout and Now.
 type VerifierConfig struct {
-	Source SecretSource
+	Cache  *secretcache.Cache
+	Source SecretSource // instead of Cache
 	// SecretID is the verifier secret (APIKEY_VERIFIER_SECRET_ARN of the
 	// rotation function).
 	SecretID string
 	// PepperSecretID is the pepper secret, required when records use
-	// hmac-sha256. It is read once (and again if the fingerprint changes).
+	// hmac-sha256. It is read with the records (and re-read at once if its
+	// fingerprint changes).
 	PepperSecretID string
-	// Refresh is how old the loaded records may get before a background
-	// reload; default 5 minutes. Records older than twice that are reloaded
-	// before use (a failed reload keeps them).
+	// Refresh is the TTL of the Verifier's own cache: records are re-read in
+	// the background from four fifths of it on, and no longer used once
+	// three times as old (the reads kept failing); default 5 minutes.
 	Refresh time.Duration
-	// MissRefresh is the least time between two reloads triggered by an
-	// unknown key id or an unverified signature (a key newer than the loaded
-	// records); default 10 s. Negative disables such reloads.
+	// MissRefresh is the least time between the last read and one forced by
+	// an unknown key id or an unverified signature (a key newer than the
+	// loaded records); default 10 s. Negative disables such reads. With
+	// Cache, its MinRefreshInterval applies instead (unless negative here).
 	MissRefresh time.Duration
 	// Skew is how much earlier than notBefore a key is accepted; default DefaultSkew.
 	Skew time.Duration
 	// Tolerance bounds a webhook signature's timestamp; default DefaultTolerance.
 	Tolerance time.Duration
-	// Now is the clock; default time.Now.
+	// Now is the clock; default time.Now (with Cache: the cache's clock).
 	Now func() time.Time
-	// LoadTimeout bounds one reload; default 5 s.
+	// LoadTimeout bounds one read of the Verifier's own cache; default 5 s.
 	LoadTimeout time.Duration
 }
 
 // Verifier verifies API keys or webhook signatures against the verifier
-// secret, which it keeps loaded and refreshes: in the background once the
-// records are older than Refresh, and synchronously (rate-limited) when a key
-// id is unknown, so a key issued after the last load verifies at once. A
-// failed reload keeps the records it has. Safe for concurrent use.
+// secret, read through a secretcache: a request finds the keyring in memory
+// (re-read and rebuilt in the background, never under a lock on the request
+// path), and an unknown key id or an unverified signature forces one
+// rate-limited re-read, so a key issued after the last read verifies at
+// once. A failed read or an invalid new version keeps the records in use,
+// up to the cache's MaxStale. Safe for concurrent use.
 type Verifier struct {
-	cfg       VerifierConfig
-	ring      atomic.Pointer[loaded]
-	loadMu    sync.Mutex // one load at a time
-	bgRunning atomic.Bool
-	lastErr   atomic.Pointer[errBox]
-	failedAt  atomic.Int64 // clock (unix ns) of the last failed load
-	pepper    []byte
+	cfg   VerifierConfig
+	now   func() time.Time
+	cache *secretcache.Cache
+	ring  *secretcache.Derived[*Keyring]
 }
-
-type loaded struct {
-	ring *Keyring
-	at   time.Time
-}
-
-type errBox struct{ err error }
 
 // NewVerifier loads the verifier secret once and returns a Verifier; an error
 // here means the service cannot verify anything yet.
 func NewVerifier(ctx context.Context, cfg VerifierConfig) (*Verifier, error) {
-	if cfg.Source == nil || cfg.SecretID == "" {
-		return nil, errors.New("apikey: VerifierConfig needs Source and SecretID")
+	if (cfg.Source == nil && cfg.Cache == nil) || cfg.SecretID == "" {
+		return nil, errors.New("apikey: VerifierConfig needs Cache (or Source) and SecretID")
 	}
 	if cfg.Refresh <= 0 {
 		cfg.Refresh = 5 * time.Minute
@@ -97,132 +96,88 @@ func NewVerifier(ctx context.Context, cfg VerifierConfig) (*Verifier, error) {
 	if cfg.Tolerance <= 0 {
 		cfg.Tolerance = DefaultTolerance
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
 	if cfg.LoadTimeout <= 0 {
 		cfg.LoadTimeout = 5 * time.Second
 	}
-	v := &Verifier{cfg: cfg}
-	if err := v.Reload(ctx); err != nil {
+	cache := cfg.Cache
+	if cache == nil {
+		var err error
+		cache, err = secretcache.New(secretcache.Config{Client: cfg.Source, TTL: cfg.Refresh, MinRefreshInterval: max(cfg.MissRefresh, time.Nanosecond), ReadTimeout: cfg.LoadTimeout, Now: cfg.Now})
+		if err != nil {
+			return nil, err
+		}
+	}
+	now := cache.Config().Now
+	if cfg.Now != nil {
+		now = cfg.Now
+	}
+	v := &Verifier{cfg: cfg, now: now, cache: cache}
+	v.ring = secretcache.NewDerived(cache, cfg.SecretID, v.build)
+	if _, err := v.ring.Get(ctx); err != nil {
 		return nil, err
 	}
 	return v, nil
 }
 
-// Reload reads the verifier secret (and the pepper if needed) now.
-func (v *Verifier) Reload(ctx context.Context) error {
-	v.loadMu.Lock()
-	defer v.loadMu.Unlock()
-	return v.loadRecording(ctx)
+// build parses one version of the verifier secret, with the pepper it names.
+func (v *Verifier) build(ctx context.Context, val *secretcache.Value) (*Keyring, error) {
+	doc, err := ParseVerifier(val.Bytes())
+	if err != nil {
+		return nil, err
+	}
+	var pepper []byte
+	if doc.PepperFingerprint != "" && v.cfg.PepperSecretID != "" {
+		p, err := v.cache.Get(ctx, v.cfg.PepperSecretID)
+		if err == nil && PepperFingerprint(p.Bytes()) != doc.PepperFingerprint {
+			p, err = v.cache.Refresh(ctx, v.cfg.PepperSecretID)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("apikey: read pepper secret: %w", err)
+		}
+		pepper = p.Bytes()
+	}
+	return NewKeyring(doc, pepper, WithSkew(v.cfg.Skew))
 }
 
-// loadRecording loads and records the outcome; callers hold loadMu.
-func (v *Verifier) loadRecording(ctx context.Context) error {
-	err := v.load(ctx)
-	if err != nil {
-		v.lastErr.Store(&errBox{err})
-		v.failedAt.Store(v.cfg.Now().UnixNano())
-	} else {
-		v.lastErr.Store(nil)
-	}
+// Reload re-reads the verifier secret now (rate-limited like a miss).
+func (v *Verifier) Reload(ctx context.Context) error {
+	_, _, err := v.ring.Refresh(ctx)
 	return err
 }
 
-// backingOff reports whether a load failed less than MissRefresh (at least
-// a second) ago: a down dependency is not hammered by every request.
-func (v *Verifier) backingOff() bool {
-	f := v.failedAt.Load()
-	wait := max(v.cfg.MissRefresh, time.Second)
-	return f != 0 && v.cfg.Now().Sub(time.Unix(0, f)) < wait
-}
-
-func (v *Verifier) load(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, v.cfg.LoadTimeout)
-	defer cancel()
-	raw, err := ReadSecret(ctx, v.cfg.Source, v.cfg.SecretID)
-	if err != nil {
+// LastError returns the error of the last read or rebuild, or nil if it
+// succeeded.
+func (v *Verifier) LastError() error {
+	if err := v.cache.LastError(v.cfg.SecretID); err != nil {
 		return fmt.Errorf("apikey: read verifier secret: %w", err)
 	}
-	doc, err := ParseVerifier(raw)
-	if err != nil {
-		return err
-	}
-	needPepper := doc.PepperFingerprint != "" && v.cfg.PepperSecretID != ""
-	if needPepper && (v.pepper == nil || PepperFingerprint(v.pepper) != doc.PepperFingerprint) {
-		p, err := ReadSecret(ctx, v.cfg.Source, v.cfg.PepperSecretID)
-		if err != nil {
-			return fmt.Errorf("apikey: read pepper secret: %w", err)
-		}
-		v.pepper = p
-	}
-	ring, err := NewKeyring(doc, v.pepper, WithSkew(v.cfg.Skew))
-	if err != nil {
-		return err
-	}
-	v.ring.Store(&loaded{ring: ring, at: v.cfg.Now()})
-	return nil
+	return v.ring.LastError()
 }
 
-// LastError returns the error of the last reload, or nil if it succeeded.
-func (v *Verifier) LastError() error {
-	if b := v.lastErr.Load(); b != nil {
-		return b.err
+// reloadOnMiss forces a rate-limited re-read and returns the keyring that
+// resulted if it differs from seen.
+func (v *Verifier) reloadOnMiss(ctx context.Context, seen *Keyring) (*Keyring, bool) {
+	if v.cfg.MissRefresh < 0 {
+		return nil, false
 	}
-	return nil
-}
-
-// current returns the loaded keyring: reloaded first when it is older than
-// twice Refresh (a process that slept, a clock jump), reloaded in the
-// background when it is older than Refresh.
-func (v *Verifier) current(ctx context.Context) *loaded {
-	l := v.ring.Load()
-	if l == nil {
-		return nil
+	ring, _, err := v.ring.Refresh(ctx)
+	if err != nil || ring == nil || ring == seen {
+		return nil, false
 	}
-	age := v.cfg.Now().Sub(l.at)
-	if age >= 2*v.cfg.Refresh && !v.backingOff() {
-		v.loadMu.Lock()
-		if v.ring.Load() == l {
-			_ = v.loadRecording(ctx)
-		}
-		v.loadMu.Unlock()
-		return v.ring.Load()
-	}
-	if age >= v.cfg.Refresh && !v.backingOff() && v.bgRunning.CompareAndSwap(false, true) {
-		go func() {
-			defer v.bgRunning.Store(false)
-			_ = v.Reload(context.Background())
-		}()
-	}
-	return l
-}
-
-// reloadOnMiss reloads synchronously if the last load is older than
-// MissRefresh and reports whether it produced a newer keyring.
-func (v *Verifier) reloadOnMiss(ctx context.Context, seen *loaded) bool {
-	if v.cfg.MissRefresh < 0 || v.cfg.Now().Sub(seen.at) < v.cfg.MissRefresh || v.backingOff() {
-		return false
-	}
-	v.loadMu.Lock()
-	if l := v.ring.Load(); l != seen { // someone else reloaded meanwhile
-		v.loadMu.Unlock()
-		return true
-	}
-	err := v.loadRecording(ctx)
-	v.loadMu.Unlock()
-	return err == nil
+	return ring, true
 }
 
 // Verify checks a presented API key and returns its key id. See Keyring.Verify.
 func (v *Verifier) Verify(ctx context.Context, key string) (string, error) {
-	l := v.current(ctx)
-	if l == nil {
-		return "", ErrNoKeyring
+	ring, err := v.ring.Get(ctx)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrNoKeyring, err)
 	}
-	id, err := l.ring.Verify(key, v.cfg.Now())
-	if err == ErrUnknownKey && v.reloadOnMiss(ctx, l) {
-		id, err = v.ring.Load().ring.Verify(key, v.cfg.Now())
+	id, err := ring.Verify(key, v.now())
+	if err == ErrUnknownKey {
+		if r, ok := v.reloadOnMiss(ctx, ring); ok {
+			id, err = r.Verify(key, v.now())
+		}
 	}
 	return id, err
 }
@@ -230,13 +185,15 @@ func (v *Verifier) Verify(ctx context.Context, key string) (string, error) {
 // VerifySignature checks a webhook signature header over body and returns
 // the id of the key that verified. See Keyring.VerifySignature.
 func (v *Verifier) VerifySignature(ctx context.Context, header string, body []byte) (string, error) {
-	l := v.current(ctx)
-	if l == nil {
-		return "", ErrNoKeyring
+	ring, err := v.ring.Get(ctx)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrNoKeyring, err)
 	}
-	id, err := l.ring.VerifySignature(header, body, v.cfg.Now(), v.cfg.Tolerance)
-	if err == ErrBadSignature && v.reloadOnMiss(ctx, l) {
-		id, err = v.ring.Load().ring.VerifySignature(header, body, v.cfg.Now(), v.cfg.Tolerance)
+	id, err := ring.VerifySignature(header, body, v.now(), v.cfg.Tolerance)
+	if err == ErrBadSignature {
+		if r, ok := v.reloadOnMiss(ctx, ring); ok {
+			id, err = r.VerifySignature(header, body, v.now(), v.cfg.Tolerance)
+		}
 	}
 	return id, err
 }

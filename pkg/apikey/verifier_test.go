@@ -83,22 +83,66 @@ func TestAVerifierKeepsItsRecordsWhenReloadsFailAndDoesNotHammerTheSource(t *tes
 		t.Fatal(err)
 	}
 	src.setFail(true)
-	clk.Add(time.Hour) // older than 2×Refresh: a synchronous reload is due
+	clk.Add(10 * time.Minute) // past the TTL, within MaxStale: served while re-read
 	for i := 0; i < 100; i++ {
 		if _, err := v.Verify(context.Background(), k1.Key.Reveal()); err != nil {
 			t.Fatalf("a failed reload dropped the records: %v", err)
 		}
 	}
-	if v.LastError() == nil {
-		t.Fatal("the failed reload is not reported")
-	}
+	waitFor(t, "the failed reload is reported", func() bool { return v.LastError() != nil })
 	if n := src.count(); n > 4 {
 		t.Fatalf("%d reads of a failing source for 100 requests within the back-off", n)
 	}
 	src.setFail(false)
 	clk.Add(11 * time.Second)
-	if _, err := v.Verify(context.Background(), k1.Key.Reveal()); err != nil || v.LastError() != nil {
-		t.Fatalf("after recovery: %v / %v", err, v.LastError())
+	if _, err := v.Verify(context.Background(), k1.Key.Reveal()); err != nil {
+		t.Fatalf("after recovery: %v", err)
+	}
+	waitFor(t, "the recovery is reported", func() bool { return v.LastError() == nil })
+	// Past MaxStale (3 × Refresh) with a failing source, the records are no
+	// longer used: the Verifier fails closed.
+	src.setFail(true)
+	clk.Add(16 * time.Minute)
+	if _, err := v.Verify(context.Background(), k1.Key.Reveal()); !errors.Is(err, ErrNoKeyring) {
+		t.Fatalf("records past MaxStale: %v, want ErrNoKeyring", err)
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for i := 0; i < 1000; i++ {
+		if cond() {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("never: %s", what)
+}
+
+func TestCredentialsRefreshRereadsAfterARefusalAtMostOncePerInterval(t *testing.T) {
+	clk := &fakeClock{t: t0}
+	k1, k2 := caller(t, KindAPIKey, "sk", t0), caller(t, KindAPIKey, "sk", t0)
+	b1, _ := k1.Encode()
+	b2, _ := k2.Encode()
+	src := &memSource{vals: map[string]string{"c": string(b1)}}
+	c := &Credentials{Source: src, SecretID: "c", Now: clk.Now}
+	if got, err := c.Current(context.Background()); err != nil || got.KeyID != k1.KeyID {
+		t.Fatal(got, err)
+	}
+	src.set("c", string(b2))
+	clk.Add(2 * time.Second)
+	got, changed, err := c.Refresh(context.Background())
+	if err != nil || !changed || got.KeyID != k2.KeyID {
+		t.Fatalf("refresh after a refusal: %v %t %v", got, changed, err)
+	}
+	reads := src.count()
+	for range 1000 {
+		if _, changed, _ := c.Refresh(context.Background()); changed {
+			t.Fatal("changed without a new version")
+		}
+	}
+	if n := src.count() - reads; n != 0 {
+		t.Fatalf("%d reads for 1000 refusals within the interval", n)
 	}
 }
 

@@ -3,27 +3,29 @@ package envelope
 import (
 	"container/list"
 	"context"
-	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // CacheConfig bounds the data-key cache. Zero fields take the defaults
-// shown; MaxAge is required.
+// shown; MaxAge is required. Limits above the hard maxima (MaxCacheAge,
+// MaxMessagesPerDataKey, MaxBytesPerDataKey) are refused: they keep a
+// cached data key within the safe use of AES-256-GCM.
 //
 // Encryption reuses one data key for many messages with the same context
 // until it is MaxAge old, has encrypted MaxMessages messages or MaxBytes
 // bytes; then a new key is generated. A message larger than MaxBytes gets a
-// fresh, uncached key. Decryption caches unwrapped keys for MaxAge, keyed by a
-// hash of the provider, key id, wrapped data key AND canonical context, so a
+// fresh, uncached key. Decryption caches unwrapped keys for MaxAge, keyed by
+// the provider, key id, wrapped data key AND canonical (stable) context, so a
 // key cached for one context never serves another. Both kinds share
 // MaxEntries (least recently used goes first). Evicted keys are cleared.
 type CacheConfig struct {
-	MaxAge      time.Duration // required, > 0: how long a data key may be used
-	MaxMessages int64         // messages encrypted per data key (default 2^32)
-	MaxBytes    int64         // plaintext bytes encrypted per data key (default 2^62)
+	MaxAge      time.Duration // required, 0 < MaxAge ≤ MaxCacheAge: how long a data key may be used
+	MaxMessages int64         // messages encrypted per data key (default and maximum 2^32)
+	MaxBytes    int64         // plaintext bytes encrypted per data key (default and maximum 2^32)
 	MaxEntries  int           // cached data keys, encryption and decryption together (default 1000)
 }
 
@@ -35,16 +37,33 @@ type CacheStats struct {
 	Entries                    int    // entries now cached
 }
 
-type cacheKey [sha256.Size]byte
+// Hard limits of the cache (format version 2 relies on them: a cached data
+// key's content key seals at most MaxMessagesPerDataKey messages with
+// counter nonces, and at most MaxBytesPerDataKey bytes — 2^28 AES blocks,
+// far below the bounds of NIST SP 800-38D).
+const (
+	MaxCacheAge           = 24 * time.Hour
+	MaxMessagesPerDataKey = 1 << 32
+	MaxBytesPerDataKey    = 1 << 32
+)
+
+// cacheKey is the cache's key: a domain byte and the length-prefixed fields
+// that select an entry, kept as a string (map lookups by a []byte converted
+// in the index expression do not allocate).
+type cacheKey = string
 
 type cacheEntry struct {
 	key      cacheKey
 	m        *keyMaterial
 	created  time.Time
-	messages int64
-	bytes    int64
-	refs     int
-	evicted  bool
+	messages atomic.Int64  // uses taken for encryption: the next sequence number
+	bytes    atomic.Int64  // plaintext bytes of those uses
+	uses     atomic.Uint64 // lock-free uses, to refresh the LRU position now and then
+	expired  atomic.Bool   // set by timer when MaxAge has passed (real clock)
+	timer    *time.Timer
+	refs     atomic.Int64 // callers using m; taken under cache.mu, dropped without it
+	evicted  atomic.Bool  // set under cache.mu
+	cleared  atomic.Bool  // m destroyed (exactly once)
 	elem     *list.Element
 }
 
@@ -55,26 +74,31 @@ type flight struct {
 
 type cache struct {
 	cfg      CacheConfig
-	now      func() time.Time
+	now      func() time.Time // nil: the real clock (tests set a fake one)
 	mu       sync.Mutex
 	entries  map[cacheKey]*cacheEntry
 	lru      list.List // front = most recently used; values *cacheEntry
 	inflight map[cacheKey]*flight
-	st       CacheStats
+	st       CacheStats    // misses, evictions (under mu)
+	encHits  atomic.Uint64 // hits, counted without mu
+	decHits  atomic.Uint64
 }
 
 func newCache(cfg CacheConfig, now func() time.Time) (*cache, error) {
-	if cfg.MaxAge <= 0 {
-		return nil, newErr(ErrMalformed, "new", "CacheConfig.MaxAge must be positive")
+	if cfg.MaxAge <= 0 || cfg.MaxAge > MaxCacheAge {
+		return nil, newErr(ErrMalformed, "new", "CacheConfig.MaxAge must be positive and at most %s", MaxCacheAge)
 	}
 	if cfg.MaxMessages < 0 || cfg.MaxBytes < 0 || cfg.MaxEntries < 0 {
 		return nil, newErr(ErrMalformed, "new", "CacheConfig limits must not be negative")
 	}
+	if cfg.MaxMessages > MaxMessagesPerDataKey || cfg.MaxBytes > MaxBytesPerDataKey {
+		return nil, newErr(ErrMalformed, "new", "CacheConfig.MaxMessages and MaxBytes are at most %d each", int64(MaxMessagesPerDataKey))
+	}
 	if cfg.MaxMessages == 0 {
-		cfg.MaxMessages = 1 << 32
+		cfg.MaxMessages = MaxMessagesPerDataKey
 	}
 	if cfg.MaxBytes == 0 {
-		cfg.MaxBytes = 1 << 62
+		cfg.MaxBytes = MaxBytesPerDataKey
 	}
 	if cfg.MaxEntries == 0 {
 		cfg.MaxEntries = 1000
@@ -82,84 +106,104 @@ func newCache(cfg CacheConfig, now func() time.Time) (*cache, error) {
 	return &cache{cfg: cfg, now: now, entries: map[cacheKey]*cacheEntry{}, inflight: map[cacheKey]*flight{}}, nil
 }
 
-// Cache keys: SHA-256 over a domain byte, the provider and length-prefixed
-// fields, so encryption and decryption entries can never collide.
-func encryptKey(buf []byte, canonCtx []byte) cacheKey {
+// Cache keys: a domain byte (E/e: encryption under format 1/2, D/d:
+// decryption of a format 1/2 blob), the provider and length-prefixed
+// fields, so no two kinds of entry can collide.
+func encryptKey(buf []byte, canonCtx []byte) []byte {
 	buf = append(buf[:0], 'E', 0)
-	buf = append(buf, canonCtx...)
-	return sha256.Sum256(buf)
+	return append(buf, canonCtx...)
 }
 
-func decryptKey(buf []byte, provider ProviderID, keyID, edk, canonCtx []byte) cacheKey {
-	buf = append(buf[:0], 'D', byte(provider))
+func decryptKey(buf []byte, domain byte, provider ProviderID, keyID, edk, canonCtx []byte) []byte {
+	buf = append(buf[:0], domain, byte(provider))
 	buf = binary.BigEndian.AppendUint16(buf, uint16(len(keyID)))
 	buf = binary.BigEndian.AppendUint16(buf, uint16(len(edk)))
 	buf = binary.BigEndian.AppendUint16(buf, uint16(len(canonCtx)))
 	buf = append(buf, keyID...)
 	buf = append(buf, edk...)
-	buf = append(buf, canonCtx...)
-	return sha256.Sum256(buf)
+	return append(buf, canonCtx...)
 }
 
 type loader func(ctx context.Context) (*keyMaterial, error)
 
-// usable reports whether e may serve one more use (of size bytes when
-// encrypting). Called with c.mu held.
-func (c *cache) usable(e *cacheEntry, size int64, encrypt bool) bool {
-	if c.now().Sub(e.created) >= c.cfg.MaxAge {
-		return false
+// take takes one use of e (of size bytes when encrypting) and returns its
+// sequence number, the entry's encryption count before it (format 2 makes
+// the nonce from it). It needs no lock: the reference is taken first, so a
+// concurrent eviction does not clear the key under the caller; then age and
+// eviction are checked; then the counters move with atomic adds, so no two
+// uses of one entry ever get the same number, and a use that would pass a
+// limit is refused (the entry is spent: the next caller evicts it).
+func (c *cache) take(e *cacheEntry, size int64, encrypt bool) (int64, bool) {
+	e.refs.Add(1)
+	if e.evicted.Load() || c.tooOld(e) {
+		c.release(e)
+		return 0, false
 	}
-	if encrypt && (e.messages+1 > c.cfg.MaxMessages || e.bytes+size > c.cfg.MaxBytes) {
-		return false
+	var seq int64
+	if encrypt {
+		seq = e.messages.Add(1) - 1
+		if seq >= c.cfg.MaxMessages || e.bytes.Add(size) > c.cfg.MaxBytes {
+			c.release(e)
+			return 0, false
+		}
+		c.encHits.Add(1)
+	} else {
+		c.decHits.Add(1)
 	}
-	return true
+	return seq, true
 }
 
 // lookup is the hit path: it takes one use of a usable entry, or returns nil.
-func (c *cache) lookup(key cacheKey, size int64, encrypt bool) *cacheEntry {
+func (c *cache) lookup(key []byte, size int64, encrypt bool) (*cacheEntry, int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e, ok := c.entries[key]
-	if !ok || !c.usable(e, size, encrypt) {
-		return nil
+	e, ok := c.entries[string(key)]
+	if !ok {
+		return nil, 0
 	}
-	e.messages++
-	e.bytes += size
-	e.refs++
+	seq, ok := c.take(e, size, encrypt)
+	if !ok {
+		return nil, 0
+	}
 	c.lru.MoveToFront(e.elem)
-	if encrypt {
-		c.st.EncryptHits++
-	} else {
-		c.st.DecryptHits++
-	}
-	return e
+	return e, seq
 }
 
-// get returns an entry for key holding one use, loading the material with
-// one provider call however many goroutines miss at once. The caller
-// releases the entry when done with its material.
-func (c *cache) get(ctx context.Context, key cacheKey, size int64, encrypt bool, load loader) (*cacheEntry, error) {
-	if e := c.lookup(key, size, encrypt); e != nil {
-		return e, nil
+// reuse takes one use of e, which the caller remembered from an earlier
+// lookup, if it is still cached and usable, without the lock or the map (the
+// hot path of a Column). Every 64th such use refreshes e's LRU position.
+func (c *cache) reuse(e *cacheEntry, size int64, encrypt bool) (int64, bool) {
+	seq, ok := c.take(e, size, encrypt)
+	if ok && e.uses.Add(1)%64 == 0 {
+		c.mu.Lock()
+		if !e.evicted.Load() {
+			c.lru.MoveToFront(e.elem)
+		}
+		c.mu.Unlock()
 	}
+	return seq, ok
+}
+
+// get returns an entry for key holding one use and the use's sequence
+// number, loading the material with one provider call however many
+// goroutines miss at once. The caller releases the entry when done with its
+// material.
+func (c *cache) get(ctx context.Context, key cacheKey, size int64, encrypt bool, load loader) (*cacheEntry, int64, error) {
 	counted := false
 	for {
 		c.mu.Lock()
 		if e, ok := c.entries[key]; ok {
-			if c.usable(e, size, encrypt) {
-				e.messages++
-				e.bytes += size
-				e.refs++
+			if seq, ok := c.take(e, size, encrypt); ok {
 				c.lru.MoveToFront(e.elem)
-				if !counted {
+				if counted { // the use after this caller's own load is not a hit
 					if encrypt {
-						c.st.EncryptHits++
+						c.encHits.Add(^uint64(0))
 					} else {
-						c.st.DecryptHits++
+						c.decHits.Add(^uint64(0))
 					}
 				}
 				c.mu.Unlock()
-				return e, nil
+				return e, seq, nil
 			}
 			c.evictLocked(e)
 		}
@@ -168,10 +212,10 @@ func (c *cache) get(ctx context.Context, key cacheKey, size int64, encrypt bool,
 			select {
 			case <-f.done:
 			case <-ctx.Done():
-				return nil, &Error{Kind: ErrProvider, Op: "cache", Detail: "gave up waiting for the data key", Cause: ctx.Err()}
+				return nil, 0, &Error{Kind: ErrProvider, Op: "cache", Detail: "gave up waiting for the data key", Cause: ctx.Err()}
 			}
 			if f.err != nil && (ctx.Err() != nil || !isContextErr(f.err)) {
-				return nil, f.err // the provider's answer holds for every waiter
+				return nil, 0, f.err // the provider's answer holds for every waiter
 			}
 			continue // take a use of the loaded entry, or load again if the leader's context ended
 		}
@@ -191,7 +235,10 @@ func (c *cache) get(ctx context.Context, key cacheKey, size int64, encrypt bool,
 		delete(c.inflight, key)
 		f.err = err
 		if err == nil {
-			e := &cacheEntry{key: key, m: m, created: c.now()}
+			e := &cacheEntry{key: key, m: m, created: c.clock()}
+			if c.now == nil {
+				e.timer = time.AfterFunc(c.cfg.MaxAge, func() { e.expired.Store(true) })
+			}
 			if old, ok := c.entries[key]; ok {
 				c.evictLocked(old)
 			}
@@ -204,9 +251,29 @@ func (c *cache) get(ctx context.Context, key cacheKey, size int64, encrypt bool,
 		c.mu.Unlock()
 		close(f.done)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 	}
+}
+
+func (c *cache) clock() time.Time {
+	if c.now != nil {
+		return c.now()
+	}
+	return time.Now()
+}
+
+// tooOld reports whether e has reached MaxAge. With the real clock a timer
+// started with the entry sets e.expired when MaxAge has passed, so a use
+// reads an atomic flag instead of the clock (reading the clock costs more
+// than 100 ns on some hosts, a twentieth of a 4 KiB round trip); the timer
+// fires within the runtime's timer latency after MaxAge. A fake clock (tests)
+// is read on every use.
+func (c *cache) tooOld(e *cacheEntry) bool {
+	if c.now != nil {
+		return c.now().Sub(e.created) >= c.cfg.MaxAge
+	}
+	return e.expired.Load()
 }
 
 func isContextErr(err error) bool {
@@ -216,25 +283,35 @@ func isContextErr(err error) bool {
 // evictLocked removes e from the cache; its key is cleared as soon as no
 // caller uses it any more.
 func (c *cache) evictLocked(e *cacheEntry) {
-	if e.evicted {
+	if e.evicted.Load() {
 		return
 	}
-	e.evicted = true
+	e.evicted.Store(true)
+	if e.timer != nil {
+		e.timer.Stop()
+	}
 	delete(c.entries, e.key)
 	c.lru.Remove(e.elem)
 	c.st.Evictions++
-	if e.refs == 0 {
-		e.m.destroy()
+	if e.refs.Load() == 0 {
+		e.clear()
 	}
 }
 
+// release drops one use of e without taking the lock. evictLocked stores
+// evicted before it loads refs, release drops refs before it loads evicted
+// (sequentially consistent atomics), so whichever runs last sees both and the
+// key is cleared once no caller uses it; cleared makes it happen once.
 func (c *cache) release(e *cacheEntry) {
-	c.mu.Lock()
-	e.refs--
-	if e.evicted && e.refs == 0 {
+	if e.refs.Add(-1) == 0 && e.evicted.Load() {
+		e.clear()
+	}
+}
+
+func (e *cacheEntry) clear() {
+	if e.cleared.CompareAndSwap(false, true) {
 		e.m.destroy()
 	}
-	c.mu.Unlock()
 }
 
 func (c *cache) purge() {
@@ -249,6 +326,7 @@ func (c *cache) stats() CacheStats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	s := c.st
+	s.EncryptHits, s.DecryptHits = c.encHits.Load(), c.decHits.Load()
 	s.Entries = len(c.entries)
 	return s
 }

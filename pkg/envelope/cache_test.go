@@ -36,7 +36,7 @@ func countingLocal(t *testing.T, cfg CacheConfig) (*Envelope, *countingProvider,
 		t.Fatal(err)
 	}
 	cp := &countingProvider{Provider: lp}
-	e, err := New(Config{Provider: cp, Cache: &cfg})
+	e, err := New(Config{Provider: cp, Cache: &cfg, WriteVersion: Version1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +214,7 @@ func TestCacheMaxBytesLimitsBytesPerDataKey(t *testing.T) {
 func TestCacheMaxEntriesEvictsLeastRecentlyUsedAndClearsKeys(t *testing.T) {
 	e, cp, _ := countingLocal(t, CacheConfig{MaxAge: time.Hour, MaxEntries: 2})
 	ctx := context.Background()
-	plain, _ := New(Config{Provider: cp.Provider}) // uncached: distinct data keys
+	plain, _ := New(Config{Provider: cp.Provider, WriteVersion: Version1}) // uncached: distinct data keys
 	var blobs [][]byte
 	var ecs []Context
 	for i := range 3 {
@@ -242,7 +242,7 @@ func TestCacheDoesNotClearAKeyInUseUntilReleased(t *testing.T) {
 	e, _, _ := countingLocal(t, CacheConfig{MaxAge: time.Hour})
 	ctx, ec := context.Background(), Context{"a": "b"}
 	canon, _ := ec.canonical()
-	ent, err := e.cache.get(ctx, encryptKey(nil, canon), 1, true, func(ctx context.Context) (*keyMaterial, error) {
+	ent, _, err := e.cache.get(ctx, string(encryptKey(nil, canon)), 1, true, func(ctx context.Context) (*keyMaterial, error) {
 		return e.generate(ctx, ec)
 	})
 	if err != nil {

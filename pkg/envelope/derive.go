@@ -32,6 +32,7 @@ type keyMaterial struct {
 	keyID string // the key that wrapped it (ARN or local id)
 	edk   []byte // the wrapped data key
 	macs  sync.Pool
+	v2    *keysV2 // format-2 keys (then prk is nil); cleared by destroy
 }
 
 func newKeyMaterial(dataKey []byte, keyID string, edk []byte) (*keyMaterial, error) {
@@ -49,6 +50,20 @@ func newKeyMaterial(dataKey []byte, keyID string, edk []byte) (*keyMaterial, err
 func (m *keyMaterial) destroy() {
 	clear(m.prk)
 	m.macs = sync.Pool{}
+	if m.v2 != nil {
+		clear(m.v2.tagKey[:])
+		m.v2.aead = nil // the AES key schedule stays until the collector frees it
+	}
+}
+
+// newKeyMaterial2 derives the format-2 keys of dataKey for the key section
+// (provider, stable context, key id, wrapped key) it belongs to.
+func newKeyMaterial2(dataKey []byte, provider ProviderID, stable []byte, keyID string, edk []byte) (*keyMaterial, error) {
+	k, err := deriveV2(dataKey, provider, stable, keyID, edk)
+	if err != nil {
+		return nil, err
+	}
+	return &keyMaterial{keyID: keyID, edk: edk, v2: k}, nil
 }
 
 func (m *keyMaterial) String() string   { return "envelope.keyMaterial{[REDACTED]}" }

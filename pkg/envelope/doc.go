@@ -1,10 +1,15 @@
 // Package envelope owns envelope encryption of secret payloads: a data key
-// from a key provider (AWS KMS, or a local key-encryption key), a per-message
-// content key derived from it with HKDF-SHA-512, AES-256-GCM with the header
-// and the encryption context as authenticated data, a key commitment checked
-// before decryption, and an optional bounded data-key cache. It also owns the
-// blob format (docs/envelope-format.md), its text form, and the helper for
-// encrypted database columns.
+// from a key provider (AWS KMS, or a local key-encryption key), keys derived
+// from it with HKDF-SHA-512 (format 2: once per data key, with counter
+// nonces; format 1: per message), AES-256-GCM with the header and the
+// encryption context as authenticated data, a key commitment checked before
+// decryption, and an optional bounded data-key cache. It also owns the blob
+// formats (docs/envelope-format.md), their text forms, context handles
+// (PrepareContext) and the Column handle for encrypted database columns,
+// whose stable context (table, column) goes to KMS while the row id is
+// authenticated with each value only. Package field has the column type for
+// database/sql and pgx, package colmigrate the backfill and re-wrap of a
+// column.
 //
 // Usage:
 //
@@ -25,18 +30,20 @@
 //	buf, err = env.AppendEncrypt(ctx, buf[:0], payload, ec)
 //	out, err = env.AppendDecrypt(ctx, out[:0], buf, ec)
 //
-//	// a column value bound to its cell
-//	ref := envelope.FieldRef{Table: "payees", Column: "bank_account", RowID: id}
-//	text, err := env.EncryptField(ctx, ref, []byte(account))  // "env1:…"
-//	acct, err := env.DecryptField(ctx, ref, text)
+//	// a column value bound to its cell: one data key serves the column
+//	col, err := env.Column("payees", "bank_account", nil)
+//	text, err := col.Encrypt(ctx, id, []byte(account))  // "env2:…"
+//	acct, err := col.Decrypt(ctx, id, text)
 //
 // Errors are *Error values matching one of ErrAuthentication,
 // ErrContextMismatch, ErrKeyNotAllowed, ErrUnsupportedVersion, ErrMalformed
 // or ErrProvider with errors.Is; callers fail closed on any of them. KMS
-// failures carry a *rotation.Error with the class (throttling, permission,
-// network, …). Every KMS call goes through rotation.Call ("kms:Decrypt",
-// "kms:GenerateDataKey", "kms:ReEncrypt", "kms:DescribeKey"), so it gets a
-// time budget and can be counted and fault-injected.
+// failures carry an *extcall.Error with the class (throttling, permission,
+// network, …). Every KMS call goes through extcall.Do ("kms:Decrypt",
+// "kms:GenerateDataKey", "kms:ReEncrypt", "kms:DescribeKey"), so it runs
+// under the caller's deadline as given (or a time budget the caller installed,
+// as the rotation engine does for a Lambda step) and can be counted and
+// fault-injected. The package does not import the rotation engine.
 //
 // Plaintext and key material never appear in errors or logs: Secret,
 // DataKey, LocalKey and Envelope redact themselves in String, GoString,

@@ -6,7 +6,6 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -14,7 +13,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"time"
 	"unsafe"
 )
 
@@ -25,14 +23,19 @@ type Config struct {
 	// Cache enables the data-key cache. Nil (the default) means every Encrypt
 	// asks the provider for a fresh data key and every Decrypt unwraps one.
 	Cache *CacheConfig
+	// WriteVersion is the format new blobs are written in: 0 or Version2 (the
+	// default), or Version1 while readers that predate format 2 are still
+	// deployed. Every version is always readable.
+	WriteVersion int
 }
 
 // Envelope encrypts and decrypts blobs with data keys from one Provider. It
 // is safe for concurrent use. It holds cached key material: it redacts itself
 // when printed, and Close clears the cache.
 type Envelope struct {
-	p     Provider
-	cache *cache // nil when caching is off
+	p       Provider
+	cache   *cache // nil when caching is off
+	version int    // format written
 }
 
 // New returns an Envelope.
@@ -40,9 +43,16 @@ func New(cfg Config) (*Envelope, error) {
 	if cfg.Provider == nil {
 		return nil, newErr(ErrMalformed, "new", "Config.Provider is required")
 	}
-	e := &Envelope{p: cfg.Provider}
+	e := &Envelope{p: cfg.Provider, version: Version2}
+	switch cfg.WriteVersion {
+	case 0, Version2:
+	case Version1:
+		e.version = Version1
+	default:
+		return nil, newErr(ErrMalformed, "new", "Config.WriteVersion %d is not 1 or 2", cfg.WriteVersion)
+	}
 	if cfg.Cache != nil {
-		c, err := newCache(*cfg.Cache, time.Now)
+		c, err := newCache(*cfg.Cache, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -82,9 +92,10 @@ func (e *Envelope) CacheStats() CacheStats {
 // scratch is per-call working memory, pooled so the hot path does not
 // allocate it. okm holds key material and is cleared before reuse.
 type scratch struct {
-	rnd [MessageIDSize + NonceSize]byte
-	okm [okmSize]byte
-	buf [512]byte // canonical context, cache-key input
+	rnd  [MessageIDSize + NonceSize]byte
+	okm  [okmSize]byte
+	buf  [512]byte // canonical context, cache-key input
+	mbuf [128]byte // format 2: a canonical context (the message context, or the stable one on the map API)
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
@@ -108,7 +119,8 @@ func (e *Envelope) done(m *keyMaterial, ent *cacheEntry) {
 // Encrypt encrypts plaintext under the encryption context ec and returns the
 // blob in a new slice. The context is bound to the data key (by the provider)
 // and to the ciphertext (as authenticated data); Decrypt needs the same
-// context. It is AppendEncrypt with a nil dst.
+// context. It is AppendEncrypt with a nil dst. In format 2, ec is the stable
+// context and the message context is empty (AppendEncryptWith sets both).
 func (e *Envelope) Encrypt(ctx context.Context, plaintext []byte, ec Context) ([]byte, error) {
 	return e.AppendEncrypt(ctx, nil, plaintext, ec)
 }
@@ -126,8 +138,27 @@ func (e *Envelope) Encrypt(ctx context.Context, plaintext []byte, ec Context) ([
 // blob. Because the header precedes the ciphertext, an overlapping plaintext
 // is first moved to where its ciphertext goes, which costs one copy. Neither
 // plaintext nor dst is written until every step that can fail has
-// succeeded; on failure AppendEncrypt returns nil and an *Error.
+// succeeded; on failure AppendEncrypt returns nil and an *Error. (The sizes
+// above are format 1's; a format-2 blob's header is 90 bytes + both
+// canonical contexts + key id + wrapped data key, §10 of the format.)
 func (e *Envelope) AppendEncrypt(ctx context.Context, dst, plaintext []byte, ec Context) ([]byte, error) {
+	if e.version == Version1 {
+		return e.appendEncrypt1(ctx, dst, plaintext, ec)
+	}
+	s := getScratch()
+	defer putScratch(s)
+	key, err := ec.appendCanonical(append(s.buf[:0], 'e', Version2))
+	if err != nil {
+		err.(*Error).Op = "encrypt"
+		return nil, err
+	}
+	return e.encrypt2(ctx, dst, plaintext, ec, key[2:], key, emptyContext)
+}
+
+// emptyContext is the canonical encoding of the empty context.
+var emptyContext = []byte{0, 0}
+
+func (e *Envelope) appendEncrypt1(ctx context.Context, dst, plaintext []byte, ec Context) ([]byte, error) {
 	if len(plaintext) > MaxPlaintext {
 		return nil, newErr(ErrMalformed, "encrypt", "plaintext of %d bytes exceeds the %d-byte maximum", len(plaintext), MaxPlaintext)
 	}
@@ -145,9 +176,8 @@ func (e *Envelope) AppendEncrypt(ctx context.Context, dst, plaintext []byte, ec 
 		ent *cacheEntry
 	)
 	if e.cache != nil && int64(len(plaintext)) <= e.cache.cfg.MaxBytes {
-		key := cacheKey(sha256.Sum256(full))
-		if ent = e.cache.lookup(key, int64(len(plaintext)), true); ent == nil {
-			ent, err = e.cache.get(ctx, key, int64(len(plaintext)), true, func(ctx context.Context) (*keyMaterial, error) {
+		if ent, _ = e.cache.lookup(full, int64(len(plaintext)), true); ent == nil {
+			ent, _, err = e.cache.get(ctx, string(full), int64(len(plaintext)), true, func(ctx context.Context) (*keyMaterial, error) {
 				return e.generate(ctx, ec)
 			})
 		}
@@ -268,6 +298,20 @@ func (e *Envelope) Decrypt(ctx context.Context, blob []byte, ec Context) (Secret
 // (GCM clears its output when the tag does not match); no plaintext is left
 // there.
 func (e *Envelope) AppendDecrypt(ctx context.Context, dst, blob []byte, ec Context) (Secret, error) {
+	if len(blob) > 0 && blob[0] == Version2 {
+		s := getScratch()
+		defer putScratch(s)
+		canon, err := ec.appendCanonical(s.mbuf[:0])
+		if err != nil {
+			err.(*Error).Op = "decrypt"
+			return nil, err
+		}
+		return e.decrypt2(ctx, dst, blob, ec, canon, nil, emptyContext, s)
+	}
+	return e.appendDecrypt1(ctx, dst, blob, ec)
+}
+
+func (e *Envelope) appendDecrypt1(ctx context.Context, dst, blob []byte, ec Context) (Secret, error) {
 	var l layout
 	s := getScratch()
 	defer putScratch(s)
@@ -354,11 +398,11 @@ func (e *Envelope) open(ctx context.Context, op string, blob []byte, ec Context,
 		m, err := load(ctx)
 		return m, nil, err
 	}
-	key := decryptKey(s.buf[:0], l.provider, l.keyID, l.edk, l.context)
-	if ent := e.cache.lookup(key, 0, false); ent != nil {
+	key := decryptKey(s.buf[:0], 'D', l.provider, l.keyID, l.edk, l.context)
+	if ent, _ := e.cache.lookup(key, 0, false); ent != nil {
 		return ent.m, ent, nil
 	}
-	ent, err := e.cache.get(ctx, key, 0, false, load)
+	ent, _, err := e.cache.get(ctx, string(key), 0, false, load)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -411,7 +455,16 @@ func contextDiff(canon []byte, want Context) string {
 // KMS. The message id, context, commitment, nonce and body are unchanged, so
 // the authenticated header and body stay valid. The caller's context must
 // match the blob's, exactly as for Decrypt.
+//
+// A format-2 blob's key section is authenticated by a tag under a key
+// derived from the data key, so re-wrapping one unwraps the data key as well
+// (one provider Decrypt, or a cache hit), checks the blob's commitment and
+// key tag, and writes a new tag; the body is unchanged. ec is the blob's
+// stable context; its message context is not needed.
 func (e *Envelope) ReWrap(ctx context.Context, blob []byte, ec Context, toKeyID string) ([]byte, error) {
+	if len(blob) > 0 && blob[0] == Version2 {
+		return e.NewReWrapper(toKeyID).ReWrap(ctx, blob, ec)
+	}
 	var l layout
 	if err := e.checkBlob("rewrap", blob, ec, &l); err != nil {
 		return nil, err

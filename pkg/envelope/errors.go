@@ -30,7 +30,7 @@ var (
 	ErrMalformed = errors.New("malformed")
 	// ErrProvider: the key provider failed for a reason that is not about the
 	// blob — KMS unreachable, throttled after the SDK's retries, access denied,
-	// key disabled. The chain holds a *rotation.Error with the class.
+	// key disabled. The chain holds an *extcall.Error with the class.
 	ErrProvider = errors.New("key provider failed")
 )
 

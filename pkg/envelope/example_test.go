@@ -33,12 +33,12 @@ func Example() {
 
 	h, _ := envelope.DecodeText(text)
 	hdr, _ := envelope.ParseHeader(h)
-	fmt.Println(hdr.Version, hdr.Provider, hdr.KeyID, hdr.Context["row"])
+	fmt.Println(hdr.Version, hdr.Provider, hdr.KeyID, hdr.MessageContext["row"])
 	// Output:
 	// DE89370400440532013000
 	// [REDACTED]
 	// true
-	// 1 local dev-1 42
+	// 2 local dev-1 42
 }
 
 // Encrypting and decrypting many messages into buffers that are reused: no

@@ -199,11 +199,12 @@ func checkContext(b []byte) error {
 type Header struct {
 	Version          int
 	Provider         ProviderID
-	MessageID        [MessageIDSize]byte
-	Context          Context
-	KeyID            string // the key that wrapped the data key: a KMS key ARN, or a local key's id
-	EncryptedDataKey []byte // the wrapped data key, as the provider returned it
-	BodyLen          int    // ciphertext plus the 16-byte tag
+	MessageID        [MessageIDSize]byte // format 1 only (format 2 has no message id; zero)
+	Context          Context             // format 1: the context; format 2: the stable context (the provider's)
+	MessageContext   Context             // format 2: the context authenticated with the body only; empty in format 1
+	KeyID            string              // the key that wrapped the data key: a KMS key ARN, or a local key's id
+	EncryptedDataKey []byte              // the wrapped data key, as the provider returned it
+	BodyLen          int                 // ciphertext plus the 16-byte tag
 }
 
 // layout is a parsed blob: slices into the original bytes.
@@ -235,7 +236,7 @@ func parseInto(blob []byte, l *layout) error {
 		return newErr(ErrMalformed, "parse", "blob of %d bytes is shorter than its version and provider", len(blob))
 	}
 	if blob[0] != Version1 {
-		return newErr(ErrUnsupportedVersion, "parse", "version %d (this package reads version %d)", blob[0], Version1)
+		return newErr(ErrUnsupportedVersion, "parse", "version %d (this package reads versions %d and %d)", blob[0], Version1, Version2)
 	}
 	if len(blob) > MaxBlobSize {
 		return newErr(ErrMalformed, "parse", "blob of %d bytes exceeds the %d-byte maximum", len(blob), MaxBlobSize)
@@ -322,6 +323,24 @@ func parseInto(blob []byte, l *layout) error {
 // old key), never for access decisions. The whole blob is checked for
 // well-formedness, trailing bytes included.
 func ParseHeader(blob []byte) (*Header, error) {
+	if len(blob) > 0 && blob[0] == Version2 {
+		var l layout2
+		if err := parse2Into(blob, &l); err != nil {
+			return nil, err
+		}
+		stable, err := parseContext(l.stable)
+		if err != nil {
+			return nil, err
+		}
+		msg, err := parseContext(l.message)
+		if err != nil {
+			return nil, err
+		}
+		return &Header{
+			Version: Version2, Provider: l.provider, Context: stable, MessageContext: msg,
+			KeyID: string(l.keyID), EncryptedDataKey: bytes.Clone(l.edk), BodyLen: len(l.body),
+		}, nil
+	}
 	l, err := parse(blob)
 	if err != nil {
 		return nil, err
@@ -334,6 +353,7 @@ func ParseHeader(blob []byte) (*Header, error) {
 		Version:          Version1,
 		Provider:         l.provider,
 		Context:          ctx,
+		MessageContext:   Context{},
 		KeyID:            string(l.keyID),
 		EncryptedDataKey: bytes.Clone(l.edk),
 		BodyLen:          len(l.body),

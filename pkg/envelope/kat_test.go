@@ -122,7 +122,7 @@ func TestWriteKnownAnswerVectors(t *testing.T) {
 	kek := seq(32, 0x33)
 	lk, _ := NewLocalKey("dev-kat", unhex(t, kek))
 	lp, _ := NewLocalProvider(lk)
-	le, _ := New(Config{Provider: lp})
+	le, _ := New(Config{Provider: lp, WriteVersion: Version1})
 	lec := map[string]string{"app": "kat"}
 	lpt := []byte("local provider vector")
 	blob, err := le.Encrypt(context.Background(), lpt, lec)

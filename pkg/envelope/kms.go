@@ -11,7 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/smithy-go"
 
-	"github.com/rotation-suite/rotation/pkg/rotation"
+	"github.com/rotation-suite/rotation/pkg/extcall"
 )
 
 // KMSClient is the subset of *kms.Client the KMS provider uses. Tests wrap
@@ -87,7 +87,7 @@ func (p *KMSProvider) resolve(ctx context.Context, id string) (string, error) {
 		return id, nil
 	}
 	var out *kms.DescribeKeyOutput
-	err := rotation.Call(ctx, "kms:DescribeKey", func(ctx context.Context) error {
+	err := extcall.Do(ctx, "kms:DescribeKey", func(ctx context.Context) error {
 		var err error
 		out, err = p.client.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(id)})
 		return err
@@ -116,7 +116,7 @@ func (p *KMSProvider) allowedBytes(keyID []byte) bool { return p.allowed[string(
 // encryption context and checks the key KMS used.
 func (p *KMSProvider) GenerateDataKey(ctx context.Context, ec Context) (*DataKey, error) {
 	var out *kms.GenerateDataKeyOutput
-	err := rotation.Call(ctx, "kms:GenerateDataKey", func(ctx context.Context) error {
+	err := extcall.Do(ctx, "kms:GenerateDataKey", func(ctx context.Context) error {
 		var err error
 		out, err = p.client.GenerateDataKey(ctx, &kms.GenerateDataKeyInput{
 			KeyId: aws.String(p.keyARN), KeySpec: types.DataKeySpecAes256, EncryptionContext: kmsContext(ec),
@@ -142,7 +142,7 @@ func (p *KMSProvider) DecryptDataKey(ctx context.Context, keyID string, edk []by
 		return nil, newErr(ErrKeyNotAllowed, "kms:Decrypt", "key %q is not on the allow-list", keyID)
 	}
 	var out *kms.DecryptOutput
-	err := rotation.Call(ctx, "kms:Decrypt", func(ctx context.Context) error {
+	err := extcall.Do(ctx, "kms:Decrypt", func(ctx context.Context) error {
 		var err error
 		out, err = p.client.Decrypt(ctx, &kms.DecryptInput{
 			KeyId: aws.String(keyID), CiphertextBlob: edk, EncryptionContext: kmsContext(ec),
@@ -167,7 +167,7 @@ func (p *KMSProvider) ReWrap(ctx context.Context, keyID string, edk []byte, ec C
 		return nil, newErr(ErrKeyNotAllowed, "kms:ReEncrypt", "re-wrap from %q to %q: both keys must be on the allow-list", keyID, toKeyID)
 	}
 	var out *kms.ReEncryptOutput
-	err := rotation.Call(ctx, "kms:ReEncrypt", func(ctx context.Context) error {
+	err := extcall.Do(ctx, "kms:ReEncrypt", func(ctx context.Context) error {
 		var err error
 		kc := kmsContext(ec)
 		out, err = p.client.ReEncrypt(ctx, &kms.ReEncryptInput{
@@ -199,33 +199,33 @@ func kmsContext(ec Context) map[string]string {
 
 // kmsError classifies a failed KMS call. A ciphertext KMS will not open under
 // the named key and context is ErrAuthentication (the context itself was
-// already checked against the blob); everything else is ErrProvider with a
-// *rotation.Error carrying the class.
+// already checked against the blob); everything else is ErrProvider with an
+// *extcall.Error carrying the class, which the rotation engine acts on.
 func kmsError(op, doing string, err error) error {
-	var re *rotation.Error
-	if errors.As(err, &re) { // timeout or injected fault from rotation.Call
+	var ee *extcall.Error
+	if errors.As(err, &ee) { // a budget timeout from extcall.Do
 		return &Error{Kind: ErrProvider, Op: op, Detail: doing, Cause: err}
 	}
 	var ae smithy.APIError
-	class := rotation.ClassDependency
+	class := extcall.ClassDependency
 	if errors.As(err, &ae) {
 		switch ae.ErrorCode() {
 		case "InvalidCiphertextException", "IncorrectKeyException":
 			return &Error{Kind: ErrAuthentication, Op: op, Detail: doing + ": KMS refused the wrapped data key", Cause: err}
 		case "AccessDeniedException":
-			class = rotation.ClassPermission
+			class = extcall.ClassPermission
 		case "DisabledException", "KMSInvalidStateException", "NotFoundException", "InvalidKeyUsageException":
-			class = rotation.ClassConfiguration
+			class = extcall.ClassConfiguration
 		case "ThrottlingException", "LimitExceededException":
-			class = rotation.ClassThrottling
+			class = extcall.ClassThrottling
 		case "KMSInternalException", "DependencyTimeoutException":
-			class = rotation.ClassDependency
+			class = extcall.ClassDependency
 		}
 	} else {
 		var ne net.Error
 		if errors.As(err, &ne) {
-			class = rotation.ClassNetwork
+			class = extcall.ClassNetwork
 		}
 	}
-	return &Error{Kind: ErrProvider, Op: op, Cause: rotation.NewError(class, op, doing, err)}
+	return &Error{Kind: ErrProvider, Op: op, Cause: extcall.NewError(class, op, doing, err)}
 }

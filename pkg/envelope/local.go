@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync/atomic"
 	"unicode"
 )
 
@@ -97,7 +98,18 @@ func (k LocalKey) LogValue() slog.Value {
 type LocalProvider struct {
 	primary *LocalKey
 	ring    map[string]cipher.AEAD
+	wraps   atomic.Int64 // data keys wrapped by this provider (GenerateDataKey and ReWrap)
+	limit   int64        // MaxLocalWraps; tests lower it
 }
+
+// MaxLocalWraps is how many data keys one LocalProvider wraps before it
+// refuses (ErrProvider): each wrap is AES-256-GCM under the KEK with a random
+// 96-bit nonce, and NIST SP 800-38D allows at most 2^32 such uses of one key.
+// A provider counts only its own wraps, so the limit is a quarter of that,
+// leaving room for several processes sharing one KEK; with a data-key cache a
+// process wraps one key per context per MaxAge, far below it. Rotate the KEK
+// (a new primary, the old one kept for unwrapping) long before.
+const MaxLocalWraps = 1 << 30
 
 var _ Provider = (*LocalProvider)(nil)
 
@@ -107,7 +119,7 @@ func NewLocalProvider(primary *LocalKey, older ...*LocalKey) (*LocalProvider, er
 	if primary == nil {
 		return nil, newErr(ErrMalformed, "new", "a primary local key is required")
 	}
-	p := &LocalProvider{primary: primary, ring: map[string]cipher.AEAD{}}
+	p := &LocalProvider{primary: primary, ring: map[string]cipher.AEAD{}, limit: MaxLocalWraps}
 	for _, k := range append([]*LocalKey{primary}, older...) {
 		if k == nil {
 			return nil, newErr(ErrMalformed, "new", "nil local key")
@@ -159,6 +171,10 @@ func (p *LocalProvider) wrap(keyID string, dataKey []byte, ec Context) ([]byte, 
 	aad, err := wrapAAD(keyID, ec)
 	if err != nil {
 		return nil, err
+	}
+	if n := p.wraps.Add(1); n > p.limit {
+		p.wraps.Add(-1)
+		return nil, newErr(ErrProvider, "local:wrap", "local key %q has wrapped %d data keys, the limit for random nonces; rotate the key-encryption key", keyID, p.limit)
 	}
 	out := make([]byte, NonceSize, NonceSize+len(dataKey)+TagSize)
 	if _, err := rand.Read(out); err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"github.com/rotation-suite/rotation/internal/testenv"
+	"github.com/rotation-suite/rotation/pkg/extcall"
 	"github.com/rotation-suite/rotation/pkg/rotation"
 )
 
@@ -95,7 +96,7 @@ func TestEveryKMSCallGoesThroughRotationCall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, _ := New(Config{Provider: p})
+	e, _ := New(Config{Provider: p, WriteVersion: Version1})
 	ec := Context{"a": "b"}
 	blob, err := e.Encrypt(ctx, []byte("secret"), ec)
 	if err != nil {
@@ -264,9 +265,9 @@ func TestKMSFailuresAreProviderErrorsWithARotationClass(t *testing.T) {
 	if cl := rotation.ClassOf(err); cl != rotation.ClassConfiguration {
 		t.Fatalf("class %s, want configuration: %v", cl, err)
 	}
-	var re *rotation.Error
+	var re *extcall.Error
 	if !errors.As(err, &re) || re.Op != "kms:GenerateDataKey" {
-		t.Fatalf("no rotation.Error naming the call in %v", err)
+		t.Fatalf("no extcall.Error naming the call in %v", err)
 	}
 
 	// Unreachable endpoint: network class, after the SDK's own attempts.

@@ -164,7 +164,7 @@ func tamperMatrix(t *testing.T, e *Envelope, stranger *Envelope, secrets [][]byt
 	}
 	// Another blob's wrapped data key: same key and context, different data key.
 	// (An uncached Envelope on the same provider, so the data key differs.)
-	fresh, _ := New(Config{Provider: e.p})
+	fresh, _ := New(Config{Provider: e.p, WriteVersion: Version1})
 	other, _ := fresh.Encrypt(ctx, []byte("other"), ec)
 	lo, _ := parse(other)
 	cases = append(cases, tamperCase{"data key swapped with another blob's", rebuild(l, l.context, lo.keyID, lo.edk), ec, []error{ErrAuthentication}})

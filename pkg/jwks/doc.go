@@ -6,11 +6,12 @@
 //     and the JWK Set ready to serve), with its validation rules;
 //   - the JWK side: RFC 7638 thumbprints as kid, public JWKs, the algorithms
 //     (ES256, RS256, EdDSA) and their key checks;
-//   - Signer: loads AWSCURRENT, opens the active private key through a Sealer
-//     (pkg/envelope under a KMS key), signs with the kid header, and refreshes
-//     on a schedule;
+//   - Signer: reads AWSCURRENT through pkg/secretcache, opens the active
+//     private key through a Sealer (pkg/envelope under a KMS key) off the
+//     request path, and signs with the kid header;
 //   - Verifier: verifies tokens against the JWK Set with pinned algorithms
-//     (RFC 8725), refreshes on a schedule and, rate limited, on an unknown kid;
+//     (RFC 8725), read through pkg/secretcache (refreshed in the background,
+//     and, rate limited, on an unknown kid);
 //   - Handler: serves the JWK Set over HTTP with Cache-Control and ETag.
 //
 // Private keys never appear in the JWK Set: the set a Document carries, and

@@ -29,6 +29,10 @@ func (h Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		maxAge = 5 * time.Minute
 	}
 	set := h.Verifier.current(r.Context())
+	if set == nil {
+		http.Error(w, "the JWK Set is unavailable", http.StatusServiceUnavailable)
+		return
+	}
 	hd := w.Header()
 	hd.Set("Cache-Control", fmt.Sprintf("public, max-age=%d", int(maxAge/time.Second)))
 	hd.Set("ETag", set.etag)

@@ -16,6 +16,7 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -317,9 +318,19 @@ func TestTheVerifierReloadsOnAnUnknownKidAtMostOncePerInterval(t *testing.T) {
 	if n := loads.Load(); n != 3 {
 		t.Fatalf("%d loads, want 3 after the interval", n)
 	}
-	// The scheduled refresh.
+	// The scheduled refresh runs in the background: the use that finds the
+	// set due gets the loaded one at once, and the read replaces it.
 	advance(time.Hour)
 	current.Store(raw1)
+	if ids := v.KeyIDs(); !slices.Contains(ids, d2.Active.KID) {
+		t.Fatalf("the loaded set must be served while it is re-read: %v", ids)
+	}
+	for i := 0; loads.Load() < 4 || !slices.Contains(v.KeyIDs(), d1.Active.KID); i++ {
+		if i == 1000 {
+			t.Fatalf("the background refresh never landed (%d loads)", loads.Load())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	if _, err := v.Parse(ctx, tok1, &jwt.RegisteredClaims{}); err != nil {
 		t.Fatal(err)
 	}
@@ -333,6 +344,7 @@ func TestTheVerifierReloadsOnAnUnknownKidAtMostOncePerInterval(t *testing.T) {
 	badKey, _ := json.Marshal(bad)
 	badSet, _ := json.Marshal(jwks.Set{Keys: []json.RawMessage{badKey}})
 	current.Store(badSet)
+	advance(31 * time.Second) // Refresh is rate-limited from the last read, the scheduled one included
 	if err := v.Refresh(ctx); err == nil || !strings.Contains(err.Error(), "private members") {
 		t.Fatalf("a set with private members was loaded: %v", err)
 	}

@@ -8,11 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/rotation-suite/rotation/pkg/secretcache"
 )
 
 // Source returns the current JWK Set (or a whole Document, whose "jwks"
@@ -21,7 +22,8 @@ type Source func(ctx context.Context) ([]byte, error)
 
 // SecretSource reads the JWK Set from the AWSCURRENT version of a secret:
 // either the signing-key secret itself (a reader needs no kms:Decrypt) or
-// the public-JWKS secret the rotation maintains.
+// the public-JWKS secret the rotation maintains. Prefer VerifierConfig.Cache
+// and SecretID, which share one cache with the rest of the service.
 func SecretSource(sm SecretsGetter, secretID string) Source {
 	return func(ctx context.Context) ([]byte, error) {
 		_, v, err := readCurrent(ctx, sm, secretID)
@@ -53,19 +55,26 @@ func extractSet(raw []byte) ([]byte, error) {
 	return json.Marshal(doc.JWKS)
 }
 
-// VerifierConfig configures a Verifier.
+// VerifierConfig configures a Verifier. Name the set with Cache and SecretID
+// (the service's one secretcache.Cache, whose TTL, MaxStale and
+// MinRefreshInterval apply), or with Source (read through a cache of the
+// Verifier's own, configured by Refresh, MinRefreshInterval and Now).
 type VerifierConfig struct {
-	Source Source // required
+	Cache    *secretcache.Cache
+	SecretID string // the public-JWKS secret, or the signing-key secret itself
+
+	Source Source // instead of Cache and SecretID
+
 	// Algorithms are the only algorithms accepted (RFC 8725 §3.1); required.
 	// A token whose "alg" is not listed, or differs from its key's "alg", is
 	// rejected before any key is used.
 	Algorithms []string
-	// Refresh is how long a loaded set is used before it is read again;
-	// 0: 5 minutes.
+	// Refresh is the TTL of the Verifier's own cache (Source only); 0: 5 minutes.
 	Refresh time.Duration
-	// MinRefreshInterval limits reloads caused by unknown kids; 0: 30 s.
+	// MinRefreshInterval limits reloads caused by unknown kids (Source only;
+	// with Cache its MinRefreshInterval applies); 0: 30 s.
 	MinRefreshInterval time.Duration
-	Now                func() time.Time // nil: time.Now
+	Now                func() time.Time // nil: time.Now (with Cache: the cache's clock)
 }
 
 // keySet is one loaded JWK Set.
@@ -75,21 +84,21 @@ type keySet struct {
 	keys map[string]*jose.JSONWebKey
 }
 
-// Verifier verifies JWTs against a JWK Set. It is safe for concurrent use.
+// Verifier verifies JWTs against a JWK Set. The set is read through a
+// secretcache: a request finds it in memory (re-read in the background
+// before it expires), and an unknown kid forces one rate-limited re-read,
+// which is how a key published since the last read verifies at once. Safe
+// for concurrent use.
 type Verifier struct {
 	cfg VerifierConfig
-
-	mu       sync.Mutex
-	set      *keySet
-	loadedAt time.Time
-	lastTry  time.Time
-	lastErr  error
+	now func() time.Time
+	set *secretcache.Derived[*keySet]
 }
 
 // NewVerifier loads the set once and returns the Verifier.
 func NewVerifier(ctx context.Context, cfg VerifierConfig) (*Verifier, error) {
-	if cfg.Source == nil {
-		return nil, errors.New("jwks: VerifierConfig.Source is required")
+	if cfg.Source == nil && (cfg.Cache == nil || cfg.SecretID == "") {
+		return nil, errors.New("jwks: VerifierConfig needs Cache and SecretID, or Source")
 	}
 	if len(cfg.Algorithms) == 0 {
 		return nil, errors.New("jwks: VerifierConfig.Algorithms is required: pin the algorithms you accept")
@@ -99,88 +108,85 @@ func NewVerifier(ctx context.Context, cfg VerifierConfig) (*Verifier, error) {
 			return nil, err
 		}
 	}
-	if cfg.Refresh <= 0 {
-		cfg.Refresh = 5 * time.Minute
+	cache, id := cfg.Cache, cfg.SecretID
+	if cfg.Source != nil {
+		if cfg.Refresh <= 0 {
+			cfg.Refresh = 5 * time.Minute
+		}
+		if cfg.MinRefreshInterval <= 0 {
+			cfg.MinRefreshInterval = 30 * time.Second
+		}
+		var err error
+		cache, err = secretcache.New(secretcache.Config{Client: secretcache.SourceFunc(cfg.Source), TTL: cfg.Refresh, MinRefreshInterval: cfg.MinRefreshInterval, Now: cfg.Now})
+		if err != nil {
+			return nil, err
+		}
+		id = "jwks"
 	}
-	if cfg.MinRefreshInterval <= 0 {
-		cfg.MinRefreshInterval = 30 * time.Second
+	now := cache.Config().Now
+	if cfg.Now != nil {
+		now = cfg.Now
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	v := &Verifier{cfg: cfg}
-	if err := v.Refresh(ctx); err != nil {
+	v := &Verifier{cfg: cfg, now: now, set: secretcache.NewDerived(cache, id, buildSet)}
+	if _, err := v.set.Get(ctx); err != nil {
 		return nil, err
 	}
 	return v, nil
 }
 
-// Refresh reloads the set now.
-func (v *Verifier) Refresh(ctx context.Context) error {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	return v.refreshLocked(ctx)
+func buildSet(_ context.Context, val *secretcache.Value) (*keySet, error) {
+	setJSON, err := extractSet(val.Bytes())
+	if err != nil {
+		return nil, err
+	}
+	keys, err := ParseSet(setJSON)
+	if err != nil {
+		return nil, err
+	}
+	var s Set
+	_ = json.Unmarshal(setJSON, &s)
+	compact, _ := json.Marshal(s)
+	sum := sha256.Sum256(compact)
+	return &keySet{raw: compact, etag: `"` + base64.RawURLEncoding.EncodeToString(sum[:16]) + `"`, keys: keys}, nil
 }
 
-func (v *Verifier) refreshLocked(ctx context.Context) error {
-	now := v.cfg.Now()
-	v.lastTry = now
-	err := func() error {
-		raw, err := v.cfg.Source(ctx)
-		if err != nil {
-			return err
-		}
-		setJSON, err := extractSet(raw)
-		if err != nil {
-			return err
-		}
-		keys, err := ParseSet(setJSON)
-		if err != nil {
-			return err
-		}
-		var s Set
-		_ = json.Unmarshal(setJSON, &s)
-		compact, _ := json.Marshal(s)
-		sum := sha256.Sum256(compact)
-		v.set = &keySet{raw: compact, etag: `"` + base64.RawURLEncoding.EncodeToString(sum[:16]) + `"`, keys: keys}
-		v.loadedAt = now
-		return nil
-	}()
-	v.lastErr = err
+// Refresh re-reads the set now (rate-limited by MinRefreshInterval). An
+// error means the set could not be read or the new one is invalid; the last
+// good set stays in use.
+func (v *Verifier) Refresh(ctx context.Context) error {
+	_, _, err := v.set.Refresh(ctx)
 	return err
 }
 
-// current returns the set, refreshing it when older than Refresh (a failed
-// refresh keeps the old set and is retried after MinRefreshInterval).
+// current returns the set in use, or nil when none can be served.
 func (v *Verifier) current(ctx context.Context) *keySet {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	now := v.cfg.Now()
-	if now.Sub(v.loadedAt) >= v.cfg.Refresh && now.Sub(v.lastTry) >= v.cfg.MinRefreshInterval {
-		_ = v.refreshLocked(ctx)
+	s, err := v.set.Get(ctx)
+	if err != nil {
+		return nil
 	}
-	return v.set
+	return s
 }
 
-// lookup finds kid, reloading the set once (rate limited) when it is unknown.
+// lookup finds kid, re-reading the set once (rate limited) when it is unknown.
 func (v *Verifier) lookup(ctx context.Context, kid string) (*jose.JSONWebKey, error) {
-	if k, ok := v.current(ctx).keys[kid]; ok {
+	s, err := v.set.Get(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("jwks: no JWK Set to verify with: %w", err)
+	}
+	if k, ok := s.keys[kid]; ok {
 		return k, nil
 	}
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if k, ok := v.set.keys[kid]; ok { // another caller reloaded meanwhile
-		return k, nil
+	s, changed, err := v.set.Refresh(ctx)
+	if s != nil {
+		if k, ok := s.keys[kid]; ok {
+			return k, nil
+		}
 	}
-	now := v.cfg.Now()
-	if now.Sub(v.lastTry) < v.cfg.MinRefreshInterval {
-		return nil, fmt.Errorf("jwks: unknown kid %q (the set was reloaded %s ago)", kid, now.Sub(v.lastTry).Round(time.Second))
-	}
-	if err := v.refreshLocked(ctx); err != nil {
+	if err != nil {
 		return nil, fmt.Errorf("jwks: unknown kid %q and the set could not be reloaded: %w", kid, err)
 	}
-	if k, ok := v.set.keys[kid]; ok {
-		return k, nil
+	if !changed {
+		return nil, fmt.Errorf("jwks: unknown kid %q (the set is unchanged since it was last read)", kid)
 	}
 	return nil, fmt.Errorf("jwks: unknown kid %q", kid)
 }
@@ -212,16 +218,18 @@ func (v *Verifier) Keyfunc(ctx context.Context) jwt.Keyfunc {
 // accepted algorithms are pinned; pass more options (issuer, audience,
 // leeway) as needed.
 func (v *Verifier) Parse(ctx context.Context, token string, claims jwt.Claims, opts ...jwt.ParserOption) (*jwt.Token, error) {
-	base := []jwt.ParserOption{jwt.WithValidMethods(v.cfg.Algorithms), jwt.WithExpirationRequired(), jwt.WithTimeFunc(v.cfg.Now)}
+	base := []jwt.ParserOption{jwt.WithValidMethods(v.cfg.Algorithms), jwt.WithExpirationRequired(), jwt.WithTimeFunc(v.now)}
 	return jwt.ParseWithClaims(token, claims, v.Keyfunc(ctx), append(base, opts...)...)
 }
 
-// KeyIDs returns the kids of the loaded set.
+// KeyIDs returns the kids of the set in use.
 func (v *Verifier) KeyIDs() []string {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	ids := make([]string, 0, len(v.set.keys))
-	for kid := range v.set.keys {
+	s := v.current(context.Background())
+	if s == nil {
+		return nil
+	}
+	ids := make([]string, 0, len(s.keys))
+	for kid := range s.keys {
 		ids = append(ids, kid)
 	}
 	slices.Sort(ids)

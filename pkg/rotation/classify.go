@@ -8,6 +8,8 @@ import (
 	"net"
 
 	"github.com/aws/smithy-go"
+
+	"github.com/rotation-suite/rotation/pkg/extcall"
 )
 
 func isAPIError(err error, code string) bool {
@@ -21,6 +23,10 @@ func classifyExternal(op string, err error) *Error {
 	var re *Error
 	if errors.As(err, &re) {
 		return re
+	}
+	var ee *extcall.Error
+	if errors.As(err, &ee) {
+		return fromExtcall(ee)
 	}
 	var ae smithy.APIError
 	if errors.As(err, &ae) {

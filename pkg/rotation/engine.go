@@ -103,6 +103,7 @@ type run struct {
 // Handle runs one step of a rotation. It returns nil when the step is done
 // (or had nothing to do) and a redacted *Error otherwise.
 func (e *Engine) Handle(ctx context.Context, ev Event) error {
+	ctx = withStepBudget(ctx)
 	start := e.cfg.Now()
 	r := &run{e: e, ev: ev, red: NewRedactor(), arn: ev.SecretID}
 	if ev.RotationToken != "" {

@@ -3,24 +3,29 @@ package rotation
 import (
 	"errors"
 	"fmt"
+
+	"github.com/rotation-suite/rotation/pkg/extcall"
 )
 
 // Class is the kind of a rotation failure. Each class says what to look at.
-type Class string
+// It is extcall's class, so that a consumer library (pkg/envelope) classifies
+// its dependency's failures with an *extcall.Error the engine understands
+// without importing the engine.
+type Class = extcall.Class
 
 // The error taxonomy. Operators act on the class; Retryable says whether the
 // service's retry of the whole rotation can help.
 const (
-	ClassInput          Class = "input"          // malformed event or secret value: fix the input
-	ClassConfiguration  Class = "configuration"  // environment or secret settings wrong: fix the configuration
-	ClassState          Class = "state"          // the secret's versions or labels are not as the step requires
-	ClassNetwork        Class = "network"        // unreachable, reset or timed out: check VPC, endpoints, security groups
-	ClassTLS            Class = "tls"            // certificate or handshake failure: check the CA bundle and server name
-	ClassAuthentication Class = "authentication" // credentials refused
-	ClassPermission     Class = "permission"     // IAM, KMS or database privilege missing
-	ClassThrottling     Class = "throttling"     // rate limited after the SDK's own retries
-	ClassDependency     Class = "dependency"     // a service we depend on failed or answered unexpectedly
-	ClassTimeout        Class = "timeout"        // the step ran out of its time budget
+	ClassInput          = extcall.ClassInput          // malformed event or secret value: fix the input
+	ClassConfiguration  = extcall.ClassConfiguration  // environment or secret settings wrong: fix the configuration
+	ClassState          = extcall.ClassState          // the secret's versions or labels are not as the step requires
+	ClassNetwork        = extcall.ClassNetwork        // unreachable, reset or timed out: check VPC, endpoints, security groups
+	ClassTLS            = extcall.ClassTLS            // certificate or handshake failure: check the CA bundle and server name
+	ClassAuthentication = extcall.ClassAuthentication // credentials refused
+	ClassPermission     = extcall.ClassPermission     // IAM, KMS or database privilege missing
+	ClassThrottling     = extcall.ClassThrottling     // rate limited after the SDK's own retries
+	ClassDependency     = extcall.ClassDependency     // a service we depend on failed or answered unexpectedly
+	ClassTimeout        = extcall.ClassTimeout        // the step ran out of its time budget
 )
 
 // Error is the one error type the engine returns. Its message is redacted of
@@ -51,12 +56,16 @@ func NewError(class Class, op, msg string, cause error) *Error {
 	return newError(class, "", op, msg, cause)
 }
 
-func retryableByDefault(c Class) bool {
-	switch c {
-	case ClassNetwork, ClassThrottling, ClassDependency, ClassTimeout:
-		return true
+func retryableByDefault(c Class) bool { return extcall.RetryableByDefault(c) }
+
+// fromExtcall turns a library's classified failure into the engine's error,
+// keeping class, call, message, retryability and cause.
+func fromExtcall(ee *extcall.Error) *Error {
+	e := &Error{Class: ee.Class, Op: ee.Op, Msg: ee.Msg, Retryable: ee.Retryable, Cause: ee.Cause}
+	if ee.Cause != nil {
+		e.causeText = ee.Cause.Error()
 	}
-	return false
+	return e
 }
 
 func (e *Error) Error() string {
@@ -76,20 +85,29 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Cause }
 
-// ClassOf returns the class of err, or ClassDependency for an unclassified error.
+// ClassOf returns the class of err — of its *Error, else of a library's
+// *extcall.Error — or ClassDependency for an unclassified error.
 func ClassOf(err error) Class {
 	var re *Error
 	if errors.As(err, &re) {
 		return re.Class
 	}
+	if c, ok := extcall.ClassOf(err); ok {
+		return c
+	}
 	return ClassDependency
 }
 
-// IsRetryable reports whether err is marked retryable.
+// IsRetryable reports whether err (its *Error, else its *extcall.Error) is
+// marked retryable.
 func IsRetryable(err error) bool {
 	var re *Error
 	if errors.As(err, &re) {
 		return re.Retryable
+	}
+	var ee *extcall.Error
+	if errors.As(err, &ee) {
+		return ee.Retryable
 	}
 	return false
 }

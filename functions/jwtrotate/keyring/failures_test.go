@@ -221,7 +221,7 @@ func TestNoKeyMaterialReachesLogsErrorsOrNotifications(t *testing.T) {
 			}
 		}
 	}
-	for _, marker := range []string{"PRIVATE KEY", "env1:"} {
+	for _, marker := range []string{"PRIVATE KEY", "env1:", "env2:"} {
 		if strings.Contains(haystack, marker) {
 			t.Fatalf("%q appears in logs, notifications or the error", marker)
 		}

@@ -93,12 +93,14 @@ func inputErr(op, what string, err error) error {
 func sealErr(op, what string, err error) error {
 	var re *rotation.Error
 	switch {
-	case errors.Is(err, envelope.ErrProvider) && errors.As(err, &re):
+	case errors.Is(err, envelope.ErrProvider):
+		// The class comes from the *extcall.Error pkg/envelope puts in the chain.
+		class := rotation.ClassOf(err)
 		msg := what + ": the KMS call failed"
-		if re.Class == rotation.ClassConfiguration || re.Class == rotation.ClassPermission {
+		if class == rotation.ClassConfiguration || class == rotation.ClassPermission {
 			msg += "; check that JWT_KMS_KEY_ARN names an enabled symmetric key and that the function's role has kms:GenerateDataKey and kms:Decrypt on it"
 		}
-		return rotation.NewError(re.Class, op, msg, err)
+		return rotation.NewError(class, op, msg, err)
 	case errors.Is(err, envelope.ErrKeyNotAllowed):
 		return rotation.NewError(rotation.ClassConfiguration, op, what+": the sealed key names a KMS key other than JWT_KMS_KEY_ARN (sealed under another key, or its header was altered); no KMS call was made", err)
 	case errors.Is(err, envelope.ErrContextMismatch):

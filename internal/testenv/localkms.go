@@ -1,0 +1,143 @@
+package testenv
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+)
+
+const localKMSModule = "github.com/nsmithuk/local-kms"
+
+// LocalKMS is a running local-kms server: a second, independent
+// implementation of the KMS API (moto is the first), for tests that must
+// hold on both.
+//
+// local-kms cannot be told which address to bind: it listens on every
+// interface of the port in PORT. It is started with PORT=0, so the kernel
+// picks a free port (no race with other tests for a port chosen in advance),
+// the port is read from its start-up log line, and clients connect to
+// 127.0.0.1 only. Its keys are throwaway test keys in a temporary data
+// directory that Stop removes.
+type LocalKMS struct {
+	Endpoint string // http://127.0.0.1:PORT
+	cmd      *exec.Cmd
+	dataDir  string
+	logs     *Buffer
+}
+
+// LocalKMSBinary builds local-kms at the version pinned in tools/go.mod
+// (once per process) and returns its path.
+func LocalKMSBinary() (string, error) {
+	return cachedBuild("local-kms", func(out string) error {
+		gobin, err := goTool()
+		if err != nil {
+			return err
+		}
+		root, err := RepoRoot()
+		if err != nil {
+			return err
+		}
+		cmd := exec.Command(gobin, "build", "-trimpath", "-o", out, localKMSModule)
+		cmd.Dir = filepath.Join(root, "tools")
+		cmd.Env = append(goBuildEnv(), "GOWORK=off")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			return &MissingError{
+				What: fmt.Sprintf("local-kms (go build in tools/ failed: %v: %s)", err, lastLine(b)),
+				Fix:  "cd tools && go mod download " + localKMSModule,
+			}
+		}
+		return nil
+	}, "local-kms")
+}
+
+var localKMSStarted = regexp.MustCompile(`Local KMS started on [0-9.:\[\]]*:(\d+)`)
+
+// StartLocalKMS starts local-kms and waits until it answers.
+func StartLocalKMS() (*LocalKMS, error) {
+	bin, err := LocalKMSBinary()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "local-kms-*")
+	if err != nil {
+		return nil, err
+	}
+	l := &LocalKMS{dataDir: dir, logs: &Buffer{}}
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(), "PORT=0", "KMS_REGION="+Region, "KMS_ACCOUNT_ID="+Account, "KMS_DATA_PATH="+dir)
+	cmd.Stdout, cmd.Stderr = l.logs, l.logs
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("start local-kms: %w", err)
+	}
+	l.cmd = cmd
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if m := localKMSStarted.FindStringSubmatch(l.logs.String()); m != nil {
+			l.Endpoint = "http://127.0.0.1:" + m[1]
+			break
+		}
+		if time.Now().After(deadline) {
+			l.Stop()
+			return nil, fmt.Errorf("local-kms did not report its port within 30s: %s", lastLine([]byte(l.logs.String())))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return l, nil
+}
+
+// Stop ends the server and removes its data directory.
+func (l *LocalKMS) Stop() {
+	if l.cmd != nil && l.cmd.Process != nil {
+		_ = syscall.Kill(-l.cmd.Process.Pid, syscall.SIGKILL)
+		_ = l.cmd.Wait()
+	}
+	os.RemoveAll(l.dataDir)
+}
+
+// Logs returns what the server printed.
+func (l *LocalKMS) Logs() string { return strings.TrimSpace(l.logs.String()) }
+
+// AWSConfig returns an SDK configuration aimed at this server.
+func (l *LocalKMS) AWSConfig(ctx context.Context, opts ...func(*config.LoadOptions) error) (aws.Config, error) {
+	base := []func(*config.LoadOptions) error{
+		config.WithRegion(Region),
+		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("test", "test", "")),
+		config.WithBaseEndpoint(l.Endpoint),
+	}
+	return config.LoadDefaultConfig(ctx, append(base, opts...)...)
+}
+
+var (
+	sharedLocalKMSOnce sync.Once
+	sharedLocalKMS     *LocalKMS
+	sharedLocalKMSErr  error
+)
+
+// SharedLocalKMS returns the package's local-kms server, starting it on
+// first use; Main stops it. A failed build skips the test outside CI and
+// fails it in CI.
+func SharedLocalKMS(t testing.TB) *LocalKMS {
+	t.Helper()
+	sharedLocalKMSOnce.Do(func() {
+		sharedLocalKMS, sharedLocalKMSErr = StartLocalKMS()
+		if sharedLocalKMSErr == nil {
+			onStop(sharedLocalKMS.Stop)
+		}
+	})
+	Require(t, sharedLocalKMSErr)
+	return sharedLocalKMS
+}
