@@ -19,7 +19,7 @@ import (
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/rotation-suite/rotation/internal/cli"
-	"github.com/rotation-suite/rotation/pkg/rotation"
+	"github.com/rotation-suite/rotation/internal/operator"
 )
 
 // Tags the audit reads on a secret.
@@ -309,7 +309,7 @@ func judge(s smtypes.SecretListEntry, pol policy, now time.Time) auditRow {
 
 	// Stuck: AWSPENDING on a version that is not AWSCURRENT.
 	for id, stages := range s.SecretVersionsToStages {
-		if slices.Contains(stages, rotation.StagePending) && !slices.Contains(stages, rotation.StageCurrent) {
+		if slices.Contains(stages, operator.StagePending) && !slices.Contains(stages, operator.StageCurrent) {
 			r.Stuck = true
 			r.Violations = append(r.Violations, fmt.Sprintf("stuck: AWSPENDING on version %s ('rotate status %s' says why)", id, r.Name))
 		}

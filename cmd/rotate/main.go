@@ -4,8 +4,10 @@
 // stuck rotation (unstick), and report every secret in a region against the rotation policy
 // (audit). It uses the standard AWS credential chain; --endpoint-url or
 // AWS_ENDPOINT_URL points it at a local stack. It links none of the
-// rotation strategies, database drivers or test harness: the local-stack
-// verbs live in the developer tool behind `make demo` and `make invoke`.
+// rotation engine, strategies, database drivers or test harness (the
+// local-stack verbs live in the developer tool behind `make demo` and
+// `make invoke`), nor the SDK's Lambda and SQS clients (internal/awscall
+// makes those three calls): a plain `go install` stays under 15 MB.
 package main
 
 import (

@@ -12,11 +12,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/rotation-suite/rotation/internal/awscall"
 	"github.com/rotation-suite/rotation/internal/cli"
+	"github.com/rotation-suite/rotation/internal/operator"
 	"github.com/rotation-suite/rotation/internal/wire"
-	"github.com/rotation-suite/rotation/pkg/rotation"
 )
 
 func cmdNow(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -42,7 +42,7 @@ func cmdNow(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	sm := secretsmanager.NewFromConfig(cfg)
 	var q queueReader
 	if *queue != "" {
-		q = sqs.NewFromConfig(cfg)
+		q = awscall.NewSQS(cfg)
 	}
 	progress := stdout
 	if output == cli.JSON {
@@ -70,9 +70,10 @@ type nowResult struct {
 	Error      string `json:"error,omitempty"`
 }
 
+// queueReader is what `now --wait --queue-url` uses of SQS.
 type queueReader interface {
-	ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, opts ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error)
-	DeleteMessage(ctx context.Context, in *sqs.DeleteMessageInput, opts ...func(*sqs.Options)) (*sqs.DeleteMessageOutput, error)
+	Receive(ctx context.Context, queueURL string) ([]awscall.Message, error)
+	Delete(ctx context.Context, queueURL, receiptHandle string) error
 }
 
 // nowClient is what `rotate now` uses of Secrets Manager.
@@ -129,11 +130,11 @@ func checkResult(ctx context.Context, sm stateClient, arn, token string) error {
 	var problems []string
 	for _, v := range s.Versions {
 		switch {
-		case v.ID != token && slices.Contains(v.Stages, rotation.StageCurrent):
+		case v.ID != token && slices.Contains(v.Stages, operator.StageCurrent):
 			problems = append(problems, fmt.Sprintf("version %s is also AWSCURRENT", v.ID))
-		case v.ID != token && slices.Contains(v.Stages, rotation.StagePending):
+		case v.ID != token && slices.Contains(v.Stages, operator.StagePending):
 			problems = append(problems, fmt.Sprintf("version %s still holds AWSPENDING", v.ID))
-		case v.ID == token && slices.Contains(v.Stages, rotation.StagePrevious):
+		case v.ID == token && slices.Contains(v.Stages, operator.StagePrevious):
 			problems = append(problems, fmt.Sprintf("the new version %s is also AWSPREVIOUS", v.ID))
 		}
 	}
@@ -159,7 +160,7 @@ type follower struct {
 	out      io.Writer
 	start    time.Time
 	phase    string
-	lastErr  *rotation.Notification
+	lastErr  *wire.Notification
 }
 
 func (f *follower) say(format string, a ...any) {
@@ -210,11 +211,11 @@ func (f *follower) poll(ctx context.Context) (bool, error) {
 	switch {
 	case !ok:
 		return false, fmt.Errorf("version %s disappeared: the rotation was abandoned (someone wrote a new version mid-rotation?)", f.token)
-	case slices.Contains(stages, rotation.StageCurrent):
+	case slices.Contains(stages, operator.StageCurrent):
 		f.setPhase("finishSecret done: the new version is AWSCURRENT")
 		return true, nil
-	case slices.Contains(stages, rotation.StagePending):
-		_, err := f.sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(f.arn), VersionId: aws.String(f.token), VersionStage: aws.String(rotation.StagePending)})
+	case slices.Contains(stages, operator.StagePending):
+		_, err := f.sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(f.arn), VersionId: aws.String(f.token), VersionStage: aws.String(operator.StagePending)})
 		var nf *smtypes.ResourceNotFoundException
 		if errors.As(err, &nf) {
 			f.setPhase("createSecret: waiting for the new value (AWSPENDING placeholder is empty)")
@@ -230,21 +231,21 @@ func (f *follower) poll(ctx context.Context) (bool, error) {
 // readNotifications shows the function's notifications for this rotation.
 // A terminal (not retryable) failure ends the wait with its class and message.
 func (f *follower) readNotifications(ctx context.Context) error {
-	out, err := f.q.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(f.queueURL), MaxNumberOfMessages: 10, WaitTimeSeconds: 0})
+	msgs, err := f.q.Receive(ctx, f.queueURL)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
 		return fmt.Errorf("read notifications: %w", err)
 	}
-	for _, m := range out.Messages {
-		n, ok := wire.ParseNotification(aws.ToString(m.Body))
+	for _, m := range msgs {
+		n, ok := wire.ParseNotification(m.Body)
 		if !ok || n.VersionID != f.token {
 			continue
 		}
-		_, _ = f.q.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(f.queueURL), ReceiptHandle: m.ReceiptHandle})
+		_ = f.q.Delete(ctx, f.queueURL, m.ReceiptHandle)
 		switch n.Event {
-		case rotation.EventFailed:
+		case wire.EventFailed:
 			nn := n
 			f.lastErr = &nn
 			f.say("%s failed: %s error: %s (retryable: %v)", n.Step, n.ErrorClass, n.Message, n.Retryable)

@@ -14,9 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/rotation-suite/rotation/internal/awscall"
 	"github.com/rotation-suite/rotation/internal/driver"
 	"github.com/rotation-suite/rotation/internal/smfake"
 	"github.com/rotation-suite/rotation/internal/testenv"
@@ -103,7 +102,9 @@ func TestStatusReportsAStuckRotationAndWhyWithoutPrintingValues(t *testing.T) {
 }
 
 // The command's wiring and exit codes; what unstick does in each mode is
-// proven in internal/operator, against functions under the runtime emulator.
+// proven in internal/operator (against an engine in-process) and in
+// functions/dbrotate (against the function under the runtime emulator,
+// through internal/awscall's Lambda Invoke).
 func TestUnstickExitCodesNothingToDoRefusedAndUsage(t *testing.T) {
 	w := newWorld(t)
 	arn := w.secret(t)
@@ -228,26 +229,22 @@ func TestRotateNowWaitFollowsTheStepsUntilTheNewVersionIsCurrent(t *testing.T) {
 	}
 }
 
-type queueFunc func() []sqstypes.Message
+type queueFunc func() []awscall.Message
 
-func (q queueFunc) ReceiveMessage(context.Context, *sqs.ReceiveMessageInput, ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error) {
-	return &sqs.ReceiveMessageOutput{Messages: q()}, nil
-}
-func (q queueFunc) DeleteMessage(context.Context, *sqs.DeleteMessageInput, ...func(*sqs.Options)) (*sqs.DeleteMessageOutput, error) {
-	return &sqs.DeleteMessageOutput{}, nil
-}
+func (q queueFunc) Receive(context.Context, string) ([]awscall.Message, error) { return q(), nil }
+func (q queueFunc) Delete(context.Context, string, string) error               { return nil }
 
 func TestRotateNowWaitExitsWithTheErrorClassOfATerminalFailure(t *testing.T) {
 	f, arn := fakeWithSecret(t)
 	var tokenV atomic.Value
 	tokenV.Store("")
-	q := queueFunc(func() []sqstypes.Message {
+	q := queueFunc(func() []awscall.Message {
 		token := tokenV.Load().(string)
 		if token == "" {
 			return nil
 		}
 		body := fmt.Sprintf(`{"schemaVersion":1,"event":"rotation.failed","versionId":%q,"step":"setSecret","errorClass":"permission","message":"role may not ALTER ROLE","retryable":false}`, token)
-		return []sqstypes.Message{{Body: aws.String(body)}}
+		return []awscall.Message{{Body: body}}
 	})
 	go func() {
 		for tokenV.Load().(string) == "" {

@@ -15,7 +15,7 @@ import (
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/rotation-suite/rotation/internal/cli"
-	"github.com/rotation-suite/rotation/pkg/rotation"
+	"github.com/rotation-suite/rotation/internal/operator"
 )
 
 // versionInfo is one version as the operator commands see it. Values are
@@ -153,21 +153,21 @@ func loadState(ctx context.Context, sm stateClient, secret string) (*secretState
 	sort.Slice(s.Versions, func(i, j int) bool { return s.Versions[i].Created.After(s.Versions[j].Created) })
 	for i := range s.Versions {
 		v := &s.Versions[i]
-		if slices.Contains(v.Stages, rotation.StageCurrent) {
+		if slices.Contains(v.Stages, operator.StageCurrent) {
 			s.Current = v
 		}
-		if slices.Contains(v.Stages, rotation.StagePending) {
+		if slices.Contains(v.Stages, operator.StagePending) {
 			s.Pending = v
 		}
 	}
 	if s.Current != nil {
-		if s.CurrentHasValue, err = hasValue(ctx, sm, s.ARN, s.Current.ID, rotation.StageCurrent); err != nil {
+		if s.CurrentHasValue, err = hasValue(ctx, sm, s.ARN, s.Current.ID, operator.StageCurrent); err != nil {
 			return nil, err
 		}
 		s.Current.Empty = !s.CurrentHasValue
 	}
 	if s.Stuck() {
-		ok, err := hasValue(ctx, sm, s.ARN, s.Pending.ID, rotation.StagePending)
+		ok, err := hasValue(ctx, sm, s.ARN, s.Pending.ID, operator.StagePending)
 		if err != nil {
 			return nil, err
 		}

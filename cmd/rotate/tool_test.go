@@ -60,22 +60,56 @@ func goTool(t *testing.T) string {
 }
 
 // The operator tool must not carry the test harness, the local driver, the
-// database driver or the strategies: it is installed on operators' machines
-// and CI runners.
-func TestOperatorToolLinksNeitherTestingNorPgxNorTheStrategies(t *testing.T) {
+// database driver, the rotation engine or the strategies, nor the SDK
+// clients of services it does not call through the SDK: it is installed on
+// operators' machines and CI runners, and each of those is megabytes.
+func TestOperatorToolLinksNeitherTestingNorTheEngineNorUnusedSDKClients(t *testing.T) {
 	out, err := exec.Command(goTool(t), "list", "-deps", ".").CombinedOutput()
 	if err != nil {
 		t.Fatalf("go list -deps: %v\n%s", err, out)
 	}
+	const mod = "github.com/rotation-suite/rotation/"
+	const sdk = "github.com/aws/aws-sdk-go-v2/service/"
 	for _, dep := range strings.Fields(string(out)) {
 		switch {
 		case dep == "testing", strings.HasPrefix(dep, "testing/"),
 			strings.Contains(dep, "jackc/pgx"),
-			strings.HasPrefix(dep, "github.com/rotation-suite/rotation/internal/testenv"),
-			strings.HasPrefix(dep, "github.com/rotation-suite/rotation/internal/driver"),
-			strings.HasPrefix(dep, "github.com/rotation-suite/rotation/functions/"):
+			strings.HasPrefix(dep, mod+"internal/testenv"),
+			strings.HasPrefix(dep, mod+"internal/driver"),
+			strings.HasPrefix(dep, mod+"internal/smfake"),
+			strings.HasPrefix(dep, mod+"internal/inproc"),
+			strings.HasPrefix(dep, mod+"pkg/"),
+			strings.HasPrefix(dep, mod+"functions/"),
+			strings.HasPrefix(dep, sdk+"sns"), strings.HasPrefix(dep, sdk+"kms"),
+			strings.HasPrefix(dep, sdk+"lambda"), strings.HasPrefix(dep, sdk+"sqs"):
 			t.Errorf("cmd/rotate links %s", dep)
 		}
+	}
+}
+
+// maxPlainBuild is the size a plain `go build` / `go install` of the
+// operator tool (no -ldflags stripping, symbols and DWARF kept) must stay
+// under: 15 MB.
+const maxPlainBuild = 15_000_000
+
+// Size is a deliverable of the operator tool, not a timing: a plain build,
+// as `go install .../cmd/rotate@version` makes it, stays under 15 MB.
+func TestPlainBuildIsUnder15MB(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	exe := filepath.Join(t.TempDir(), "rotate")
+	cmd := exec.Command(goTool(t), "build", "-o", exe, ".")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	fi, err := os.Stat(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("plain go build of cmd/rotate: %d bytes", fi.Size())
+	if fi.Size() >= maxPlainBuild {
+		t.Errorf("a plain build of rotate is %d bytes, want < %d: something heavy was linked (go tool nm -size -sort size shows what)", fi.Size(), maxPlainBuild)
 	}
 }
 

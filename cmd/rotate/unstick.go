@@ -7,9 +7,9 @@ import (
 	"io"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/rotation-suite/rotation/internal/awscall"
 	"github.com/rotation-suite/rotation/internal/cli"
 	"github.com/rotation-suite/rotation/internal/operator"
 )
@@ -33,7 +33,7 @@ func cmdUnstick(ctx context.Context, args []string, out, _ io.Writer) error {
 	c.Register(fs)
 	mode := fs.String("mode", "resume", "resume (finish the stuck rotation) or discard (drop it once AWSCURRENT is proven)")
 	fn := fs.String("function", "", "the rotation function's name or ARN (default: the secret's rotation function)")
-	lambdaURL := fs.String("lambda-endpoint-url", "", "Lambda endpoint (default: --endpoint-url); the runtime emulator's URL for a local function")
+	lambdaURL := fs.String("lambda-endpoint-url", "", "Lambda endpoint (default: $AWS_ENDPOINT_URL_LAMBDA, --endpoint-url, Lambda in the region); the runtime emulator's URL for a local function")
 	older := fs.Duration("older-than", 2*time.Hour, "act only on a pending version at least this old")
 	dry := fs.Bool("dry-run", false, "change nothing: resume says what it would invoke, discard shows the probe's proof")
 	pos, err := cmd.Parse(args, 1)
@@ -49,11 +49,7 @@ func cmdUnstick(ctx context.Context, args []string, out, _ io.Writer) error {
 		return err
 	}
 	sm := secretsmanager.NewFromConfig(cfg)
-	lc := lambda.NewFromConfig(cfg, func(o *lambda.Options) {
-		if *lambdaURL != "" {
-			o.BaseEndpoint = lambdaURL
-		}
-	})
+	lc := awscall.NewLambda(cfg, *lambdaURL)
 	u := &operator.Unsticker{Secrets: sm, Lambda: lc, Function: *fn, OlderThan: *older}
 	if err := u.Unstick(ctx, pos[0], m, *dry, out); err != nil {
 		if isRefused(err) {

@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
@@ -28,6 +27,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/rotation-suite/rotation/functions/dbrotate/pgrotate"
+	"github.com/rotation-suite/rotation/internal/awscall"
 	"github.com/rotation-suite/rotation/internal/driver"
 	"github.com/rotation-suite/rotation/internal/operator"
 	"github.com/rotation-suite/rotation/internal/testenv"
@@ -48,7 +48,7 @@ type stack struct {
 	noop   string // the Lambda ARN RotateSecret needs on moto
 	proxy  *tcpProxy
 	rie    *testenv.RIE
-	lambda *lambda.Client // Lambda Invoke API client aimed at the emulator
+	lambda *awscall.Lambda // Lambda Invoke API client aimed at the emulator
 }
 
 var (
@@ -77,7 +77,7 @@ func newStack(t *testing.T, env ...string) *stack {
 	s.rie, err = testenv.StartRIE(bin, append(append(s.moto.Env(), "DB_CA_BUNDLE_FILE="+s.pg.CACertPath, "OUTGOING_USER_GRACE=1h", "AWS_LAMBDA_FUNCTION_NAME=dbrotate"), env...))
 	testenv.Require(t, err)
 	t.Cleanup(s.rie.Stop)
-	s.lambda = lambda.NewFromConfig(cfg, func(o *lambda.Options) { o.BaseEndpoint = aws.String(s.rie.Endpoint) })
+	s.lambda = awscall.NewLambda(cfg, s.rie.Endpoint)
 	return s
 }
 
@@ -130,7 +130,7 @@ func (s *stack) placeholder(arn string) string {
 }
 
 func (s *stack) step(arn, token string, step rotation.Step) error {
-	return operator.Invoke(context.Background(), s.lambda, "function", rotation.Event{Step: step, SecretID: arn, ClientRequestToken: token})
+	return operator.Invoke(context.Background(), s.lambda, "function", operator.Event{Step: operator.Step(step), SecretID: arn, ClientRequestToken: token})
 }
 
 func (s *stack) stages(arn string) map[string][]string {

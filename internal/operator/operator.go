@@ -35,13 +35,47 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"github.com/aws/smithy-go"
 
-	"github.com/rotation-suite/rotation/pkg/rotation"
+	"github.com/rotation-suite/rotation/internal/awscall"
 )
+
+// Step is a rotation step's name as it travels in the Lambda event. The
+// operator keeps its own copy of the wire names (rather than linking the
+// rotation engine) so that the operator tool stays small; a test holds them
+// equal to the engine's.
+type Step string
+
+// The steps the operator sends.
+const (
+	StepCreate Step = "createSecret"
+	StepSet    Step = "setSecret"
+	StepTest   Step = "testSecret"
+	StepFinish Step = "finishSecret"
+	// StepProbe is the suite's read-only step: does AWSCURRENT still
+	// authenticate in the target?
+	StepProbe Step = "probeSecret"
+)
+
+// Steps lists the four steps in the order the service calls them.
+var Steps = []Step{StepCreate, StepSet, StepTest, StepFinish}
+
+// The staging labels Secrets Manager's rotation uses.
+const (
+	StageCurrent  = "AWSCURRENT"
+	StagePending  = "AWSPENDING"
+	StagePrevious = "AWSPREVIOUS"
+)
+
+// Event is the rotation event Secrets Manager sends a rotation function,
+// with the field names Lambda delivers.
+type Event struct {
+	Step               Step   `json:"Step"`
+	SecretID           string `json:"SecretId"`
+	ClientRequestToken string `json:"ClientRequestToken"`
+}
 
 // SecretsAPI is what the operator uses of Secrets Manager.
 type SecretsAPI interface {
@@ -51,11 +85,12 @@ type SecretsAPI interface {
 	UpdateSecretVersionStage(ctx context.Context, in *secretsmanager.UpdateSecretVersionStageInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.UpdateSecretVersionStageOutput, error)
 }
 
-// LambdaAPI is what the operator uses of Lambda. Against the local stack the
-// SDK's client with BaseEndpoint = the runtime emulator's URL and function
-// name "function" reaches a function under the emulator.
+// LambdaAPI is what the operator uses of Lambda: one synchronous Invoke.
+// *awscall.Lambda is one (with its endpoint set to the runtime emulator's
+// URL and function name "function" it reaches a function under the
+// emulator); inproc.Lambda answers with a handler in the same process.
 type LambdaAPI interface {
-	Invoke(ctx context.Context, in *lambda.InvokeInput, opts ...func(*lambda.Options)) (*lambda.InvokeOutput, error)
+	Invoke(ctx context.Context, function string, payload []byte) (*awscall.InvokeResult, error)
 }
 
 // Mode is how Unstick deals with a stuck rotation.
@@ -85,7 +120,7 @@ var ErrRefused = errors.New("refused")
 
 // StepError is a step the rotation function ran and failed.
 type StepError struct {
-	Step    rotation.Step
+	Step    Step
 	Type    string // the function's errorType
 	Message string // the function's errorMessage (redacted by the engine)
 }
@@ -176,10 +211,10 @@ func (u *Unsticker) close(ctx context.Context, s *state, mode Mode, dryRun bool,
 		fmt.Fprintf(out, "dry run: would invoke %s with finishSecret for version %s (re-runs the after-finish action, promotes nothing), then remove AWSPENDING from it\n", s.function, s.current)
 		return nil
 	}
-	if err := Invoke(ctx, u.Lambda, s.function, rotation.Event{Step: rotation.StepFinish, SecretID: s.arn, ClientRequestToken: s.current}); err != nil {
+	if err := Invoke(ctx, u.Lambda, s.function, Event{Step: StepFinish, SecretID: s.arn, ClientRequestToken: s.current}); err != nil {
 		return fmt.Errorf("%w\nnothing else was changed: AWSCURRENT and AWSPENDING stay on %s; fix the cause and run unstick again", err, s.current)
 	}
-	fmt.Fprintf(out, "  %-13s ok (after-finish action re-run)\n", rotation.StepFinish)
+	fmt.Fprintf(out, "  %-13s ok (after-finish action re-run)\n", StepFinish)
 	s.pending = s.current
 	if err := u.removePending(ctx, s); err != nil {
 		return err
@@ -194,9 +229,9 @@ func (u *Unsticker) resume(ctx context.Context, s *state, dryRun bool, out io.Wr
 		return nil
 	}
 	fmt.Fprintf(out, "resuming the rotation of version %s through %s\n", s.pending, s.function)
-	for _, step := range rotation.Steps {
+	for _, step := range Steps {
 		t0 := time.Now()
-		err := Invoke(ctx, u.Lambda, s.function, rotation.Event{Step: step, SecretID: s.arn, ClientRequestToken: s.pending})
+		err := Invoke(ctx, u.Lambda, s.function, Event{Step: step, SecretID: s.arn, ClientRequestToken: s.pending})
 		if err != nil {
 			fmt.Fprintf(out, "  %-13s failed\n", step)
 			return fmt.Errorf("%w\nnothing else was changed: AWSPENDING stays on %s and AWSCURRENT on %s; every step is idempotent, so fix the cause and run unstick again (the function's log has the details)", err, s.pending, s.current)
@@ -211,7 +246,7 @@ func (u *Unsticker) resume(ctx context.Context, s *state, dryRun bool, out io.Wr
 }
 
 func (u *Unsticker) discard(ctx context.Context, s *state, dryRun bool, out io.Writer) error {
-	err := Invoke(ctx, u.Lambda, s.function, rotation.Event{Step: rotation.StepProbe, SecretID: s.arn, ClientRequestToken: s.current})
+	err := Invoke(ctx, u.Lambda, s.function, Event{Step: StepProbe, SecretID: s.arn, ClientRequestToken: s.current})
 	if err != nil {
 		fmt.Fprintf(out, "proof: FAILED — probeSecret on AWSCURRENT version %s through %s: %v\n", s.current, s.function, err)
 		return fmt.Errorf("%w: not discarding AWSPENDING on %s: the function could not prove that AWSCURRENT (version %s) still authenticates, so the pending version may hold the live credential (a single-user database's setSecret may already have changed the password). Run unstick in resume mode to finish the rotation instead, or fix what the probe reports and try again", ErrRefused, s.pending, s.current)
@@ -240,13 +275,13 @@ func (u *Unsticker) discard(ctx context.Context, s *state, dryRun bool, out io.W
 // (a request applied whose answer was lost; the service's own clean-up).
 func (u *Unsticker) removePending(ctx context.Context, s *state) error {
 	_, err := u.Secrets.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{
-		SecretId: aws.String(s.arn), VersionStage: aws.String(rotation.StagePending), RemoveFromVersionId: aws.String(s.pending),
+		SecretId: aws.String(s.arn), VersionStage: aws.String(StagePending), RemoveFromVersionId: aws.String(s.pending),
 	})
 	if err == nil {
 		return nil
 	}
 	d, derr := u.Secrets.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(s.arn)})
-	if derr == nil && !slices.Contains(d.VersionIdsToStages[s.pending], rotation.StagePending) {
+	if derr == nil && !slices.Contains(d.VersionIdsToStages[s.pending], StagePending) {
 		return nil
 	}
 	return explain("UpdateSecretVersionStage (remove AWSPENDING)", err)
@@ -262,10 +297,10 @@ func (u *Unsticker) load(ctx context.Context, secretID string) (*state, error) {
 		s.function = aws.ToString(d.RotationLambdaARN)
 	}
 	for id, st := range d.VersionIdsToStages {
-		if slices.Contains(st, rotation.StageCurrent) {
+		if slices.Contains(st, StageCurrent) {
 			s.current = id
 		}
-		if slices.Contains(st, rotation.StagePending) {
+		if slices.Contains(st, StagePending) {
 			s.pending = id
 		}
 	}
@@ -288,7 +323,7 @@ func (u *Unsticker) load(ctx context.Context, secretID string) (*state, error) {
 		}
 		next = out.NextToken
 	}
-	_, err = u.Secrets.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(s.arn), VersionId: aws.String(s.pending), VersionStage: aws.String(rotation.StagePending)})
+	_, err = u.Secrets.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(s.arn), VersionId: aws.String(s.pending), VersionStage: aws.String(StagePending)})
 	var nf *smtypes.ResourceNotFoundException
 	switch {
 	case errors.As(err, &nf):
@@ -301,26 +336,26 @@ func (u *Unsticker) load(ctx context.Context, secretID string) (*state, error) {
 
 // Invoke runs one step event through the function with the Lambda Invoke API
 // and returns a *StepError if the function reported an error.
-func Invoke(ctx context.Context, lam LambdaAPI, function string, ev rotation.Event) error {
+func Invoke(ctx context.Context, lam LambdaAPI, function string, ev Event) error {
 	payload, err := json.Marshal(ev)
 	if err != nil {
 		return err
 	}
-	out, err := lam.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String(function), Payload: payload})
+	out, err := lam.Invoke(ctx, function, payload)
 	if err != nil {
-		return explain("lambda:Invoke "+string(ev.Step), err)
+		return fmt.Errorf("%s: %w", ev.Step, err)
 	}
 	var doc struct {
 		Type    *string `json:"errorType"`
 		Message *string `json:"errorMessage"`
 	}
 	isDoc := json.Unmarshal(out.Payload, &doc) == nil && (doc.Type != nil || doc.Message != nil)
-	if aws.ToString(out.FunctionError) == "" && !isDoc && !strings.HasPrefix(string(out.Payload), "Task timed out") {
+	if out.FunctionError == "" && !isDoc && !strings.HasPrefix(string(out.Payload), "Task timed out") {
 		return nil
 	}
 	se := &StepError{Step: ev.Step, Type: aws.ToString(doc.Type), Message: aws.ToString(doc.Message)}
 	if !isDoc {
-		se.Type, se.Message = aws.ToString(out.FunctionError), strings.TrimSpace(string(out.Payload))
+		se.Type, se.Message = out.FunctionError, strings.TrimSpace(string(out.Payload))
 	}
 	return se
 }
@@ -332,32 +367,4 @@ func explain(op string, err error) error {
 		return fmt.Errorf("%s: %s: %s", op, ae.ErrorCode(), ae.ErrorMessage())
 	}
 	return fmt.Errorf("%s: %w", op, err)
-}
-
-// Handler is a Lambda handler run in-process (*rotation.Engine is one).
-type Handler interface {
-	Invoke(ctx context.Context, payload []byte) ([]byte, error)
-}
-
-// InProcess answers the Lambda Invoke API with h, as Lambda does for a
-// function whose handler is h: an error comes back as FunctionError
-// "Unhandled" with Lambda's {"errorType","errorMessage"} document. Tests and
-// local tools use it to unstick against an engine in the same process.
-func InProcess(h Handler) LambdaAPI { return inProcess{h} }
-
-type inProcess struct{ h Handler }
-
-func (p inProcess) Invoke(ctx context.Context, in *lambda.InvokeInput, _ ...func(*lambda.Options)) (*lambda.InvokeOutput, error) {
-	out, err := p.h.Invoke(ctx, in.Payload)
-	if err != nil {
-		doc, merr := json.Marshal(map[string]string{"errorType": fmt.Sprintf("%T", err), "errorMessage": err.Error()})
-		if merr != nil {
-			return nil, merr
-		}
-		return &lambda.InvokeOutput{StatusCode: 200, FunctionError: aws.String("Unhandled"), Payload: doc}, nil
-	}
-	if out == nil {
-		out = []byte("null")
-	}
-	return &lambda.InvokeOutput{StatusCode: 200, Payload: out}, nil
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
+	"github.com/rotation-suite/rotation/internal/inproc"
 	"github.com/rotation-suite/rotation/internal/operator"
 	"github.com/rotation-suite/rotation/internal/testenv"
 	"github.com/rotation-suite/rotation/pkg/rotation"
@@ -158,7 +159,7 @@ func (w *world) current(arn string) string {
 }
 
 func (w *world) unsticker() *operator.Unsticker {
-	return &operator.Unsticker{Secrets: w.sm, Lambda: operator.InProcess(w.eng), Function: "function"}
+	return &operator.Unsticker{Secrets: w.sm, Lambda: inproc.Lambda(w.eng), Function: "function"}
 }
 
 func sameStages(a, b map[string][]string) bool {
@@ -260,7 +261,7 @@ func TestUnstickResumeStopsAtAFailingStepAndSaysWhatToDo(t *testing.T) {
 	var out bytes.Buffer
 	err := w.unsticker().Unstick(context.Background(), arn, operator.ModeResume, false, &out)
 	var se *operator.StepError
-	if !errors.As(err, &se) || se.Step != rotation.StepSet || errors.Is(err, operator.ErrRefused) {
+	if !errors.As(err, &se) || se.Step != operator.StepSet || errors.Is(err, operator.ErrRefused) {
 		t.Fatalf("want the failed step, got %v\n%s", err, out.String())
 	}
 	if !strings.Contains(err.Error(), "run unstick again") || !sameStages(before, w.stages(arn)) {

@@ -57,7 +57,7 @@ func (s *Strategy) endpointFor(sec *Secret) (endpoint, error) {
 		ep.warning = fmt.Sprintf("connections to %s are NOT encrypted (sslmode=disable, allowed by %s): the database session, including the admin login, can be read on the network", ep, EnvAllowPlaintext)
 		return ep, nil
 	}
-	roots, err := s.roots(sec.SSLRootCert)
+	roots, err := s.roots(sec.SSLRootCert, sec.SSLRootCertOnly)
 	if err != nil {
 		return ep, err
 	}
@@ -92,8 +92,16 @@ func (s *Strategy) endpointFor(sec *Secret) (endpoint, error) {
 
 // roots returns the system roots, the packaged RDS and Amazon Trust Services
 // roots (rdsca.go), and the function's and the secret's CA bundles. The base
-// pool (system + packaged + DB_CA_BUNDLE_FILE) is built once.
-func (s *Strategy) roots(secretPEM []byte) (*x509.CertPool, error) {
+// pool (system + packaged + DB_CA_BUNDLE_FILE) is built once. only (the
+// secret's sslrootcertonly) returns the secret's bundle alone.
+func (s *Strategy) roots(secretPEM []byte, only bool) (*x509.CertPool, error) {
+	if only {
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(secretPEM) {
+			return nil, rotation.NewError(rotation.ClassInput, "tls settings", "the secret's "+FieldSSLRootCert+" holds no PEM certificate", nil)
+		}
+		return pool, nil
+	}
 	s.rootsOnce.Do(func() {
 		pool, err := x509.SystemCertPool()
 		if err != nil || pool == nil {

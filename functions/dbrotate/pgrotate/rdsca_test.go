@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io/fs"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/rotation-suite/rotation/functions/dbrotate/pgrotate"
+	"github.com/rotation-suite/rotation/internal/testenv"
 	"github.com/rotation-suite/rotation/pkg/rotation"
 )
 
@@ -151,5 +153,112 @@ func TestVerifyFullTrustsThePackagedBundleWithNoCAInTheSecret(t *testing.T) {
 				t.Fatal("the role changed")
 			}
 		})
+	}
+}
+
+// bundleFS is the packaged bundle, with extra appended to its first file.
+func bundleFS(t *testing.T, extra []byte) fs.FS {
+	t.Helper()
+	files := fstest.MapFS{}
+	for _, p := range pgrotate.PackagedBundles {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(extra) > 0 && p == pgrotate.PackagedBundles[0] {
+			b = append(append(b, '\n'), extra...)
+		}
+		files[p] = &fstest.MapFile{Data: b, Mode: fs.ModePerm}
+	}
+	return files
+}
+
+// "sslrootcertonly": true pins the secret's CA: a server whose certificate
+// chains to a root the function trusts by default (the packaged bundle, or
+// DB_CA_BUNDLE_FILE) is refused unless that root is the secret's own, and
+// a server signed by the secret's CA is accepted with no default root.
+func TestSSLRootCertOnlyTrustsTheSecretsCAAloneNotTheDefaultRoots(t *testing.T) {
+	s := newStack(t)
+	ctx := context.Background()
+	privateCA, err := testenv.NewCA("a team's private CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name      string
+		bundle    []byte // appended to the packaged bundle
+		envBundle []byte // DB_CA_BUNDLE_FILE
+		extra     map[string]any
+		trusted   bool
+	}{
+		{name: "default: the server's CA in the packaged bundle is trusted", bundle: s.pg.CACertPEM,
+			extra: map[string]any{"sslrootcertpem": string(privateCA.CertPEM)}, trusted: true},
+		{name: "opt-out: the packaged bundle's CA is refused", bundle: s.pg.CACertPEM,
+			extra: map[string]any{"sslrootcertpem": string(privateCA.CertPEM), "sslrootcertonly": true}},
+		{name: "opt-out: DB_CA_BUNDLE_FILE's CA is refused", envBundle: s.pg.CACertPEM,
+			extra: map[string]any{"sslrootcertpem": string(privateCA.CertPEM), "sslrootcertonly": "true"}},
+		{name: "opt-out: the secret's own CA is trusted, alone", extra: map[string]any{"sslrootcertpem": string(s.pg.CACertPEM), "sslrootcertonly": true}, trusted: true},
+		{name: "opt-out with verify-ca: the packaged bundle's CA is refused", bundle: s.pg.CACertPEM,
+			extra: map[string]any{"sslmode": "verify-ca", "sslrootcertpem": string(privateCA.CertPEM), "sslrootcertonly": true}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			defer pgrotate.UsePackagedFS(bundleFS(t, c.bundle))()
+			cfg := testConfig(s)
+			cfg.CABundlePEM = c.envBundle
+			user, pw := uniq("pin"), randomPassword(t)
+			s.createRole(t, user, pw, "")
+			arn := s.createSecret(t, uniq("pin"), s.appSecret(user, pw, c.extra))
+			before := s.roleState(t, user)
+			eng, _ := s.engine(t, cfg)
+			d := s.driver(eng)
+			d.Attempts = 1
+			_, err := d.Rotate(ctx, arn, "")
+			if c.trusted {
+				if err != nil {
+					t.Fatalf("want the rotation to succeed, got %v", err)
+				}
+				return
+			}
+			if rotation.ClassOf(err) != rotation.ClassTLS || !strings.Contains(err.Error(), "not trusted") {
+				t.Fatalf("want a TLS 'not trusted' error, got %v", err)
+			}
+			if s.roleState(t, user) != before {
+				t.Fatal("the role changed")
+			}
+			cur, _ := s.value(t, arn, rotation.StageCurrent)
+			if err := s.login(ctx, cur); err != nil {
+				t.Fatalf("the current credential no longer works: %v", err)
+			}
+		})
+	}
+}
+
+// The pin is refused, before anything is done, when it could not pin
+// anything: no CA in the secret, or a mode that verifies no chain.
+func TestSSLRootCertOnlyWithoutACAOrWithoutVerificationIsAnInputError(t *testing.T) {
+	base := map[string]any{"host": "db.example", "username": "app", "password": "pw-not-shown"}
+	for name, extra := range map[string]map[string]any{
+		"no sslrootcertpem":   {"sslrootcertonly": true},
+		"sslmode require":     {"sslrootcertonly": true, "sslmode": "require", "sslrootcertpem": "-----BEGIN CERTIFICATE-----"},
+		"not a boolean":       {"sslrootcertonly": "yes", "sslrootcertpem": "-----BEGIN CERTIFICATE-----"},
+		"a number is no bool": {"sslrootcertonly": 1, "sslrootcertpem": "-----BEGIN CERTIFICATE-----"},
+	} {
+		m := map[string]any{}
+		for k, v := range base {
+			m[k] = v
+		}
+		for k, v := range extra {
+			m[k] = v
+		}
+		raw, _ := json.Marshal(m)
+		_, err := pgrotate.ParseSecret("the AWSCURRENT secret value", raw)
+		if rotation.ClassOf(err) != rotation.ClassInput || !strings.Contains(err.Error(), "sslrootcertonly") || strings.Contains(err.Error(), "pw-not-shown") {
+			t.Errorf("%s: want an input error naming sslrootcertonly, got %v", name, err)
+		}
+	}
+	raw, _ := json.Marshal(map[string]any{"host": "db.example", "username": "app", "password": "pw", "sslrootcertpem": "x", "sslrootcertonly": false})
+	if sec, err := pgrotate.ParseSecret("v", raw); err != nil || sec.SSLRootCertOnly {
+		t.Fatalf("false: %v %+v", err, sec)
 	}
 }

@@ -23,8 +23,12 @@ const (
 
 	FieldSSLMode       = "sslmode"        // verify-full (default), verify-ca, require, disable
 	FieldSSLServerName = "sslservername"  // name the server certificate must carry, when host is a CNAME or an IP
-	FieldSSLRootCert   = "sslrootcertpem" // PEM CA bundle trusted in addition to the system roots
-	FieldUserPair      = "userpair"       // pre-created alternating pair: ["app_blue","app_green"]
+	FieldSSLRootCert   = "sslrootcertpem" // PEM CA bundle trusted in addition to the default roots
+	// FieldSSLRootCertOnly, true, trusts sslrootcertpem alone: not the
+	// system roots, the packaged RDS / Amazon Trust Services roots, nor
+	// DB_CA_BUNDLE_FILE. For a team that pins its private CA.
+	FieldSSLRootCertOnly = "sslrootcertonly"
+	FieldUserPair        = "userpair" // pre-created alternating pair: ["app_blue","app_green"]
 )
 
 // TLS modes, named as libpq names them. There is no "prefer" or "allow": a
@@ -52,7 +56,9 @@ type Secret struct {
 	SSLMode       string
 	SSLServerName string
 	SSLRootCert   []byte
-	UserPair      []string // nil unless the secret names a pre-created pair
+	// SSLRootCertOnly: SSLRootCert is the only trust anchor.
+	SSLRootCertOnly bool
+	UserPair        []string // nil unless the secret names a pre-created pair
 
 	raw map[string]json.RawMessage
 }
@@ -108,6 +114,17 @@ func ParseSecret(which string, b []byte) (*Secret, error) {
 	}
 	if pemText != "" {
 		s.SSLRootCert = []byte(pemText)
+	}
+	if s.SSLRootCertOnly, err = s.boolean(FieldSSLRootCertOnly); err != nil {
+		return nil, inputErr("parse secret", "%s: %v", which, err)
+	}
+	if s.SSLRootCertOnly {
+		switch {
+		case len(s.SSLRootCert) == 0:
+			return nil, inputErr("parse secret", "%s: %q is true but %q is empty: nothing would be trusted; put your CA's PEM in %q", which, FieldSSLRootCertOnly, FieldSSLRootCert, FieldSSLRootCert)
+		case s.SSLMode != SSLVerifyFull && s.SSLMode != SSLVerifyCA:
+			return nil, inputErr("parse secret", "%s: %q pins the CA, which only verify-full and verify-ca check; %q is %q", which, FieldSSLRootCertOnly, FieldSSLMode, s.SSLMode)
+		}
 	}
 	if s.MasterARN, err = s.str(FieldMasterARN); err != nil {
 		return nil, inputErr("parse secret", "%s: %v", which, err)
@@ -209,6 +226,29 @@ func (s *Secret) str(field string) (string, error) {
 		return "", fmt.Errorf("field %q must be a string", field)
 	}
 	return strings.TrimSpace(v), nil
+}
+
+// boolean reads an optional true/false field: a JSON boolean or the
+// strings "true" / "false".
+func (s *Secret) boolean(field string) (bool, error) {
+	raw, ok := s.raw[field]
+	if !ok || isNull(raw) {
+		return false, nil
+	}
+	var b bool
+	if json.Unmarshal(raw, &b) == nil {
+		return b, nil
+	}
+	var v string
+	if json.Unmarshal(raw, &v) == nil {
+		switch strings.ToLower(strings.TrimSpace(v)) {
+		case "true":
+			return true, nil
+		case "false", "":
+			return false, nil
+		}
+	}
+	return false, fmt.Errorf("field %q must be true or false", field)
 }
 
 // parsePort accepts 5432 and "5432", as AWS's templates do.
