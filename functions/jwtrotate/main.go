@@ -29,7 +29,7 @@ func build(ctx context.Context, d fnmain.Deps) (rotation.Strategy, error) {
 	}
 	// No data-key cache: each rotation seals one new key and opens a few,
 	// and a cache would keep unwrapped data keys in a warm function.
-	env, err := envelope.New(envelope.Config{Provider: kp})
+	env, err := envelope.New(envelope.Config{Provider: kp, WriteVersion: cfg.EnvelopeFormat})
 	if err != nil {
 		return nil, rotation.NewError(rotation.ClassConfiguration, "envelope", "the envelope could not be set up", err)
 	}

@@ -36,6 +36,11 @@ type Config struct {
 	// KMSKeyARN is the KMS key private keys are sealed under (JWT_KMS_KEY_ARN,
 	// required; a key ARN, so the allow-list cannot move with an alias).
 	KMSKeyARN string
+	// EnvelopeFormat is the envelope format new private keys are sealed in
+	// (JWT_ENVELOPE_FORMAT: 2, the default, or 1 while applications whose
+	// pkg/jwks predates format 2 still open keys). Keys of either format
+	// stay readable.
+	EnvelopeFormat int
 }
 
 // RemovalDelay is how long a retired key stays in the JWK Set: a token it
@@ -75,6 +80,13 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			return Config{}, cfgErr("JWT_RSA_BITS", "%q: use 2048 or 3072", s)
 		}
 		c.RSABits = n
+	}
+	c.EnvelopeFormat = 2
+	if s := strings.TrimSpace(getenv("JWT_ENVELOPE_FORMAT")); s != "" {
+		if s != "1" && s != "2" {
+			return Config{}, cfgErr("JWT_ENVELOPE_FORMAT", "%q: use 2 (default) or 1 (for readers that predate envelope format 2)", s)
+		}
+		c.EnvelopeFormat = int(s[0] - '0')
 	}
 	durs := []struct {
 		name     string

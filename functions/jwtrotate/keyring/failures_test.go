@@ -173,6 +173,8 @@ func TestInvalidConfigurationIsAConfigurationErrorNamingTheVariable(t *testing.T
 		{map[string]string{"JWT_KMS_KEY_ARN": key, "JWT_SIGNER_CACHE": "0s"}, "JWT_SIGNER_CACHE"},
 		{map[string]string{"JWT_KMS_KEY_ARN": key, "JWT_MIN_PUBLISH": "10s"}, "JWT_MIN_PUBLISH"},
 		{map[string]string{"JWT_KMS_KEY_ARN": key, "JWT_PUBLIC_JWKS_SECRET_ARN": "public-jwks"}, "JWT_PUBLIC_JWKS_SECRET_ARN"},
+		{map[string]string{"JWT_KMS_KEY_ARN": key, "JWT_ENVELOPE_FORMAT": "3"}, "JWT_ENVELOPE_FORMAT"},
+		{map[string]string{"JWT_KMS_KEY_ARN": key, "JWT_ENVELOPE_FORMAT": "v2"}, "JWT_ENVELOPE_FORMAT"},
 	}
 	for _, tc := range cases {
 		_, err := keyring.LoadConfig(func(k string) string { return tc.env[k] })
@@ -185,6 +187,14 @@ func TestInvalidConfigurationIsAConfigurationErrorNamingTheVariable(t *testing.T
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if cfg.EnvelopeFormat != 2 {
+		t.Fatalf("new private keys are sealed in envelope format %d by default; want 2", cfg.EnvelopeFormat)
+	}
+	if c1, err := keyring.LoadConfig(func(k string) string {
+		return map[string]string{"JWT_KMS_KEY_ARN": key, "JWT_ENVELOPE_FORMAT": "1"}[k]
+	}); err != nil || c1.EnvelopeFormat != 1 {
+		t.Fatalf("JWT_ENVELOPE_FORMAT=1: got %d, %v; want format 1", c1.EnvelopeFormat, err)
 	}
 	if cfg.Algorithm != "EdDSA" || cfg.MinPublish.Hours() != 168 || cfg.RSABits != 3072 || cfg.RemovalDelay() != keyring.DefaultMaxTokenLifetime+keyring.DefaultClockSkew+keyring.DefaultSignerCache {
 		t.Fatalf("unexpected configuration %+v", cfg)
