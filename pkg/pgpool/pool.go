@@ -20,8 +20,8 @@
 //     names a version it was not yet refused with. The reads are joined by
 //     every concurrent caller and rate-limited per stage (a read may wait
 //     its turn, up to the cache's MinRefreshInterval, within the call's
-//     context), so a storm of
-//     refusals costs a handful of reads. The guarantee: a call that overlaps
+//     context), so a storm of refusals costs a handful of reads. The
+//     guarantee: a call that overlaps
 //     at most one rotation never fails for a refused password; a call fails
 //     only if the database's password changes during every one of its
 //     retries. Rotations cannot overlap and each is four Lambda invocations,
