@@ -106,6 +106,7 @@ type Pool struct {
 
 	credVer sync.Map // credential digest → version id
 	connVer sync.Map // *pgx.Conn → version id
+	fresh   sync.Map // *pgx.Conn → struct{}: opened, not yet handed out
 
 	overrideMu sync.Mutex
 	overrides  map[string]*secretcache.Value // refused AWSCURRENT version → the AWSPENDING value used instead
@@ -159,13 +160,18 @@ func New(ctx context.Context, cfg Config) (*Pool, error) {
 		if v, ok := p.credVer.Load(digest(cc.User, cc.Password)); ok {
 			p.connVer.Store(c, v)
 		}
+		p.fresh.Store(c, struct{}{})
 		if userAfter != nil {
 			return userAfter(ctx, c)
 		}
 		return nil
 	}
 	base.PrepareConn = func(ctx context.Context, c *pgx.Conn) (bool, error) {
-		if !p.upToDate(c) {
+		// A connection just opened has logged in: hand it out even if the
+		// cache moved on during the login (it is recycled when released).
+		// Destroying it would make pgxpool give up after MaxConns+1 tries
+		// while rotations follow each other faster than logins complete.
+		if _, fresh := p.fresh.LoadAndDelete(c); !fresh && !p.upToDate(c) {
 			p.recycled.Add(1)
 			return false, nil // destroyed; pgxpool retries on another connection
 		}
@@ -186,6 +192,7 @@ func New(ctx context.Context, cfg Config) (*Pool, error) {
 	}
 	base.BeforeClose = func(c *pgx.Conn) {
 		p.connVer.Delete(c)
+		p.fresh.Delete(c)
 		if userClose != nil {
 			userClose(c)
 		}
