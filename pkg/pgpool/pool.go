@@ -368,7 +368,8 @@ func (p *Pool) refusedBy(refused map[string]bool, connErr error) {
 // refused with that version yet, else AWSPENDING (a single-user rotation
 // between setSecret and finishSecret) if that is new. It stops when neither
 // stage offers a version the call has not been refused with (a wrong
-// password everywhere costs one read per stage and no retry), or after
+// password everywhere costs two reads of AWSCURRENT, one of AWSPENDING and
+// no retry; the rate limit may make the second wait), or after
 // maxRetries retries — the database's password would have to change during
 // each of them, more often than any rotation changes it.
 func (p *Pool) Acquire(ctx context.Context) (*pgxpool.Conn, error) {
