@@ -21,10 +21,9 @@
 //     every concurrent caller and rate-limited per stage (a read may wait
 //     its turn, up to the cache's MinRefreshInterval, within the call's
 //     context), so a storm of refusals costs a handful of reads. The
-//     guarantee: a call that overlaps
-//     at most one rotation never fails for a refused password; a call fails
-//     only if the database's password changes during every one of its
-//     retries. Rotations cannot overlap and each is four Lambda invocations,
+//     guarantee: a call that overlaps at most one rotation never fails for a
+//     refused password; a call fails only if the database's password changes
+//     during every one of its retries. Rotations cannot overlap and each is four Lambda invocations,
 //     so even "rotate now" run twice back to back leaves far more time
 //     between two password changes than one login takes. A failure to
 //     connect happens before any statement is sent, so the retry is safe for
