@@ -8,14 +8,26 @@
 //     connection path once loaded). TLS follows the secret's sslmode,
 //     sslservername and sslrootcertpem fields exactly as dbrotate does;
 //   - a connection refused with SQLSTATE 28P01 (invalid password) triggers
-//     one forced, rate-limited re-read of the secret (reads that started after
+//     a forced, rate-limited re-read of the secret (reads that started after
 //     the refusal) and a retry with the new AWSCURRENT. If AWSCURRENT did not
-//     change — or its retry is refused too — the refusal is the window of a
-//     single-user rotation between setSecret and finishSecret, in which only
-//     the pending password works: the retry then uses AWSPENDING, as do the
-//     connections opened until AWSCURRENT moves. At most two retries per
-//     call. A failure to connect happens before any statement is sent, so the
-//     retry is safe for every statement;
+//     change, the refusal is the window of a single-user rotation between
+//     setSecret and finishSecret, in which only the pending password works:
+//     the retry then uses AWSPENDING, as do the connections opened until
+//     AWSCURRENT moves (and if AWSPENDING is gone, finishSecret ran meanwhile
+//     and AWSCURRENT is read once more). Each retry connects with exactly the
+//     credentials so chosen; a refused retry starts the next round of reads,
+//     up to four retries per call, and the call gives up as soon as no stage
+//     names a version it was not yet refused with. The reads are joined by
+//     every concurrent caller and rate-limited per stage (a read may wait
+//     its turn, up to the cache's MinRefreshInterval, within the call's
+//     context), so a storm of refusals costs a handful of reads. The
+//     guarantee: a call that overlaps at most one rotation never fails for a
+//     refused password; a call fails only if the database's password changes
+//     during every one of its retries. Rotations cannot overlap and each is four Lambda invocations,
+//     so even "rotate now" run twice back to back leaves far more time
+//     between two password changes than one login takes. A failure to
+//     connect happens before any statement is sent, so the retry is safe for
+//     every statement;
 //   - connections opened with credentials of an older version are closed
 //     within a bound once the cache has the new version: idle ones at the next
 //     check (every RecycleCheck, and at once when the cache reports the new
@@ -77,11 +89,6 @@ type Stats struct {
 	Recycled    int64 // connections closed because a newer version is current
 }
 
-type override struct {
-	current string             // the AWSCURRENT version that was refused
-	value   *secretcache.Value // the AWSPENDING value that replaces it
-}
-
 type parsed struct {
 	cred *credentials
 	tls  *tls.Config
@@ -96,9 +103,12 @@ type Pool struct {
 	parsedMu sync.Mutex
 	parsed   map[string]*parsed // version → credentials
 
-	credVer  sync.Map // credential digest → version id
-	connVer  sync.Map // *pgx.Conn → version id
-	override atomic.Pointer[override]
+	credVer sync.Map // credential digest → version id
+	connVer sync.Map // *pgx.Conn → version id
+	fresh   sync.Map // *pgx.Conn → struct{}: opened, not yet handed out
+
+	overrideMu sync.Mutex
+	overrides  map[string]*secretcache.Value // refused AWSCURRENT version → the AWSPENDING value used instead
 
 	retries, pendingUsed, recycled atomic.Int64
 
@@ -133,7 +143,7 @@ func New(ctx context.Context, cfg Config) (*Pool, error) {
 	if len(cfg.CABundlePEM) > 0 && !roots.AppendCertsFromPEM(cfg.CABundlePEM) {
 		return nil, errors.New("pgpool: Config.CABundlePEM holds no PEM certificate")
 	}
-	p := &Pool{cfg: cfg, roots: roots, parsed: map[string]*parsed{}, kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	p := &Pool{cfg: cfg, roots: roots, parsed: map[string]*parsed{}, overrides: map[string]*secretcache.Value{}, kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	userBefore, userAfter, userPrepare, userRelease, userClose := base.BeforeConnect, base.AfterConnect, base.PrepareConn, base.AfterRelease, base.BeforeClose
 	base.BeforeConnect = func(ctx context.Context, cc *pgx.ConnConfig) error {
 		if err := p.beforeConnect(ctx, cc); err != nil {
@@ -149,13 +159,18 @@ func New(ctx context.Context, cfg Config) (*Pool, error) {
 		if v, ok := p.credVer.Load(digest(cc.User, cc.Password)); ok {
 			p.connVer.Store(c, v)
 		}
+		p.fresh.Store(c, struct{}{})
 		if userAfter != nil {
 			return userAfter(ctx, c)
 		}
 		return nil
 	}
 	base.PrepareConn = func(ctx context.Context, c *pgx.Conn) (bool, error) {
-		if !p.upToDate(c) {
+		// A connection just opened has logged in: hand it out even if the
+		// cache moved on during the login (it is recycled when released).
+		// Destroying it would make pgxpool give up after MaxConns+1 tries
+		// while rotations follow each other faster than logins complete.
+		if _, fresh := p.fresh.LoadAndDelete(c); !fresh && !p.upToDate(c) {
 			p.recycled.Add(1)
 			return false, nil // destroyed; pgxpool retries on another connection
 		}
@@ -176,6 +191,7 @@ func New(ctx context.Context, cfg Config) (*Pool, error) {
 	}
 	base.BeforeClose = func(c *pgx.Conn) {
 		p.connVer.Delete(c)
+		p.fresh.Delete(c)
 		if userClose != nil {
 			userClose(c)
 		}
@@ -245,12 +261,15 @@ func (p *Pool) credentialsOf(v *secretcache.Value) (*parsed, error) {
 }
 
 func (p *Pool) beforeConnect(ctx context.Context, cc *pgx.ConnConfig) error {
-	v, err := p.cfg.Cache.Get(ctx, p.cfg.SecretID)
-	if err != nil {
-		return err
-	}
-	if o := p.override.Load(); o != nil && o.current == v.VersionID {
-		v = o.value
+	v, forced := ctx.Value(forcedKey{}).(*secretcache.Value)
+	if !forced {
+		var err error
+		if v, err = p.cfg.Cache.Get(ctx, p.cfg.SecretID); err != nil {
+			return err
+		}
+		if o, ok := p.overrideFor(v.VersionID); ok {
+			v = o
+		}
 	}
 	pc, err := p.credentialsOf(v)
 	if err != nil {
@@ -277,8 +296,8 @@ func (p *Pool) upToDate(c *pgx.Conn) bool {
 	if ver == cur.VersionID {
 		return true
 	}
-	o := p.override.Load()
-	return o != nil && o.current == cur.VersionID && ver == o.value.VersionID
+	o, ok := p.overrideFor(cur.VersionID)
+	return ok && ver == o.VersionID
 }
 
 func (p *Pool) recycleLoop() {
@@ -325,85 +344,107 @@ func (p *Pool) versionOf(connErr error) (string, bool) {
 	return v.(string), true
 }
 
-// refusedBy adds to refused the versions a refused attempt stood for.
+// maxRetries bounds the retries of one call: each uses credentials no
+// earlier attempt of the call was refused with, read after the last refusal.
+const maxRetries = 4
+
+// forcedKey carries, on a retry's context, the secret value its connection
+// attempt must use (pgxpool hands the Acquire context's values to the
+// connection it opens).
+type forcedKey struct{}
+
+// refusedBy adds to refused the version a refused attempt used.
 func (p *Pool) refusedBy(refused map[string]bool, connErr error) {
 	if u, ok := p.versionOf(connErr); ok {
 		refused[u] = true
-		if o := p.override.Load(); o != nil && o.value.VersionID == u {
-			refused[o.current] = true // AWSPENDING stood in for this AWSCURRENT
-		}
 	}
 }
 
-// Acquire is pgxpool's Acquire, healing a 28P01 refusal: it re-reads the
-// secret with reads that started after the refusal (forced, rate-limited),
-// then retries with AWSCURRENT if that is a version the refused attempt did
-// not use, and else — or if that is refused too, which happens when the next
-// rotation's setSecret ran meanwhile — with AWSPENDING (a single-user
-// rotation between setSecret and finishSecret). At most two retries (an
-// attempt pgxpool made with credentials already known to be refused is made
-// again and not counted); none when neither stage offers anything new.
+// Acquire is pgxpool's Acquire, healing a 28P01 refusal. After each refusal
+// it re-reads the secret with reads that started after that refusal (forced,
+// joined by every concurrent caller and rate-limited per stage) and retries
+// with exactly the credentials it chose: AWSCURRENT if the call has not been
+// refused with that version yet, else AWSPENDING (a single-user rotation
+// between setSecret and finishSecret) if that is new. It stops when neither
+// stage offers a version the call has not been refused with (a wrong
+// password everywhere costs two reads of AWSCURRENT, one of AWSPENDING and
+// no retry; the rate limit may make the second wait), or after
+// maxRetries retries — the database's password would have to change during
+// each of them, more often than any rotation changes it.
 func (p *Pool) Acquire(ctx context.Context) (*pgxpool.Conn, error) {
 	c, err := p.Pool.Acquire(ctx)
 	if err == nil || !IsAuthFailure(err) {
 		return c, err
 	}
-	since := time.Now() // only a read that started after the refusal can show what changed
 	refused := map[string]bool{}
-	p.refusedBy(refused, err)
-	v, rerr := p.cfg.Cache.RefreshStageSince(ctx, p.cfg.SecretID, secretcache.StageCurrent, since)
-	if rerr != nil {
-		return nil, err
-	}
-	if !refused[v.VersionID] {
-		c, err2 := p.retry(ctx, refused)
-		if err2 == nil || !IsAuthFailure(err2) {
-			return c, err2
-		}
-		err = err2
+	for range maxRetries {
+		since := time.Now() // only a read that started after the refusal can show what changed
 		p.refusedBy(refused, err)
-	}
-	pv, rerr := p.cfg.Cache.RefreshStageSince(ctx, p.cfg.SecretID, "AWSPENDING", since)
-	if rerr != nil || pv.VersionID == v.VersionID || refused[pv.VersionID] {
-		return nil, err
-	}
-	p.setOverride(&override{current: v.VersionID, value: pv})
-	p.pendingUsed.Add(1)
-	return p.retry(ctx, refused)
-}
-
-// retry is one retry. pgxpool may hand a waiting Acquire the outcome of a
-// connection attempt another caller started earlier; an attempt refused with
-// credentials already known to be refused tested nothing new, so it does not
-// count and is made again (at most twice).
-func (p *Pool) retry(ctx context.Context, refused map[string]bool) (*pgxpool.Conn, error) {
-	p.retries.Add(1)
-	var c *pgxpool.Conn
-	var err error
-	for range 3 {
-		c, err = p.Pool.Acquire(ctx)
+		use, pending, ok := p.choose(ctx, refused, since)
+		if !ok {
+			return nil, err
+		}
+		p.retries.Add(1)
+		if pending {
+			p.pendingUsed.Add(1)
+		}
+		c, err = p.Pool.Acquire(context.WithValue(ctx, forcedKey{}, use))
 		if err == nil || !IsAuthFailure(err) {
 			return c, err
-		}
-		if u, ok := p.versionOf(err); !ok || !refused[u] {
-			return nil, err
 		}
 	}
 	return nil, err
 }
 
-// setOverride installs o unless a value read later is installed already
-// (concurrent heals finish in any order).
-func (p *Pool) setOverride(o *override) {
-	for {
-		old := p.override.Load()
-		if old != nil && old.value.FetchedAt.After(o.value.FetchedAt) {
-			return
-		}
-		if p.override.CompareAndSwap(old, o) {
-			return
-		}
+// choose picks the credentials of the next retry from reads that started at
+// or after since: AWSCURRENT unless refused, else AWSPENDING, which then
+// stands in for that AWSCURRENT for every new connection until AWSCURRENT
+// moves, else AWSCURRENT once more if it moved meanwhile. ok is false when
+// none offers anything new.
+func (p *Pool) choose(ctx context.Context, refused map[string]bool, since time.Time) (use *secretcache.Value, pending, ok bool) {
+	v, err := p.cfg.Cache.RefreshStageSince(ctx, p.cfg.SecretID, secretcache.StageCurrent, since)
+	if err != nil {
+		return nil, false, false
 	}
+	if !refused[v.VersionID] {
+		return v, false, true
+	}
+	pendingSince := time.Now()
+	pv, err := p.cfg.Cache.RefreshStageSince(ctx, p.cfg.SecretID, "AWSPENDING", since)
+	if err == nil && pv.VersionID != v.VersionID && !refused[pv.VersionID] {
+		p.setOverride(v.VersionID, pv)
+		return pv, true, true
+	}
+	// No new AWSPENDING: a wrong password everywhere, or finishSecret ran
+	// (and AWSPENDING went) between the two reads — then AWSCURRENT is new.
+	if v, err = p.cfg.Cache.RefreshStageSince(ctx, p.cfg.SecretID, secretcache.StageCurrent, pendingSince); err != nil || refused[v.VersionID] {
+		return nil, false, false
+	}
+	return v, false, true
+}
+
+// setOverride makes pending stand in for the AWSCURRENT version current,
+// unless a value read later already does (concurrent heals finish in any
+// order). An override only ever applies while the cache still names current.
+func (p *Pool) setOverride(current string, pending *secretcache.Value) {
+	p.overrideMu.Lock()
+	defer p.overrideMu.Unlock()
+	if old, ok := p.overrides[current]; ok && old.FetchedAt.After(pending.FetchedAt) {
+		return
+	}
+	if len(p.overrides) >= 8 {
+		clear(p.overrides)
+	}
+	p.overrides[current] = pending
+}
+
+// overrideFor returns the AWSPENDING value standing in for the AWSCURRENT
+// version current, if any.
+func (p *Pool) overrideFor(current string) (*secretcache.Value, bool) {
+	p.overrideMu.Lock()
+	defer p.overrideMu.Unlock()
+	v, ok := p.overrides[current]
+	return v, ok
 }
 
 // Exec runs sql on a pooled connection (see Acquire).

@@ -3,11 +3,15 @@ package pgpool_test
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/rotation-suite/rotation/internal/smfake"
 	"github.com/rotation-suite/rotation/pkg/pgpool"
 )
 
@@ -171,4 +175,44 @@ func boolInt(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+func TestARefusalHealsWhenFinishSecretRunsBetweenTheHealsReads(t *testing.T) {
+	e, _ := newEnv(t, time.Hour)
+	p := e.pool(t)
+	ctx := context.Background()
+	if err := p.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	old := e.currentVersion(t)
+	// setSecret has run: the database has the pending password.
+	pw2 := randHex(16)
+	pending := e.put(t, e.value(pw2, nil), smfake.StagePending)
+	e.setPassword(t, pw2)
+	// finishSecret (and the service removing AWSPENDING) lands just as the
+	// heal, having found AWSCURRENT refused, reads AWSPENDING.
+	var once sync.Once
+	e.sm.Intercept = func(_ context.Context, op string, in any) error {
+		if g, ok := in.(*secretsmanager.GetSecretValueInput); ok && op == "GetSecretValue" && aws.ToString(g.VersionStage) == smfake.StagePending {
+			once.Do(func() {
+				if _, err := e.sm.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{
+					SecretId: aws.String(e.arn), VersionStage: aws.String("AWSCURRENT"),
+					MoveToVersionId: aws.String(pending), RemoveFromVersionId: aws.String(old),
+				}); err != nil {
+					t.Error(err)
+				}
+				if err := e.sm.RemovePending(e.arn); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		return nil
+	}
+	p.Reset()
+	if _, err := p.Exec(ctx, "SELECT 1"); err != nil {
+		t.Fatalf("the query failed: %v", err)
+	}
+	if vs := p.ConnVersions(); vs[pending] != 1 || len(vs) != 1 {
+		t.Fatalf("connections by version %v, want the new AWSCURRENT %s", vs, pending)
+	}
 }

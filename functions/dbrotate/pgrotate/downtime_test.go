@@ -87,9 +87,10 @@ func (l *loginLoad) run(ctx context.Context, s *stack, arn string, clients int) 
 
 // appLoad is the application's view: goroutines doing real queries through
 // a pgpool.Pool, counting every failed one. A failure is counted apart
-// (stale) only when two rotations started during the query: one retry
-// cannot outlive two password changes, and back-to-back rotations 100 ms
-// apart are a test's pace, not production's.
+// (stale) only when two rotations started during the query: pgpool
+// guarantees calls that overlap at most one rotation (see its package doc),
+// and back-to-back rotations 100 ms apart are a test's pace, not
+// production's.
 type appLoad struct {
 	queries, failed, stale atomic.Int64
 	started                *atomic.Int64
