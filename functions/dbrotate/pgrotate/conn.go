@@ -137,16 +137,17 @@ func connConfig(ep endpoint, user, password, requireAuth string) (*pgx.ConnConfi
 	return cfg, nil
 }
 
-// connect opens one connection through rotation.Call, so that it is timed,
+// target is where ep points, for the DB seam.
+func (e endpoint) target() Target {
+	return Target{Host: e.host, Port: e.port, Database: e.db, TLS: e.tls}
+}
+
+// connect opens one session through rotation.Call, so that it is timed,
 // counted and fault-injectable. who names the credentials in errors.
-func connect(ctx context.Context, ep endpoint, user, password, requireAuth, who string) (*pgx.Conn, error) {
-	cfg, err := connConfig(ep, user, password, requireAuth)
-	if err != nil {
-		return nil, rotation.NewError(rotation.ClassConfiguration, "postgres:connect", "building the connection settings failed", err)
-	}
-	var conn *pgx.Conn
-	err = rotation.Call(ctx, "postgres:connect", func(ctx context.Context) error {
-		c, err := pgx.ConnectConfig(ctx, cfg)
+func (s *Strategy) connect(ctx context.Context, ep endpoint, user, password string, admin bool, who string) (Session, error) {
+	var conn Session
+	err := rotation.Call(ctx, "postgres:connect", func(ctx context.Context) error {
+		c, err := s.db.Connect(ctx, ep.target(), Login{User: user, Password: password, Admin: admin})
 		conn = c
 		return err
 	})
@@ -157,23 +158,16 @@ func connect(ctx context.Context, ep endpoint, user, password, requireAuth, who 
 	return conn, nil
 }
 
-// closeConn ends a session politely, without waiting long.
-func closeConn(c *pgx.Conn) {
-	if c == nil {
-		return
+// closeConn ends a session, if there is one.
+func closeConn(c Session) {
+	if c != nil {
+		c.Close()
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	_ = c.Close(ctx)
 }
 
-// execUtility runs one utility statement (no parameters) through
-// rotation.Call with the simple protocol.
-func execUtility(ctx context.Context, c *pgx.Conn, sql string) error {
-	return rotation.Call(ctx, "postgres:exec", func(ctx context.Context) error {
-		_, err := c.PgConn().Exec(ctx, sql).ReadAll()
-		return err
-	})
+// dbCall runs one statement or query of a session through rotation.Call.
+func dbCall(ctx context.Context, op string, fn func(ctx context.Context) error) error {
+	return rotation.Call(ctx, op, fn)
 }
 
 // adminCache keeps the admin session a rotation's setSecret opened, so that
@@ -188,7 +182,7 @@ type adminCache struct {
 type adminKey struct{ arn, token string }
 
 type adminEntry struct {
-	conn    *pgx.Conn
+	conn    Session
 	adm     *admin
 	expires time.Time
 }
@@ -199,7 +193,7 @@ const (
 )
 
 // take removes and returns a live cached session, or nil.
-func (a *adminCache) take(k adminKey, now time.Time) (*pgx.Conn, *admin) {
+func (a *adminCache) take(k adminKey, now time.Time) (Session, *admin) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.sweepLocked(now)
@@ -208,14 +202,14 @@ func (a *adminCache) take(k adminKey, now time.Time) (*pgx.Conn, *admin) {
 		return nil, nil
 	}
 	delete(a.entries, k)
-	if e.conn.IsClosed() {
+	if !e.conn.Alive() {
 		return nil, nil
 	}
 	return e.conn, e.adm
 }
 
 // put keeps a session for the rest of the rotation.
-func (a *adminCache) put(k adminKey, c *pgx.Conn, adm *admin, now time.Time) {
+func (a *adminCache) put(k adminKey, c Session, adm *admin, now time.Time) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.entries == nil {
@@ -260,10 +254,10 @@ func (a *adminCache) Close() {
 
 // isDeadConn reports an error that means the session is gone, so a reused
 // session may be replaced by a new one.
-func isDeadConn(c *pgx.Conn, err error) bool {
+func isDeadConn(c Session, err error) bool {
 	var re *rotation.Error
 	if errors.As(err, &re) {
 		return false
 	}
-	return c.IsClosed() || pgconn.SafeToRetry(err)
+	return !c.Alive() || pgconn.SafeToRetry(err)
 }

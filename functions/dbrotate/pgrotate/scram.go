@@ -8,6 +8,8 @@ import (
 	"encoding/base64"
 	"fmt"
 	"regexp"
+	"strconv"
+	"strings"
 )
 
 // SCRAM parameters PostgreSQL itself uses when it hashes a password
@@ -60,3 +62,27 @@ func hmacSHA256(key []byte, msg string) []byte {
 // verifierPattern is the exact shape of a verifier this package produces;
 // anything else never reaches SQL.
 var verifierPattern = regexp.MustCompile(`^SCRAM-SHA-256\$[0-9]{4,7}:[A-Za-z0-9+/]+=*\$[A-Za-z0-9+/]+=*:[A-Za-z0-9+/]+=*$`)
+
+// VerifierMatches reports whether password is the password of verifier (a
+// SCRAM-SHA-256 verifier of the shape ScramVerifier produces): what a server
+// checks at login. An in-memory DB uses it to authenticate.
+func VerifierMatches(verifier, password string) bool {
+	if !verifierPattern.MatchString(verifier) {
+		return false
+	}
+	head, _, _ := strings.Cut(strings.TrimPrefix(verifier, "SCRAM-SHA-256$"), "$")
+	its, salt64, ok := strings.Cut(head, ":")
+	if !ok {
+		return false
+	}
+	iter, err := strconv.Atoi(its)
+	if err != nil {
+		return false
+	}
+	salt, err := base64.StdEncoding.DecodeString(salt64)
+	if err != nil {
+		return false
+	}
+	want, err := scramVerifierWithSalt(password, salt, iter)
+	return err == nil && hmac.Equal([]byte(want), []byte(verifier))
+}

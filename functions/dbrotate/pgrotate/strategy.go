@@ -11,8 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/rotation-suite/rotation/pkg/rotation"
 )
 
@@ -28,6 +26,7 @@ const (
 type Strategy struct {
 	cfg    Config
 	log    *slog.Logger
+	db     DB
 	admins adminCache
 
 	rootsOnce sync.Once
@@ -39,12 +38,17 @@ var (
 	_ rotation.Finisher = (*Strategy)(nil)
 )
 
-// New returns the strategy for cfg (from ConfigFromEnv). log may be nil.
-func New(cfg Config, log *slog.Logger) *Strategy {
+// New returns the strategy for cfg (from ConfigFromEnv), talking to
+// PostgreSQL through pgx (NewPGX). log may be nil.
+func New(cfg Config, log *slog.Logger) *Strategy { return NewWithDB(cfg, log, NewPGX()) }
+
+// NewWithDB returns the strategy for cfg acting on the database through db
+// (see DB). log may be nil.
+func NewWithDB(cfg Config, log *slog.Logger, db DB) *Strategy {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Strategy{cfg: cfg, log: log}
+	return &Strategy{cfg: cfg, log: log, db: db}
 }
 
 // Close ends any admin session kept between steps.
@@ -186,9 +190,9 @@ func (s *Strategy) Set(ctx context.Context, req *rotation.SetRequest) (*rotation
 // the previous password).
 func (s *Strategy) setSingle(ctx context.Context, req *rotation.SetRequest, ep endpoint, cur, pend *Secret, resp *rotation.SetResponse) error {
 	who := "the AWSCURRENT user " + cur.Username
-	conn, err := connect(ctx, ep, cur.Username, cur.Password, requireAuthApp, who)
+	conn, err := s.connect(ctx, ep, cur.Username, cur.Password, false, who)
 	if err != nil && isAuthFailure(err) {
-		pc, perr := connect(ctx, ep, pend.Username, pend.Password, requireAuthApp, "the AWSPENDING user "+pend.Username)
+		pc, perr := s.connect(ctx, ep, pend.Username, pend.Password, false, "the AWSPENDING user "+pend.Username)
 		if perr == nil {
 			closeConn(pc)
 			resp.Details["recovered"] = "the database already has the AWSPENDING password"
@@ -213,11 +217,11 @@ func (s *Strategy) setSingle(ctx context.Context, req *rotation.SetRequest, ep e
 		return err
 	}
 	defer closeConn(conn)
-	sql, err := s.passwordSQL(pend.Username, pend.Password, false)
+	v, err := s.verifierFor(pend.Username, pend.Password, false)
 	if err != nil {
 		return err
 	}
-	if err := execUtility(ctx, conn, sql); err != nil {
+	if err := dbCall(ctx, "postgres:exec", func(ctx context.Context) error { return conn.SetPassword(ctx, pend.Username, v, false) }); err != nil {
 		return classifyExec(err, "changing the password of "+pend.Username, "itself")
 	}
 	return nil
@@ -225,7 +229,7 @@ func (s *Strategy) setSingle(ctx context.Context, req *rotation.SetRequest, ep e
 
 // connectPrevious logs in with the AWSPREVIOUS password of the same user,
 // if there is one. tried lists the passwords tried, for the error.
-func (s *Strategy) connectPrevious(ctx context.Context, st rotation.Store, ep endpoint, cur *Secret) (*pgx.Conn, string, error) {
+func (s *Strategy) connectPrevious(ctx context.Context, st rotation.Store, ep endpoint, cur *Secret) (Session, string, error) {
 	tried := "AWSCURRENT and AWSPENDING"
 	pv, err := st.Previous(ctx)
 	if err != nil {
@@ -239,7 +243,7 @@ func (s *Strategy) connectPrevious(ctx context.Context, st rotation.Store, ep en
 		return nil, tried, nil
 	}
 	tried = "AWSCURRENT, AWSPENDING and AWSPREVIOUS"
-	conn, err := connect(ctx, ep, prev.Username, prev.Password, requireAuthApp, "the AWSPREVIOUS user "+prev.Username)
+	conn, err := s.connect(ctx, ep, prev.Username, prev.Password, false, "the AWSPREVIOUS user "+prev.Username)
 	if err != nil {
 		if isAuthFailure(err) {
 			return nil, tried, nil
@@ -249,16 +253,17 @@ func (s *Strategy) connectPrevious(ctx context.Context, st rotation.Store, ep en
 	return conn, tried, nil
 }
 
-func (s *Strategy) passwordSQL(role, password string, validInfinity bool) (string, error) {
+// verifierFor hashes password for role and checks that the statement
+// setting it can be built (valid role name, verifier shape).
+func (s *Strategy) verifierFor(role, password string, validInfinity bool) (string, error) {
 	v, err := ScramVerifier(password)
 	if err != nil {
 		return "", rotation.NewError(rotation.ClassInput, "scram verifier", "the password cannot be hashed: "+err.Error(), nil)
 	}
-	sql, err := alterPasswordSQL(role, v, validInfinity)
-	if err != nil {
+	if _, err := alterPasswordSQL(role, v, validInfinity); err != nil {
 		return "", rotation.NewError(rotation.ClassInput, "build statement", err.Error(), nil)
 	}
-	return sql, nil
+	return v, nil
 }
 
 // admin is a loaded and checked admin secret.
@@ -307,8 +312,8 @@ func (s *Strategy) loadAdmin(ctx context.Context, st rotation.Store, app *Secret
 	return &admin{sec: adm, ep: ep}, nil
 }
 
-func adminConnect(ctx context.Context, adm *admin) (*pgx.Conn, error) {
-	return connect(ctx, adm.ep, adm.sec.Username, adm.sec.Password, requireAuthAdmin, "the admin user "+adm.sec.Username)
+func (s *Strategy) adminConnect(ctx context.Context, adm *admin) (Session, error) {
+	return s.connect(ctx, adm.ep, adm.sec.Username, adm.sec.Password, true, "the admin user "+adm.sec.Username)
 }
 
 // setAlternating sets a new password on the role that is not current.
@@ -322,7 +327,7 @@ func (s *Strategy) setAlternating(ctx context.Context, req *rotation.SetRequest,
 	}
 	// Confused-deputy check: the admin secret is only used for a secret whose
 	// current credentials really log in at its host.
-	cc, err := connect(ctx, ep, cur.Username, cur.Password, requireAuthApp, "the AWSCURRENT user "+cur.Username)
+	cc, err := s.connect(ctx, ep, cur.Username, cur.Password, false, "the AWSCURRENT user "+cur.Username)
 	if err != nil {
 		var re *rotation.Error
 		if errors.As(err, &re) {
@@ -336,7 +341,7 @@ func (s *Strategy) setAlternating(ctx context.Context, req *rotation.SetRequest,
 	if old, _ := s.admins.take(key, req.Now); old != nil {
 		closeConn(old) // a retried setSecret: start from a fresh session
 	}
-	conn, err := adminConnect(ctx, adm)
+	conn, err := s.adminConnect(ctx, adm)
 	if err != nil {
 		return err
 	}
@@ -354,11 +359,11 @@ func (s *Strategy) setAlternating(ctx context.Context, req *rotation.SetRequest,
 		return err
 	}
 	if exists {
-		sql, serr := s.passwordSQL(pend.Username, pend.Password, true)
+		v, serr := s.verifierFor(pend.Username, pend.Password, true)
 		if serr != nil {
 			return serr
 		}
-		err = execUtility(ctx, conn, sql)
+		err = dbCall(ctx, "postgres:exec", func(ctx context.Context) error { return conn.SetPassword(ctx, pend.Username, v, true) })
 	} else {
 		if pend.UserPair != nil {
 			return rotation.NewError(rotation.ClassConfiguration, "alternating users",
@@ -373,11 +378,10 @@ func (s *Strategy) setAlternating(ctx context.Context, req *rotation.SetRequest,
 		if verr != nil {
 			return rotation.NewError(rotation.ClassInput, "scram verifier", verr.Error(), nil)
 		}
-		create, cerr := createCloneSQL(pend.Username, cur.Username, v)
-		if cerr != nil {
+		if _, cerr := createCloneSQL(pend.Username, cur.Username, v); cerr != nil {
 			return rotation.NewError(rotation.ClassInput, "build statement", cerr.Error(), nil)
 		}
-		err = execUtility(ctx, conn, create)
+		err = dbCall(ctx, "postgres:exec", func(ctx context.Context) error { return conn.CreateClone(ctx, pend.Username, cur.Username, v) })
 		if err == nil {
 			resp.Details["created"] = pend.Username
 			s.log.InfoContext(ctx, "setSecret: created the clone role", "role", pend.Username, "memberOf", cur.Username)
@@ -390,22 +394,6 @@ func (s *Strategy) setAlternating(ctx context.Context, req *rotation.SetRequest,
 	return nil
 }
 
-// takeoverSQL reads what checkTakeover needs in one round trip: whether
-// the pending role exists, the attributes it has that the current role
-// lacks, the roles it is a member of that the current role is not, and
-// whether the clone is a member of the original.
-const takeoverSQL = `SELECT
-  concat_ws(',', CASE WHEN p.rolsuper AND NOT c.rolsuper THEN 'SUPERUSER' END,
-    CASE WHEN p.rolcreaterole AND NOT c.rolcreaterole THEN 'CREATEROLE' END,
-    CASE WHEN p.rolcreatedb AND NOT c.rolcreatedb THEN 'CREATEDB' END,
-    CASE WHEN p.rolreplication AND NOT c.rolreplication THEN 'REPLICATION' END,
-    CASE WHEN p.rolbypassrls AND NOT c.rolbypassrls THEN 'BYPASSRLS' END),
-  COALESCE((SELECT string_agg(r.rolname::text, ',' ORDER BY r.rolname) FROM pg_catalog.pg_roles r
-    WHERE r.oid <> p.oid AND r.oid <> c.oid AND pg_catalog.pg_has_role(p.oid, r.oid, 'MEMBER')
-      AND NOT pg_catalog.pg_has_role(c.oid, r.oid, 'MEMBER')), ''),
-  pg_catalog.pg_has_role(p.oid, c.oid, 'MEMBER') OR pg_catalog.pg_has_role(c.oid, p.oid, 'MEMBER')
-FROM pg_catalog.pg_roles p, pg_catalog.pg_roles c WHERE p.rolname = $1 AND c.rolname = $2`
-
 // checkTakeover guards against a secret being used to take over another
 // role: whoever can write the secret (and knows the current password) must
 // not get the function to set a password on a role that is more powerful
@@ -415,24 +403,20 @@ FROM pg_catalog.pg_roles p, pg_catalog.pg_roles c WHERE p.rolname = $1 AND c.rol
 // of. In clone mode the clone must be a member of the original (then going
 // back to the original is always allowed: the clone already inherits its
 // rights). It reports whether the pending role exists.
-func checkTakeover(ctx context.Context, conn *pgx.Conn, cur, pend *Secret, who string) (bool, error) {
-	var attrs, roles string
-	var related bool
-	found := true
-	err := rotation.Call(ctx, "postgres:query", func(ctx context.Context) error {
-		err := conn.QueryRow(ctx, takeoverSQL, pend.Username, cur.Username).Scan(&attrs, &roles, &related)
-		if errors.Is(err, pgx.ErrNoRows) {
-			found = false
-			return nil
-		}
+func checkTakeover(ctx context.Context, conn Session, cur, pend *Secret, who string) (bool, error) {
+	var f TakeoverFacts
+	err := dbCall(ctx, "postgres:query", func(ctx context.Context) error {
+		var err error
+		f, err = conn.Takeover(ctx, pend.Username, cur.Username)
 		return err
 	})
 	if err != nil {
 		return false, classifyExec(err, "checking the roles of the pair", who)
 	}
-	if !found {
+	if !f.Found {
 		return false, nil
 	}
+	attrs, roles, related := f.ExtraAttrs, f.ExtraRoles, f.Related
 	refuse := func(why string) (bool, error) {
 		return true, rotation.NewError(rotation.ClassConfiguration, "alternating users",
 			fmt.Sprintf("refusing to set a password on %s: %s; a secret may only switch between two equally privileged login roles (grant the same to both, or fix the secret)", pend.Username, why), nil)
@@ -481,7 +465,7 @@ func (s *Strategy) Test(ctx context.Context, req *rotation.TestRequest) (*rotati
 	if req.ConfigTest {
 		label = "AWSCURRENT"
 	}
-	conn, err := connect(ctx, ep, pend.Username, pend.Password, requireAuthApp, "the "+label+" user "+pend.Username)
+	conn, err := s.connect(ctx, ep, pend.Username, pend.Password, false, "the "+label+" user "+pend.Username)
 	if err != nil {
 		return resp, err
 	}
@@ -507,7 +491,7 @@ func (s *Strategy) Test(ctx context.Context, req *rotation.TestRequest) (*rotati
 		if err != nil {
 			return resp, err
 		}
-		ac, err := connect(ctx, adm.ep, adm.sec.Username, adm.sec.Password, requireAuthAdmin, "the admin user "+adm.sec.Username)
+		ac, err := s.adminConnect(ctx, adm)
 		if err != nil {
 			return resp, err
 		}
@@ -516,61 +500,26 @@ func (s *Strategy) Test(ctx context.Context, req *rotation.TestRequest) (*rotati
 	return resp, nil
 }
 
-// roleFacts is what the preflight compares between the two login roles.
-type roleFacts struct {
-	exists   bool
-	owned    int64
-	memberOf []string
-	config   []string
-	attrs    string
-}
-
-const preflightSQL = `SELECT r.rolname,
-  (SELECT count(*) FROM pg_catalog.pg_class c WHERE c.relowner = r.oid)
-  + (SELECT count(*) FROM pg_catalog.pg_proc p WHERE p.proowner = r.oid)
-  + (SELECT count(*) FROM pg_catalog.pg_namespace n WHERE n.nspowner = r.oid),
-  COALESCE((SELECT array_agg(g.rolname::text ORDER BY g.rolname) FROM pg_catalog.pg_auth_members m
-            JOIN pg_catalog.pg_roles g ON g.oid = m.roleid WHERE m.member = r.oid), '{}'::text[]),
-  COALESCE(r.rolconfig, '{}'::text[]),
-  concat_ws(',', CASE WHEN r.rolsuper THEN 'SUPERUSER' END, CASE WHEN r.rolinherit THEN 'INHERIT' END,
-            CASE WHEN r.rolcreaterole THEN 'CREATEROLE' END, CASE WHEN r.rolcreatedb THEN 'CREATEDB' END,
-            CASE WHEN r.rolbypassrls THEN 'BYPASSRLS' END, CASE WHEN r.rolreplication THEN 'REPLICATION' END,
-            'CONNECTION LIMIT ' || r.rolconnlimit)
-FROM pg_catalog.pg_roles r WHERE r.rolname = ANY($1)`
-
 // preflight compares the two login roles of an alternating pair. In clone
 // mode the original role owning objects is the expected layout (the clone
 // reaches them through its membership), and that membership is left out of
 // the comparison; objects owned by the clone are not reachable by the
 // original, so they are reported. In pair mode neither login role should
 // own anything: a NOLOGIN owner role that both are members of should.
-func preflight(ctx context.Context, conn *pgx.Conn, pend *Secret, other string) ([]string, error) {
-	facts := map[string]*roleFacts{pend.Username: {}, other: {}}
-	err := rotation.Call(ctx, "postgres:query", func(ctx context.Context) error {
-		rows, err := conn.Query(ctx, preflightSQL, []string{pend.Username, other})
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var name, attrs string
-			var f roleFacts
-			if err := rows.Scan(&name, &f.owned, &f.memberOf, &f.config, &attrs); err != nil {
-				return err
-			}
-			f.exists, f.attrs = true, attrs
-			if p, ok := facts[name]; ok {
-				*p = f
-			}
-		}
-		return rows.Err()
+func preflight(ctx context.Context, conn Session, pend *Secret, other string) ([]string, error) {
+	var facts map[string]RoleFacts
+	err := dbCall(ctx, "postgres:query", func(ctx context.Context) error {
+		var err error
+		facts, err = conn.Roles(ctx, []string{pend.Username, other})
+		return err
 	})
 	if err != nil {
 		return nil, classifyExec(err, "the alternating-users preflight query", "the AWSPENDING user "+pend.Username)
 	}
 	var warns []string
-	pf, of := facts[pend.Username], facts[other]
-	if !of.exists {
+	pf := facts[pend.Username]
+	of, ok := facts[other]
+	if !ok {
 		warns = append(warns, fmt.Sprintf("the other role of the pair, %s, does not exist", other))
 		return warns, nil
 	}
@@ -584,12 +533,12 @@ func preflight(ctx context.Context, conn *pgx.Conn, pend *Secret, other string) 
 	}
 	for _, r := range []string{pend.Username, other} {
 		f := facts[r]
-		if f.owned == 0 || r == original {
+		if f.Owned == 0 || r == original {
 			continue
 		}
-		warns = append(warns, fmt.Sprintf("login role %s owns %d database objects (tables, sequences, views, functions, schemas) here; objects it creates are not usable by the other role of the pair unless granted. Make a NOLOGIN role that both are members of own them (ALTER … OWNER TO, and SET ROLE in migrations)", r, f.owned))
+		warns = append(warns, fmt.Sprintf("login role %s owns %d database objects (tables, sequences, views, functions, schemas) here; objects it creates are not usable by the other role of the pair unless granted. Make a NOLOGIN role that both are members of own them (ALTER … OWNER TO, and SET ROLE in migrations)", r, f.Owned))
 	}
-	pm, om := slices.Clone(pf.memberOf), slices.Clone(of.memberOf)
+	pm, om := slices.Clone(pf.MemberOf), slices.Clone(of.MemberOf)
 	if clone != "" {
 		cm := &pm
 		if other == clone {
@@ -600,11 +549,11 @@ func preflight(ctx context.Context, conn *pgx.Conn, pend *Secret, other string) 
 	if !slices.Equal(pm, om) {
 		warns = append(warns, fmt.Sprintf("the role memberships of %s [%s] and %s [%s] differ; the application's privileges change with every rotation", pend.Username, strings.Join(pm, ","), other, strings.Join(om, ",")))
 	}
-	if !slices.Equal(pf.config, of.config) {
+	if !slices.Equal(pf.Config, of.Config) {
 		warns = append(warns, fmt.Sprintf("the role settings (ALTER ROLE … SET) of %s and %s differ", pend.Username, other))
 	}
-	if pf.attrs != of.attrs {
-		warns = append(warns, fmt.Sprintf("the role attributes of %s (%s) and %s (%s) differ", pend.Username, pf.attrs, other, of.attrs))
+	if pf.Attrs != of.Attrs {
+		warns = append(warns, fmt.Sprintf("the role attributes of %s (%s) and %s (%s) differ", pend.Username, pf.Attrs, other, of.Attrs))
 	}
 	return warns, nil
 }
@@ -655,23 +604,23 @@ func (s *Strategy) AfterFinish(ctx context.Context, req *rotation.FinishRequest)
 		return resp, rotation.NewError(rotation.ClassConfiguration, "expire outgoing role", "the outgoing role is the admin user; not expiring it", nil)
 	}
 	until := req.Now.Add(s.cfg.OutgoingGrace)
-	sql, err := expireSQL(prev.Username, until)
-	if err != nil {
+	if _, err := expireSQL(prev.Username, until); err != nil {
 		closeConn(conn)
 		return resp, rotation.NewError(rotation.ClassInput, "build statement", err.Error(), nil)
 	}
+	expire := func(ctx context.Context) error { return conn.SetValidUntil(ctx, prev.Username, until) }
 	if !reused {
-		if conn, err = adminConnect(ctx, adm); err != nil {
+		if conn, err = s.adminConnect(ctx, adm); err != nil {
 			return resp, err
 		}
 	}
-	err = execUtility(ctx, conn, sql)
+	err = dbCall(ctx, "postgres:exec", expire)
 	if err != nil && reused && isDeadConn(conn, err) {
 		closeConn(conn)
-		if conn, err = adminConnect(ctx, adm); err != nil {
+		if conn, err = s.adminConnect(ctx, adm); err != nil {
 			return resp, err
 		}
-		err = execUtility(ctx, conn, sql)
+		err = dbCall(ctx, "postgres:exec", expire)
 	}
 	closeConn(conn)
 	if err != nil {

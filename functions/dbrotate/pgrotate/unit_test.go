@@ -376,3 +376,16 @@ func TestPlaintextNeedsAnExplicitOptIn(t *testing.T) {
 		t.Fatalf("connConfig: fallbacks=%v tls=%v err=%v", cfg.Fallbacks, cfg.TLSConfig, err)
 	}
 }
+
+func TestVerifierMatchesOnlyItsPassword(t *testing.T) {
+	v, err := ScramVerifier("pw-123456")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !VerifierMatches(v, "pw-123456") {
+		t.Error("the verifier does not match its own password")
+	}
+	if VerifierMatches(v, "pw-123457") || VerifierMatches("md5abc", "pw-123456") {
+		t.Error("a verifier matches another password or a non-SCRAM string")
+	}
+}
