@@ -19,6 +19,7 @@ var (
 	flagN      = flag.Int("explore.n", 0, "random sequences per subject (0: the test's default)")
 	flagDepth  = flag.Int("explore.depth", 0, "exhaustive depth (0: the test's default; -1: no exhaustive part)")
 	flagLength = flag.Int("explore.len", 0, "length of a random sequence (0: the test's default)")
+	flagAll    = flag.Bool("explore.all", false, "do not stop at the first broken invariant: report the first failure of each")
 )
 
 // Options bound one exploration.
@@ -145,6 +146,16 @@ func Find(t testing.TB, newSubject func() Subject, setup func(*World), seq []Act
 // case, the seed, and the counts.
 func Explore(t testing.TB, name string, newSubject func() Subject, o Options) (Stats, *Failure) {
 	t.Helper()
+	if *flagAll {
+		st, all := SearchAll(t, name, newSubject, o)
+		for _, f := range all {
+			t.Errorf("%s: an invariant broke\n%s", name, f.Error())
+		}
+		if len(all) > 0 {
+			return st, all[0]
+		}
+		return st, nil
+	}
 	f, st, err := explore(t, name, newSubject, o)
 	if err != nil {
 		t.Fatal(err)
@@ -340,4 +351,50 @@ func Generator(secrets, maxCall int) func(r *rand.Rand) Action {
 			return Action{Kind: Tick}
 		}
 	}
+}
+
+// Calls runs one clean rotation of rotated secret 0 on a fresh world and
+// returns the external calls it made, in order.
+func Calls(ctx context.Context, newSubject func() Subject) ([]string, error) {
+	w, err := NewWorld(ctx, newSubject())
+	if err != nil {
+		return nil, err
+	}
+	var ops []string
+	hook := rotation.FaultHook(func(op string, ph rotation.Phase) error {
+		if ph == rotation.Before {
+			ops = append(ops, op)
+		}
+		return nil
+	})
+	tok, out := w.start(ctx, 0)
+	if tok == "" {
+		return nil, errors.New(out)
+	}
+	out = w.service(rotation.WithFaultHook(ctx, hook), w.envs[0], 0, tok)
+	if err := w.Check(ctx); err != nil {
+		return nil, fmt.Errorf("a clean rotation breaks an invariant: %w (%s)", err, out)
+	}
+	return ops, nil
+}
+
+// KillPoints returns the 1-based numbers of the calls of a clean rotation
+// that change something (every call but DescribeSecret, GetSecretValue,
+// connects and queries): killing the process right after one of them is
+// where a half-done rotation is left behind.
+func KillPoints(ctx context.Context, newSubject func() Subject) ([]int, int, error) {
+	ops, err := Calls(ctx, newSubject)
+	if err != nil {
+		return nil, 0, err
+	}
+	var out []int
+	for i, op := range ops {
+		switch {
+		case strings.HasSuffix(op, "DescribeSecret"), strings.HasSuffix(op, "GetSecretValue"),
+			strings.HasSuffix(op, ":connect"), strings.HasSuffix(op, ":query"), strings.HasSuffix(op, ":login"):
+		default:
+			out = append(out, i+1)
+		}
+	}
+	return out, len(ops), nil
 }

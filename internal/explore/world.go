@@ -515,6 +515,24 @@ func (w *World) Current(ctx context.Context, i int) (string, string) {
 	return id, w.Value(ctx, w.secrets[i].arn, id)
 }
 
+// Previous returns the value of rotated secret i's AWSPREVIOUS version, or "".
+func (w *World) Previous(ctx context.Context, i int) string {
+	id := w.holder(i, rotation.StagePrevious)
+	if id == "" {
+		return ""
+	}
+	return w.Value(ctx, w.secrets[i].arn, id)
+}
+
+// CurrentOf returns the AWSCURRENT version id and value of any secret.
+func (w *World) CurrentOf(ctx context.Context, arn string) (string, string) {
+	out, err := w.SM.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(arn), VersionStage: aws.String(rotation.StageCurrent)})
+	if err != nil {
+		return "", ""
+	}
+	return aws.ToString(out.VersionId), aws.ToString(out.SecretString)
+}
+
 // Pending returns the id and value of rotated secret i's AWSPENDING version
 // when a rotation is open (AWSPENDING on a version that is not AWSCURRENT).
 func (w *World) Pending(ctx context.Context, i int) (string, string) {
