@@ -1,6 +1,6 @@
 // Command rotate is the operator's tool for the rotation suite: trigger a
 // rotation by hand and follow it, inspect a secret's versions and labels,
-// clear a provably stale AWSPENDING, play Secrets Manager against the local
+// finish or safely drop a stuck rotation, play Secrets Manager against the local
 // stack, invoke a function under the Lambda runtime emulator, and run the
 // one-command demo. It works against real AWS with the standard credential
 // chain, and against the local stack with --endpoint-url or AWS_ENDPOINT_URL.
@@ -25,9 +25,12 @@ usage:
         --wait follows the rotation until the new version is AWSCURRENT
   rotate status SECRET
         versions, labels, last and next rotation; whether a rotation is stuck and why
-  rotate unstick SECRET [--older-than 2h] [--dry-run]
-        remove a stale AWSPENDING: only when its version is empty, or older than
-        the threshold and not current
+  rotate unstick SECRET [--mode resume|discard] [--dry-run] [--older-than 2h]
+        [--function NAME] [--lambda-endpoint-url URL]
+        a stuck rotation (AWSPENDING on a version other than AWSCURRENT):
+        resume (default) re-runs its four steps with its own token through the
+        function, then removes AWSPENDING; discard removes AWSPENDING only after
+        the function's probe proves AWSCURRENT still authenticates
   rotate local SECRET --function dbrotate|jwtrotate|apikeyrotate [--env K=V ...]
         play Secrets Manager against the local stack: placeholder, the four
         steps through the Lambda runtime emulator, retries, AWSPENDING clean-up
@@ -37,7 +40,8 @@ usage:
         the whole suite on an embedded local stack (PostgreSQL, moto, RIE)
 
 common flags: --endpoint-url URL (or AWS_ENDPOINT_URL), --region REGION
-exit codes: 0 ok, 1 failed (the error class and message are printed), 2 usage
+exit codes: 0 ok, 1 failed (the error class and message are printed), 2 usage,
+            3 refused, nothing changed (unstick: the reason and what to do are printed)
 `
 
 func main() {
@@ -74,6 +78,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case errors.Is(err, errUsage), errors.Is(err, flag.ErrHelp):
 		fmt.Fprintf(stderr, "rotate %s: %v\n", args[0], err)
 		return 2
+	case errors.As(err, new(interface{ ExitCode() int })):
+		var ec interface{ ExitCode() int }
+		errors.As(err, &ec)
+		fmt.Fprintf(stderr, "rotate %s: %v\n", args[0], err)
+		return ec.ExitCode()
 	default:
 		fmt.Fprintf(stderr, "rotate %s: %v\n", args[0], err)
 		return 1

@@ -102,45 +102,33 @@ func TestStatusReportsAStuckRotationAndWhyWithoutPrintingValues(t *testing.T) {
 	}
 }
 
-func TestUnstickRemovesOnlyAProvablyStalePending(t *testing.T) {
+// The command's wiring and exit codes; what unstick does in each mode is
+// proven in internal/operator, against functions under the runtime emulator.
+func TestUnstickExitCodesNothingToDoRefusedAndUsage(t *testing.T) {
 	w := newWorld(t)
-	ctx := context.Background()
-	now := time.Now()
-
-	// Empty pending: stale at any age; --dry-run changes nothing.
 	arn := w.secret(t)
-	token := w.stick(t, arn, false)
+	flags := []string{"--endpoint-url", w.moto.Endpoint, "--region", testenv.Region}
 	var out bytes.Buffer
-	if err := unstick(ctx, w.sm, arn, 2*time.Hour, true, now, &out); err != nil || !strings.Contains(out.String(), "dry run") {
-		t.Fatalf("dry run: %v %s", err, out.String())
+	if code := run(context.Background(), append([]string{"unstick", arn}, flags...), &out, &out); code != 0 || !strings.Contains(out.String(), "nothing to do") {
+		t.Fatalf("a secret that is not stuck: exit %d: %s", code, out.String())
 	}
-	if s, _ := loadState(ctx, w.sm, arn); !s.Stuck() {
-		t.Fatal("--dry-run changed the labels")
+	token := w.stick(t, arn, true)
+	for _, mode := range []string{"resume", "discard"} {
+		out.Reset()
+		code := run(context.Background(), append([]string{"unstick", arn, "--mode", mode}, flags...), &out, &out)
+		if code != exitRefused || !strings.Contains(out.String(), "service may still be retrying") {
+			t.Fatalf("%s on a fresh pending version: want exit %d with the reason, got %d: %s", mode, exitRefused, code, out.String())
+		}
+		if strings.Contains(out.String(), "pending-secret-value-2") {
+			t.Fatal("unstick printed a secret value")
+		}
+		if s, _ := loadState(context.Background(), w.sm, arn); !s.Stuck() || s.Pending.ID != token {
+			t.Fatal("a refusal changed the labels")
+		}
 	}
-	if err := unstick(ctx, w.sm, arn, 2*time.Hour, false, now, &out); err != nil {
-		t.Fatal(err)
-	}
-	if s, _ := loadState(ctx, w.sm, arn); s.Stuck() {
-		t.Fatalf("AWSPENDING still on %s", token)
-	}
-
-	// Pending with a value, younger than the threshold: refused.
-	arn2 := w.secret(t)
-	w.stick(t, arn2, true)
-	if err := unstick(ctx, w.sm, arn2, 2*time.Hour, false, now, &out); err == nil || !strings.Contains(err.Error(), "may still be running") {
-		t.Fatalf("a fresh pending with a value was removed or not explained: %v", err)
-	}
-	// …but stale once older than the threshold.
-	if err := unstick(ctx, w.sm, arn2, 2*time.Hour, false, now.Add(3*time.Hour), &out); err != nil {
-		t.Fatal(err)
-	}
-	if s, _ := loadState(ctx, w.sm, arn2); s.Stuck() {
-		t.Fatal("an old pending with a value was not removed")
-	}
-	// A secret that is not stuck: nothing to do.
 	out.Reset()
-	if err := unstick(ctx, w.sm, arn2, 2*time.Hour, false, now, &out); err != nil || !strings.Contains(out.String(), "nothing to do") {
-		t.Fatalf("%v %s", err, out.String())
+	if code := run(context.Background(), append([]string{"unstick", arn, "--mode", "remove"}, flags...), &out, &out); code != 2 {
+		t.Fatalf("an unknown mode: want exit 2, got %d: %s", code, out.String())
 	}
 }
 

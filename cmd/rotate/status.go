@@ -60,21 +60,6 @@ func (s *secretState) Why(now time.Time) string {
 	return fmt.Sprintf("AWSPENDING is on version %s, created %s ago, which has a value: createSecret ran but setSecret, testSecret or finishSecret failed on every retry. The function's log and the rotation.failed notification name the step and the error class.", p.ID, age)
 }
 
-// stale reports whether the pending version may be removed: empty, or older
-// than threshold and not current.
-func (s *secretState) stale(now time.Time, threshold time.Duration) (bool, string) {
-	if !s.Stuck() {
-		return false, "no stuck AWSPENDING: nothing to do"
-	}
-	if s.Pending.Empty {
-		return true, "its version is empty"
-	}
-	if age := now.Sub(s.Pending.Created); age > threshold {
-		return true, fmt.Sprintf("its version is %s old (more than %s) and not current", age.Round(time.Second), threshold)
-	}
-	return false, fmt.Sprintf("its version has a value and is only %s old (threshold %s): a rotation may still be running", now.Sub(s.Pending.Created).Round(time.Second), threshold)
-}
-
 func loadState(ctx context.Context, sm smClient, secret string) (*secretState, error) {
 	d, err := sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(secret)})
 	if err != nil {
@@ -165,7 +150,7 @@ func (s *secretState) print(w io.Writer, now time.Time) {
 	}
 	if s.Stuck() {
 		fmt.Fprintf(w, "STUCK: %s\n", s.Why(now))
-		fmt.Fprintf(w, "       'rotate unstick %s' removes it when it is provably stale.\n", s.Name)
+		fmt.Fprintf(w, "       'rotate unstick %s' finishes it (resume); 'rotate unstick --mode discard' drops it once the function proves AWSCURRENT still authenticates.\n", s.Name)
 	} else {
 		fmt.Fprintln(w, "state       no rotation in progress")
 	}
@@ -188,49 +173,5 @@ func cmdStatus(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	s.print(out, time.Now())
-	return nil
-}
-
-func cmdUnstick(ctx context.Context, args []string, out io.Writer) error {
-	fs := flag.NewFlagSet("unstick", flag.ContinueOnError)
-	var c commonFlags
-	c.register(fs)
-	older := fs.Duration("older-than", 2*time.Hour, "a pending version with a value must be at least this old")
-	dry := fs.Bool("dry-run", false, "say what would be done, change nothing")
-	pos, err := parseArgs(fs, args, 1)
-	if err != nil {
-		return err
-	}
-	sm, err := c.secrets(ctx)
-	if err != nil {
-		return err
-	}
-	return unstick(ctx, sm, pos[0], *older, *dry, time.Now(), out)
-}
-
-func unstick(ctx context.Context, sm smClient, secret string, older time.Duration, dry bool, now time.Time, out io.Writer) error {
-	s, err := loadState(ctx, sm, secret)
-	if err != nil {
-		return err
-	}
-	ok, why := s.stale(now, older)
-	if !ok {
-		if !s.Stuck() {
-			fmt.Fprintln(out, why)
-			return nil
-		}
-		return fmt.Errorf("not removing AWSPENDING from %s: %s", s.Pending.ID, why)
-	}
-	if dry {
-		fmt.Fprintf(out, "dry run: would remove AWSPENDING from version %s (%s)\n", s.Pending.ID, why)
-		return nil
-	}
-	_, err = sm.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{
-		SecretId: aws.String(s.ARN), VersionStage: aws.String(rotation.StagePending), RemoveFromVersionId: aws.String(s.Pending.ID),
-	})
-	if err != nil {
-		return explain("UpdateSecretVersionStage", err)
-	}
-	fmt.Fprintf(out, "removed AWSPENDING from version %s (%s); the next rotation can start\n", s.Pending.ID, why)
 	return nil
 }

@@ -224,7 +224,7 @@ func TestFakeRuntimeRunsARealBootstrap(t *testing.T) {
 
 // TestGoalsJudgeEveryRotationAndSayWhatWasNotMeasured: a goal on calls per
 // rotation is met only if no measured rotation exceeds it (one rotation with
-// 9 calls misses "≤ 8" even when the median is 8), and a goal without its
+// 10 calls misses "≤ 9" even when the median is 9), and a goal without its
 // measurement is reported as not measured, never as met.
 func TestGoalsJudgeEveryRotationAndSayWhatWasNotMeasured(t *testing.T) {
 	rot := func(sm, connects int) sample {
@@ -232,16 +232,16 @@ func TestGoalsJudgeEveryRotationAndSayWhatWasNotMeasured(t *testing.T) {
 	}
 	alt := &series{sub: &subject{key: "db-alternating", label: "alt"}}
 	for range 19 {
-		alt.samples = append(alt.samples, rot(8, 3))
+		alt.samples = append(alt.samples, rot(goalSMAlternating, 3))
 	}
-	alt.samples = append(alt.samples, rot(9, 3))
+	alt.samples = append(alt.samples, rot(goalSMAlternating+1, 3))
 	r := &results{opts: options{concurrency: 8}, series: []*series{alt}}
 	byGoal := map[string]goalRow{}
 	for _, g := range r.goals() {
 		byGoal[g.goal] = g
 	}
 	if g := byGoal["Secrets Manager calls per alternating-user database rotation, warm environment"]; g.verdict != verdictMissed {
-		t.Errorf("one rotation with 9 calls: verdict %q (%s), want missed", g.verdict, g.figure)
+		t.Errorf("one rotation over the goal: verdict %q (%s), want missed", g.verdict, g.figure)
 	}
 	if g := byGoal["Database connections per alternating-user rotation"]; g.verdict != verdictMet {
 		t.Errorf("3 connections: verdict %q, want met", g.verdict)

@@ -3,7 +3,8 @@
 // placeholder through RotateSecret, calls the four steps in order through an
 // Invoker (the engine in-process, or a function under the runtime emulator),
 // retries the whole rotation on failure as the service does, and removes
-// AWSPENDING after success as the service does. It owns no rotation logic.
+// AWSPENDING after success as the service does (a removal already applied
+// counts as done). It owns no rotation logic.
 package driver
 
 import (
@@ -182,8 +183,17 @@ func (d *Driver) removePending(ctx context.Context, arn, token string) error {
 	_, err = d.SM.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{
 		SecretId: aws.String(arn), VersionStage: aws.String(rotation.StagePending), RemoveFromVersionId: aws.String(token),
 	})
-	if err != nil {
+	if err != nil && !d.pendingGone(ctx, arn, token) {
 		return fmt.Errorf("remove AWSPENDING after success: %w", err)
 	}
 	return nil
+}
+
+// pendingGone reports whether AWSPENDING is no longer on token: a removal
+// that failed may have been applied already (the endpoint applied the
+// request, the connection dropped, the SDK's retry found the label gone).
+// Already done is done.
+func (d *Driver) pendingGone(ctx context.Context, arn, token string) bool {
+	desc, err := d.SM.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(arn)})
+	return err == nil && !slices.Contains(desc.VersionIdsToStages[token], rotation.StagePending)
 }

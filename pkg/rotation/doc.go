@@ -14,14 +14,30 @@
 //     and accepts ResourceExistsException only for the identical value;
 //     finishSecret moves AWSCURRENT with UpdateSecretVersionStage (AWSPREVIOUS
 //     follows); the engine never removes AWSPENDING, the service does;
+//   - the rotation-level invariant "nothing is promoted untested": a passing
+//     testSecret moves the private label StageTested (ROTATION_TESTED) to the
+//     token's version, and finishSecret refuses — a state error, nothing
+//     changed — to promote a version without it (the empty placeholder, or a
+//     value that never passed testSecret). The label is the proof that
+//     crosses execution environments; see StageTested for why it is sound
+//     and what it costs (one call per rotation);
+//   - label moves that already took effect count as done (an endpoint that
+//     applied a request and lost the answer makes the SDK's retry fail);
+//   - the read-only probe StepProbe (probeSecret): the strategy's Test in its
+//     configuration-test mode on the AWSCURRENT version, changing nothing,
+//     so an operator can prove the current credential before discarding a
+//     stuck rotation;
 //   - the configuration test of RotateImmediately=false (testSecret on an
 //     empty pending version tests the current value);
 //   - a per-environment cache of version values (they never change), so a
-//     warm rotation makes 7 Secrets Manager calls; labels are re-read on every
+//     warm rotation makes 8 Secrets Manager calls; labels are re-read on every
 //     step;
 //   - the time budget (Call), error classes (Error), redaction of every known
 //     secret before an error, log line, metric or notification is built, SNS
-//     notifications (Notification) and CloudWatch EMF metrics.
+//     notifications (Notification: one per event — exactly one
+//     rotation.succeeded per promotion; a retried finishSecret that re-runs
+//     the after-finish hook logs "finish-retried" and publishes only a
+//     failure or warning) and CloudWatch EMF metrics.
 //
 // A Strategy knows the target system (a database, a key store) and nothing of
 // labels or storage: it builds the new value, sets it, tests it, and may act

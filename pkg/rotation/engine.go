@@ -94,8 +94,11 @@ type run struct {
 	outcome    string // "done", "noop", "pending-exists", "config-test"
 	configTest bool
 	started    bool // createSecret stored a new value
-	promoted   bool // finishSecret moved AWSCURRENT
+	promoted   bool // finishSecret moved AWSCURRENT (in this invocation)
+	refinished bool // a retried finishSecret re-ran the after-finish hook
 	report     Report
+	// stages is VersionIdsToStages from this step's DescribeSecret.
+	stages map[string][]string
 }
 
 // Handle runs one step of a rotation. It returns nil when the step is done
@@ -145,6 +148,10 @@ func (r *run) step(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	r.stages = d.VersionIdsToStages
+	if r.ev.Step == StepProbe {
+		return r.probe(ctx, d)
+	}
 	if !aws.ToBool(d.RotationEnabled) {
 		return errorf(ClassState, r.ev.Step, "DescribeSecret", "rotation is not enabled for secret %s; enable rotation (RotateSecret with a rotation function) before invoking the function", r.arn)
 	}
@@ -170,8 +177,11 @@ func (r *run) step(ctx context.Context) error {
 					r.outcome = "noop"
 					return nil
 				}
-				r.outcome = "done"
-				r.promoted = true
+				// Not a second promotion: this invocation moved no label,
+				// so it reports "finish-retried", never rotation.succeeded.
+				r.outcome = "finish-retried"
+				r.refinished = true
+				r.e.log.InfoContext(ctx, "finishSecret retried after the promotion: re-running the after-finish action", "secretArn", r.arn, "versionId", r.ev.ClientRequestToken)
 				return r.afterFinish(ctx, fin)
 			}
 		}
@@ -379,17 +389,28 @@ func (r *run) test(ctx context.Context) error {
 	if resp != nil {
 		r.addReport(resp.Report)
 	}
-	if err == nil {
-		r.outcome = "done"
-		if r.configTest {
-			r.outcome = "config-test"
-		}
+	if err != nil {
+		return err
 	}
-	return err
+	if r.configTest {
+		r.outcome = "config-test"
+		return nil
+	}
+	// The proof finishSecret requires: the tested version carries the
+	// private label StageTested.
+	if err := r.markTested(ctx); err != nil {
+		return err
+	}
+	r.outcome = "done"
+	return nil
 }
 
 func (r *run) finish(ctx context.Context) error {
-	// The token is AWSPENDING and not AWSCURRENT (checked in step).
+	// The token is AWSPENDING and not AWSCURRENT (checked in step). Promote
+	// it only with the proof that it passed testSecret (and so has a value).
+	if err := r.requireTested(ctx); err != nil {
+		return err
+	}
 	err := Call(ctx, "secretsmanager:UpdateSecretVersionStage", func(ctx context.Context) error {
 		_, err := r.e.cfg.Secrets.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{
 			SecretId:            aws.String(r.arn),
@@ -400,7 +421,13 @@ func (r *run) finish(ctx context.Context) error {
 		return err
 	})
 	if err != nil {
-		return classifyExternal("UpdateSecretVersionStage", err)
+		// The service may have applied the move and lost the answer (the
+		// SDK's retry then fails because AWSCURRENT already moved): the
+		// token carrying AWSCURRENT now is this invocation's promotion.
+		d, derr := r.describe(ctx)
+		if derr != nil || !slices.Contains(d.VersionIdsToStages[r.ev.ClientRequestToken], StageCurrent) {
+			return classifyExternal("UpdateSecretVersionStage", err)
+		}
 	}
 	r.promoted = true
 	r.outcome = "done"

@@ -25,6 +25,9 @@ type spy struct {
 	updates  []*secretsmanager.UpdateSecretVersionStageInput
 	onPut    func(in *secretsmanager.PutSecretValueInput) error
 	onGetPen func(in *secretsmanager.GetSecretValueInput) (bool, error)
+	// onUpdate, if set, runs after the real UpdateSecretVersionStage and may
+	// replace its answer (a request applied whose answer was lost).
+	onUpdate func(in *secretsmanager.UpdateSecretVersionStageInput, err error) error
 }
 
 func (s *spy) PutSecretValue(ctx context.Context, in *secretsmanager.PutSecretValueInput, o ...func(*secretsmanager.Options)) (*secretsmanager.PutSecretValueOutput, error) {
@@ -43,8 +46,15 @@ func (s *spy) PutSecretValue(ctx context.Context, in *secretsmanager.PutSecretVa
 func (s *spy) UpdateSecretVersionStage(ctx context.Context, in *secretsmanager.UpdateSecretVersionStageInput, o ...func(*secretsmanager.Options)) (*secretsmanager.UpdateSecretVersionStageOutput, error) {
 	s.mu.Lock()
 	s.updates = append(s.updates, in)
+	hook := s.onUpdate
 	s.mu.Unlock()
-	return s.SecretsAPI.UpdateSecretVersionStage(ctx, in, o...)
+	out, err := s.SecretsAPI.UpdateSecretVersionStage(ctx, in, o...)
+	if hook != nil {
+		if herr := hook(in, err); herr != nil {
+			return nil, herr
+		}
+	}
+	return out, err
 }
 
 func (s *spy) GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, o ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
@@ -54,6 +64,19 @@ func (s *spy) GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretVa
 		}
 	}
 	return s.SecretsAPI.GetSecretValue(ctx, in, o...)
+}
+
+// moves returns the recorded UpdateSecretVersionStage calls for label.
+func (s *spy) moves(label string) []*secretsmanager.UpdateSecretVersionStageInput {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*secretsmanager.UpdateSecretVersionStageInput
+	for _, u := range s.updates {
+		if aws.ToString(u.VersionStage) == label {
+			out = append(out, u)
+		}
+	}
+	return out
 }
 
 func withSpy(sp *spy) envOption {
@@ -301,8 +324,12 @@ func TestFinishSecretMovesAWSCURRENTAndAWSPREVIOUSFollows(t *testing.T) {
 	if !slices.Contains(st[token], rotation.StageCurrent) || !slices.Contains(st[old], rotation.StagePrevious) {
 		t.Fatalf("labels after finish: %v", st)
 	}
-	if len(sp.updates) != 1 || aws.ToString(sp.updates[0].RemoveFromVersionId) != old || aws.ToString(sp.updates[0].MoveToVersionId) != token {
-		t.Fatalf("want one UpdateSecretVersionStage(move %s, remove %s), got %+v", token, old, sp.updates)
+	moves := sp.moves(rotation.StageCurrent)
+	if len(moves) != 1 || aws.ToString(moves[0].RemoveFromVersionId) != old || aws.ToString(moves[0].MoveToVersionId) != token {
+		t.Fatalf("want one UpdateSecretVersionStage(AWSCURRENT, move %s, remove %s), got %+v", token, old, moves)
+	}
+	if len(sp.updates) != 2 || !slices.Contains(st[token], rotation.StageTested) {
+		t.Fatalf("want the %s marker moved to the token by testSecret (one more UpdateSecretVersionStage): %v, %d updates", rotation.StageTested, st, len(sp.updates))
 	}
 	if e.strategy.finished != 1 {
 		t.Fatal("the after-finish hook did not run once")
@@ -312,8 +339,8 @@ func TestFinishSecretMovesAWSCURRENTAndAWSPREVIOUSFollows(t *testing.T) {
 	if err := e.step(arn, token, rotation.StepFinish); err != nil {
 		t.Fatal(err)
 	}
-	if len(sp.updates) != 1 || e.strategy.finished != 2 {
-		t.Fatalf("retried finish: updates %d (want 1), hook runs %d (want 2)", len(sp.updates), e.strategy.finished)
+	if len(sp.updates) != 2 || e.strategy.finished != 2 {
+		t.Fatalf("retried finish: updates %d (want 2), hook runs %d (want 2)", len(sp.updates), e.strategy.finished)
 	}
 	// After the service removed AWSPENDING, a finish is a pure no-op.
 	if _, err := e.sm.UpdateSecretVersionStage(context.Background(), &secretsmanager.UpdateSecretVersionStageInput{SecretId: aws.String(arn), VersionStage: aws.String(rotation.StagePending), RemoveFromVersionId: aws.String(token)}); err != nil {
@@ -322,7 +349,7 @@ func TestFinishSecretMovesAWSCURRENTAndAWSPREVIOUSFollows(t *testing.T) {
 	if err := e.step(arn, token, rotation.StepFinish); err != nil {
 		t.Fatal(err)
 	}
-	if len(sp.updates) != 1 || e.strategy.finished != 2 {
+	if len(sp.updates) != 2 || e.strategy.finished != 2 {
 		t.Fatal("a finishSecret on a completed rotation did work")
 	}
 }
@@ -392,7 +419,9 @@ func TestRotationTokenIsPassedToPutSecretValueAndNeverLogged(t *testing.T) {
 	}
 }
 
-func TestAWarmRotationMakesSevenSecretsManagerCallsAndAColdOneEight(t *testing.T) {
+// The happy path costs one call more than the bare contract: testSecret moves
+// the ROTATION_TESTED marker (the proof finishSecret requires).
+func TestAWarmRotationMakesEightSecretsManagerCallsAndAColdOneNine(t *testing.T) {
 	e := newEnv(t)
 	arn := e.newSecret(initial)
 	count := func() map[string]int {
@@ -418,11 +447,14 @@ func TestAWarmRotationMakesSevenSecretsManagerCallsAndAColdOneEight(t *testing.T
 		return n
 	}
 	t.Logf("cold %v, warm %v", cold, warm)
-	if total(cold) != 8 {
-		t.Fatalf("cold rotation: want 8 Secrets Manager calls, got %d: %v", total(cold), cold)
+	if total(cold) != 9 {
+		t.Fatalf("cold rotation: want 9 Secrets Manager calls, got %d: %v", total(cold), cold)
 	}
-	if total(warm) != 7 {
-		t.Fatalf("warm rotation: want 7 Secrets Manager calls (the current value cached by version id), got %d: %v", total(warm), warm)
+	if total(warm) != 8 {
+		t.Fatalf("warm rotation: want 8 Secrets Manager calls (the current value cached by version id), got %d: %v", total(warm), warm)
+	}
+	if warm["secretsmanager:UpdateSecretVersionStage"] != 2 {
+		t.Fatalf("want two label moves (ROTATION_TESTED in testSecret, AWSCURRENT in finishSecret): %v", warm)
 	}
 	if warm["secretsmanager:DescribeSecret"] != 4 {
 		t.Fatalf("labels must be re-read on every step: %v", warm)

@@ -19,6 +19,13 @@ const (
 	StepFinish Step = "finishSecret"
 )
 
+// StepProbe is the suite's own read-only step, never sent by the service: it
+// proves that the version named by ClientRequestToken, which must carry
+// AWSCURRENT, still authenticates in the target (the strategy's Test in its
+// configuration-test mode). It changes nothing; operators run it before
+// discarding a stuck rotation (internal/operator).
+const StepProbe Step = "probeSecret"
+
 // Steps lists the four steps in the order the service calls them.
 var Steps = []Step{StepCreate, StepSet, StepTest, StepFinish}
 
@@ -83,11 +90,11 @@ func ParseEvent(raw []byte) (Event, error) {
 // RotationToken, when present, is bounded and printable.
 func (e Event) Validate() error {
 	switch e.Step {
-	case StepCreate, StepSet, StepTest, StepFinish:
+	case StepCreate, StepSet, StepTest, StepFinish, StepProbe:
 	case "":
 		return newError(ClassInput, "", "validate event", "field Step is missing", nil)
 	default:
-		return newError(ClassInput, "", "validate event", fmt.Sprintf("unknown Step %q: want createSecret, setSecret, testSecret or finishSecret", clip(string(e.Step), 40)), nil)
+		return newError(ClassInput, "", "validate event", fmt.Sprintf("unknown Step %q: want createSecret, setSecret, testSecret, finishSecret or probeSecret", clip(string(e.Step), 40)), nil)
 	}
 	if err := checkField("SecretId", e.SecretID, maxSecretIDLen, true); err != nil {
 		return err

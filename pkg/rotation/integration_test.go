@@ -37,7 +37,7 @@ func TestEveryCrashPointOfARotationConverges(t *testing.T) {
 		},
 	})
 	t.Logf("crash points exercised: %d", len(points))
-	// 8 Secrets Manager calls + set + login, before and after each.
+	// 9 Secrets Manager calls (cold) + set + login, before and after each.
 	if len(points) < 16 {
 		t.Fatalf("too few failure points: %d", len(points))
 	}

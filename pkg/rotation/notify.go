@@ -19,7 +19,7 @@ const NotificationSchemaVersion = 1
 // Notification events.
 const (
 	EventStarted          = "rotation.started"   // createSecret stored a new pending value
-	EventSucceeded        = "rotation.succeeded" // finishSecret promoted the new version
+	EventSucceeded        = "rotation.succeeded" // finishSecret moved AWSCURRENT to the new version: once per promotion
 	EventFailed           = "rotation.failed"    // any step failed
 	EventWarning          = "rotation.warning"   // a step succeeded with warnings
 	EventConfigTestPassed = "configtest.passed"  // testSecret on an empty pending version passed
@@ -102,14 +102,21 @@ func (s *SNSNotifier) Notify(ctx context.Context, n Notification) error {
 // notify builds and sends the step's notification, if any. A failed publish
 // is logged and never fails the rotation.
 func (e *Engine) notify(ctx context.Context, r *run, dur time.Duration, re *Error) {
-	if e.cfg.Notifier == nil {
-		return
+	if e.cfg.Notifier == nil || r.ev.Step == StepProbe {
+		return // a probe is an operator's question, answered by its result
 	}
 	n := Notification{
 		SchemaVersion: NotificationSchemaVersion, Kind: e.cfg.Strategy.Kind(), Function: e.cfg.FunctionName,
 		SecretARN: r.arn, VersionID: r.ev.ClientRequestToken, Step: string(r.ev.Step), Outcome: "success",
 		DurationMs: dur.Milliseconds(), ConfigTest: r.configTest, Warnings: r.report.Warnings, Details: r.report.Details,
 		Time: e.cfg.Now().UTC(),
+	}
+	if re != nil && r.promoted {
+		// AWSCURRENT moved and then the after-finish action failed: two
+		// events, the promotion (its one rotation.succeeded) and the failure.
+		ok := n
+		ok.Event, ok.Warnings, ok.Details = EventSucceeded, nil, nil
+		e.publish(ctx, r, ok)
 	}
 	switch {
 	case re != nil:
@@ -129,6 +136,10 @@ func (e *Engine) notify(ctx context.Context, r *run, dur time.Duration, re *Erro
 	default:
 		return
 	}
+	e.publish(ctx, r, n)
+}
+
+func (e *Engine) publish(ctx context.Context, r *run, n Notification) {
 	if err := e.cfg.Notifier.Notify(ctx, n); err != nil {
 		e.log.WarnContext(ctx, "notification not published; the rotation goes on", "secretArn", r.arn, "event", n.Event, "error", r.red.Redact(err.Error()))
 	}

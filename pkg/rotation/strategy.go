@@ -37,8 +37,14 @@ type Strategy interface {
 
 // Finisher is an optional hook a Strategy implements to act after the engine
 // has moved AWSCURRENT to the new version (expire the outgoing database user,
-// mark the previous API key as retiring). It must be idempotent. A failing
-// hook is reported as a warning; the promotion stands.
+// mark the previous API key as retiring). It must be idempotent. The
+// promotion stands whatever the hook does. A failing hook fails finishSecret
+// as a retryable error (rotation.failed): the service retries the rotation,
+// and the retried finishSecret — the token already AWSCURRENT, AWSPENDING
+// still on it — runs the hook again, until it succeeds or the service gives
+// up. That retried run is not a second promotion: it publishes no
+// rotation.succeeded (only rotation.failed or rotation.warning when it fails
+// or warns) and logs the outcome "finish-retried".
 type Finisher interface {
 	AfterFinish(ctx context.Context, req *FinishRequest) (*FinishResponse, error)
 }
