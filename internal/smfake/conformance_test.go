@@ -130,6 +130,25 @@ func (e *env) move(label, to, from string) error {
 	return err
 }
 
+// wantListed checks which versions ListSecretVersionIds returns (in any order).
+func (e *env) wantListed(deprecated bool, ids ...string) error {
+	out, err := e.api.ListSecretVersionIds(e.ctx, &secretsmanager.ListSecretVersionIdsInput{SecretId: aws.String(e.name), IncludeDeprecated: aws.Bool(deprecated)})
+	if err != nil {
+		return err
+	}
+	var got []string
+	for _, v := range out.Versions {
+		got = append(got, aws.ToString(v.VersionId))
+	}
+	sort.Strings(got)
+	want := append([]string(nil), ids...)
+	sort.Strings(want)
+	if !reflect.DeepEqual(got, want) {
+		return fmt.Errorf("ListSecretVersionIds(IncludeDeprecated=%v) = %v, want %v", deprecated, got, want)
+	}
+	return nil
+}
+
 func (e *env) describe() (*secretsmanager.DescribeSecretOutput, error) {
 	return e.api.DescribeSecret(e.ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(e.name)})
 }
@@ -722,6 +741,101 @@ var rows = []row{
 						return fmt.Errorf("moto no longer lists the deprecated version with no labels: %v", d.VersionIdsToStages)
 					}
 					return nil
+				},
+			)
+		},
+	},
+	{
+		name: "ListSecretVersionIds_lists_versions_with_a_value_and_unlabelled_ones_only_with_IncludeDeprecated",
+		run: func(e *env) error {
+			return all(
+				step("create", func() error { return e.create(tA, "v1") }),
+				step("put B", func() error { return e.put(tB, "v2") }),
+				step("put C", func() error { return e.put(tC, "v3") }), // A loses AWSPREVIOUS: deprecated
+				step("rotate D", func() error { return e.rotate(tD) }), // the empty placeholder
+				func() error { return e.wantListed(false, tB, tC) },
+				func() error { return e.wantListed(true, tA, tB, tC) },
+			)
+		},
+		motoWrong: "moto ignores IncludeDeprecated and lists every version, the empty placeholder included",
+		moto: func(e *env) error {
+			return all(
+				step("create", func() error { return e.create(tA, "v1") }),
+				step("put B", func() error { return e.put(tB, "v2") }),
+				step("put C", func() error { return e.put(tC, "v3") }),
+				step("rotate D", func() error { return e.rotate(tD) }),
+				func() error { return e.wantListed(false, tA, tB, tC, tD) },
+			)
+		},
+	},
+	{
+		name: "ListSecretVersionIds_pages_with_MaxResults_and_NextToken",
+		run: func(e *env) error {
+			return all(
+				step("create", func() error { return e.create(tA, "v1") }),
+				step("put B", func() error { return e.put(tB, "v2") }),
+				step("put C", func() error { return e.put(tC, "v3") }),
+				func() error {
+					seen := map[string]bool{}
+					var next *string
+					for pages := 0; ; pages++ {
+						if pages > 3 {
+							return errors.New("more than three pages of one version each")
+						}
+						out, err := e.api.ListSecretVersionIds(e.ctx, &secretsmanager.ListSecretVersionIdsInput{
+							SecretId: aws.String(e.name), IncludeDeprecated: aws.Bool(true), MaxResults: aws.Int32(1), NextToken: next,
+						})
+						if err != nil {
+							return err
+						}
+						if len(out.Versions) > 1 {
+							return fmt.Errorf("MaxResults 1 returned %d versions", len(out.Versions))
+						}
+						for _, v := range out.Versions {
+							seen[aws.ToString(v.VersionId)] = true
+						}
+						if next = out.NextToken; next == nil {
+							break
+						}
+					}
+					if !reflect.DeepEqual(seen, map[string]bool{tA: true, tB: true, tC: true}) {
+						return fmt.Errorf("pages listed %v", seen)
+					}
+					return nil
+				},
+			)
+		}, motoWrong: "moto ignores MaxResults and returns every version in the first page",
+		moto: func(e *env) error {
+			return all(
+				step("create", func() error { return e.create(tA, "v1") }),
+				step("put B", func() error { return e.put(tB, "v2") }),
+				step("put C", func() error { return e.put(tC, "v3") }),
+				func() error {
+					out, err := e.api.ListSecretVersionIds(e.ctx, &secretsmanager.ListSecretVersionIdsInput{SecretId: aws.String(e.name), IncludeDeprecated: aws.Bool(true), MaxResults: aws.Int32(1)})
+					if err != nil {
+						return err
+					}
+					if len(out.Versions) != 3 {
+						return fmt.Errorf("moto now honours MaxResults (%d versions)", len(out.Versions))
+					}
+					return nil
+				},
+			)
+		},
+	},
+	{
+		name: "UpdateSecretVersionStage_AWSCURRENT_with_RemoveFromVersionId_is_a_compare_and_swap",
+		run: func(e *env) error {
+			return all(
+				step("create", func() error { return e.create(tA, "v1") }),
+				// Two writers read A, each puts its value under a private label.
+				step("put B staged", func() error { return e.put(tB, "v2", "WRITER_B") }),
+				step("put C staged", func() error { return e.put(tC, "v3", "WRITER_C") }),
+				func() error { return e.wantStages(stageMap{tA: {StageCurrent}, tB: {"WRITER_B"}, tC: {"WRITER_C"}}) },
+				step("B wins: move AWSCURRENT from A", func() error { return e.move(StageCurrent, tB, tA) }),
+				expect[*types.InvalidParameterException]("C loses: AWSCURRENT is no longer on A", func() error { return e.move(StageCurrent, tC, tA) }),
+				func() error {
+					return e.wantStages(stageMap{tA: {StagePrevious}, tB: {StageCurrent, "WRITER_B"}, tC: {"WRITER_C"}})
 				},
 			)
 		},

@@ -3,8 +3,9 @@
 // placeholder made by RotateSecret, PutSecretValue idempotency on the
 // ClientRequestToken, how staging labels move (AWSPREVIOUS follows
 // AWSCURRENT; RemoveFromVersionId required and checked), the
-// "previous rotation isn't complete" check, and deprecated versions dropping
-// out of DescribeSecret.
+// "previous rotation isn't complete" check, deprecated versions dropping
+// out of DescribeSecret, and which versions ListSecretVersionIds lists (only
+// those with a value; unlabelled ones on request; paged by MaxResults).
 //
 // A *Fake has the same method signatures as *secretsmanager.Client for the
 // operations the rotation suite uses, and returns the SDK's own error types
@@ -52,6 +53,7 @@ type API interface {
 	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
 	PutSecretValue(ctx context.Context, in *secretsmanager.PutSecretValueInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.PutSecretValueOutput, error)
 	UpdateSecretVersionStage(ctx context.Context, in *secretsmanager.UpdateSecretVersionStageInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.UpdateSecretVersionStageOutput, error)
+	ListSecretVersionIds(ctx context.Context, in *secretsmanager.ListSecretVersionIdsInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.ListSecretVersionIdsOutput, error)
 	RotateSecret(ctx context.Context, in *secretsmanager.RotateSecretInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.RotateSecretOutput, error)
 	TagResource(ctx context.Context, in *secretsmanager.TagResourceInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.TagResourceOutput, error)
 	UntagResource(ctx context.Context, in *secretsmanager.UntagResourceInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.UntagResourceOutput, error)
@@ -229,6 +231,10 @@ func errExists(format string, a ...any) error {
 
 func errLimit(format string, a ...any) error {
 	return &types.LimitExceededException{Message: aws.String(fmt.Sprintf(format, a...))}
+}
+
+func errInvalidNextToken() error {
+	return &types.InvalidNextTokenException{Message: aws.String("The NextToken value is invalid.")}
 }
 
 func required(op string, fields ...string) error {
@@ -696,6 +702,61 @@ func (f *Fake) updateSecretVersionStage(in *secretsmanager.UpdateSecretVersionSt
 	}
 	s.attach(label, to)
 	return ok()
+}
+
+// ListSecretVersionIds lists the versions that hold a value (never the empty
+// placeholder RotateSecret makes): the labelled ones, and with
+// IncludeDeprecated also those without a label. MaxResults (1–100) pages the
+// list; NextToken continues it, and one the fake did not hand out is an
+// InvalidNextTokenException. The service documents no order; the fake lists
+// in creation order, oldest first, so a caller must sort by CreatedDate.
+func (f *Fake) ListSecretVersionIds(ctx context.Context, in *secretsmanager.ListSecretVersionIdsInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.ListSecretVersionIdsOutput, error) {
+	return serve(f, ctx, "ListSecretVersionIds", in, func(in *secretsmanager.ListSecretVersionIdsInput) bool { return in.SecretId != nil }, []string{"SecretId"}, f.listSecretVersionIds)
+}
+
+func (f *Fake) listSecretVersionIds(in *secretsmanager.ListSecretVersionIdsInput) (*secretsmanager.ListSecretVersionIdsOutput, error) {
+	s, err := f.find(in.SecretId)
+	if err != nil {
+		return nil, err
+	}
+	max := 100
+	if in.MaxResults != nil {
+		if *in.MaxResults < 1 || *in.MaxResults > 100 {
+			return nil, errInvalidParam("MaxResults must be between 1 and 100.")
+		}
+		max = int(*in.MaxResults)
+	}
+	var ids []string
+	for _, id := range s.order {
+		v := s.versions[id]
+		if v.hasValue && (len(v.stages) > 0 || aws.ToBool(in.IncludeDeprecated)) {
+			ids = append(ids, id)
+		}
+	}
+	start := 0
+	if tok := aws.ToString(in.NextToken); tok != "" {
+		n, err := fmt.Sscanf(tok, "smfake-page-%d", &start)
+		if err != nil || n != 1 || start < 0 || start > len(ids) {
+			return nil, errInvalidNextToken()
+		}
+	}
+	end := min(start+max, len(ids))
+	out := &secretsmanager.ListSecretVersionIdsOutput{ARN: aws.String(s.arn), Name: aws.String(s.name), Versions: []types.SecretVersionsListEntry{}}
+	for _, id := range ids[start:end] {
+		v := s.versions[id]
+		e := types.SecretVersionsListEntry{VersionId: aws.String(id), CreatedDate: aws.Time(v.created)}
+		if len(v.stages) > 0 {
+			e.VersionStages = append([]string(nil), v.stages...)
+		}
+		if s.kmsKeyID != nil {
+			e.KmsKeyIds = []string{*s.kmsKeyID}
+		}
+		out.Versions = append(out.Versions, e)
+	}
+	if end < len(ids) {
+		out.NextToken = aws.String(fmt.Sprintf("smfake-page-%d", end))
+	}
+	return out, nil
 }
 
 // RotateSecret configures rotation (RotationLambdaARN, RotationRules) and

@@ -2,6 +2,7 @@ package rotation
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -68,21 +69,63 @@ type Version struct {
 }
 
 // Store is the narrow reader and writer the engine hands a strategy. It
-// reaches the rotated secret's previous version and *other* secrets (a master
+// reaches the rotated secret's earlier versions and *other* secrets (a master
 // secret, a verifier secret, a public JWKS secret); it never moves the
 // rotated secret's labels.
 type Store interface {
 	// Previous returns the rotated secret's AWSPREVIOUS version, or nil if none.
 	Previous(ctx context.Context) (*Version, error)
+	// Versions returns up to max of the rotated secret's versions that hold
+	// a value, labelled or not, newest first (by creation time; ties by id),
+	// with their values: for a strategy that must find which stored
+	// credential the target still accepts, such as a password no label points
+	// at any more after an operator removed a failed rotation's AWSPENDING.
+	// max <= 0 means DefaultVersionLimit; more than MaxVersionLimit is cut
+	// to it. Secrets Manager keeps unlabelled versions for a while only
+	// (about 100 versions, none younger than 24 hours pruned), so an old
+	// enough value may be gone. Costs one ListSecretVersionIds per 100
+	// versions and one GetSecretValue per returned version not yet cached.
+	Versions(ctx context.Context, max int) ([]*Version, error)
 	// GetSecret reads another secret by version id, or by stage when
 	// versionID is empty (stage defaults to AWSCURRENT). Nil, nil when the
 	// secret or version does not exist or has no value.
 	GetSecret(ctx context.Context, secretID, versionID, stage string) (*Version, error)
 	// PutSecret writes a new AWSCURRENT version of another secret under
-	// token (ClientRequestToken). Writing the same value under the same token
-	// again succeeds; a different value under a used token is a state error.
+	// token (ClientRequestToken), whatever version is current: the last
+	// writer wins. Writing the same value under the same token again
+	// succeeds; a different value under a used token is a state error. A
+	// secret that several rotations read, modify and write must use
+	// SwapSecret instead.
 	PutSecret(ctx context.Context, secretID, token string, value []byte) error
+	// SwapSecret is a compare-and-swap on another secret: it writes value
+	// under token (ClientRequestToken) with the private label StageSwap and
+	// then moves AWSCURRENT onto it only if AWSCURRENT is still on version
+	// base, the version the caller read and derived value from (base "": the
+	// secret had no value). If another writer moved AWSCURRENT meanwhile it
+	// returns an error for which errors.Is(err, ErrSecretMoved) holds (class
+	// state, retryable), AWSCURRENT stays where that writer put it, and the
+	// caller reads again, merges and swaps again. Retrying the same swap
+	// (same base, token and value) after a crash at any point succeeds; a
+	// different value under a used token is a state error. The rotated
+	// secret itself is refused.
+	SwapSecret(ctx context.Context, secretID, base, token string, value []byte) error
 }
+
+// Version listing bounds of Store.Versions.
+const (
+	DefaultVersionLimit = 10
+	MaxVersionLimit     = 100
+)
+
+// StageSwap is the private staging label Store.SwapSecret puts on the
+// version it writes, so that the version is not an unlabelled (deprecated)
+// one while it waits for AWSCURRENT. It stays on the last version written
+// that way; never set it by hand.
+const StageSwap = "ROTATION_SWAP"
+
+// ErrSecretMoved is the cause of Store.SwapSecret's error when AWSCURRENT
+// was no longer on the version the caller read.
+var ErrSecretMoved = errors.New("AWSCURRENT moved to another version since it was read")
 
 // Report is what every verb may return besides its result: warnings that the
 // log and the notification carry, and non-secret details.

@@ -186,8 +186,10 @@ func (s *Strategy) Set(ctx context.Context, req *rotation.SetRequest) (*rotation
 
 // setSingle: the user changes its own password. It logs in with AWSCURRENT;
 // if the database refuses that password it tries AWSPENDING (a retried
-// setSecret: already done) and then AWSPREVIOUS (the database is still at
-// the previous password).
+// setSecret: already done) and then every other stored version of the
+// secret that still has a value, newest first (see findLive): the database
+// may be at AWSPREVIOUS's password, or at the password of a failed rotation
+// whose AWSPENDING an operator removed, which no label points at any more.
 func (s *Strategy) setSingle(ctx context.Context, req *rotation.SetRequest, ep endpoint, cur, pend *Secret, resp *rotation.SetResponse) error {
 	who := "the AWSCURRENT user " + cur.Username
 	conn, err := s.connect(ctx, ep, cur.Username, cur.Password, false, who)
@@ -202,18 +204,16 @@ func (s *Strategy) setSingle(ctx context.Context, req *rotation.SetRequest, ep e
 		if !isAuthFailure(perr) {
 			return perr
 		}
-		prevConn, tried, perr := s.connectPrevious(ctx, req.Store, ep, cur)
-		if perr != nil {
-			return perr
+		tried := []string{"AWSCURRENT (" + req.Current.ID + ")", "AWSPENDING (" + req.Pending.ID + ")"}
+		live, err := s.findLive(ctx, req.Store, ep, cur, []string{cur.Username}, map[string]bool{cur.Password: true, pend.Password: true}, tried, err)
+		if err != nil {
+			return err
 		}
-		if prevConn == nil {
-			return rotation.NewError(rotation.ClassAuthentication, "postgres:connect",
-				fmt.Sprintf("the database at %s refuses the %s passwords of user %s: its password was changed outside rotation; set the role's password to the AWSCURRENT value (or store the database's password as AWSCURRENT) and rotate again", ep, tried, cur.Username), err)
-		}
-		resp.Details["recovered"] = "the database was still at the AWSPREVIOUS password"
-		conn, err = prevConn, nil
-	}
-	if err != nil {
+		resp.Details["recovered"] = live.what
+		resp.Details["recoveredFrom"] = live.version.ID
+		s.log.InfoContext(ctx, "setSecret: "+live.what, "user", cur.Username, "versionId", live.version.ID)
+		conn = live.conn
+	} else if err != nil {
 		return err
 	}
 	defer closeConn(conn)
@@ -227,30 +227,63 @@ func (s *Strategy) setSingle(ctx context.Context, req *rotation.SetRequest, ep e
 	return nil
 }
 
-// connectPrevious logs in with the AWSPREVIOUS password of the same user,
-// if there is one. tried lists the passwords tried, for the error.
-func (s *Strategy) connectPrevious(ctx context.Context, st rotation.Store, ep endpoint, cur *Secret) (Session, string, error) {
-	tried := "AWSCURRENT and AWSPENDING"
-	pv, err := st.Previous(ctx)
+// liveVersion is a stored version whose credentials the database accepts.
+type liveVersion struct {
+	conn    Session
+	version *rotation.Version
+	sec     *Secret
+	what    string // for the log and the step's details
+}
+
+// findLive looks for the stored version of the rotated secret whose
+// credentials the database still accepts: the versions with a value
+// (Store.Versions, newest first, at most rotation.DefaultVersionLimit),
+// skipping those for another server, for a user not in users, or with a
+// password in skip (already tried). tried names what was tried before, for
+// the error, refused the first refusal (kept as the error's cause). The
+// first that logs in wins; a failure other than a refused
+// password (the server is down) ends the search with that error. When no
+// stored password is accepted the error lists every version tried, by id
+// (never a value): the password was then changed outside rotation, or by a
+// version Secrets Manager no longer keeps.
+func (s *Strategy) findLive(ctx context.Context, st rotation.Store, ep endpoint, cur *Secret, users []string, skip map[string]bool, tried []string, refused error) (*liveVersion, error) {
+	vs, err := st.Versions(ctx, rotation.DefaultVersionLimit)
 	if err != nil {
-		return nil, tried, err
+		return nil, err
 	}
-	if pv == nil {
-		return nil, tried, nil
-	}
-	prev, err := ParseSecret("the AWSPREVIOUS secret value", pv.Value)
-	if err != nil || prev.Username != cur.Username || !sameTarget(prev, cur) || prev.Password == cur.Password {
-		return nil, tried, nil
-	}
-	tried = "AWSCURRENT, AWSPENDING and AWSPREVIOUS"
-	conn, err := s.connect(ctx, ep, prev.Username, prev.Password, false, "the AWSPREVIOUS user "+prev.Username)
-	if err != nil {
-		if isAuthFailure(err) {
-			return nil, tried, nil
+	var ids []string
+	for _, v := range vs {
+		sec, perr := ParseSecret("a stored version of the secret", v.Value)
+		if perr != nil || !sameTarget(sec, cur) || !slices.Contains(users, sec.Username) || skip[sec.Password] {
+			continue
 		}
-		return nil, tried, err
+		skip[sec.Password] = true
+		label := "version " + v.ID
+		if len(v.Stages) > 0 {
+			label += " (" + strings.Join(v.Stages, ",") + ")"
+		}
+		ids = append(ids, v.ID)
+		conn, cerr := s.connect(ctx, ep, sec.Username, sec.Password, false, "the user "+sec.Username+" of "+label)
+		if cerr == nil {
+			what := "the database was at the password of " + label + ", which no label points at any more"
+			if slices.Contains(v.Stages, rotation.StagePrevious) {
+				what = "the database was still at the AWSPREVIOUS password (" + label + ")"
+			} else if len(v.Stages) > 0 {
+				what = "the database was at the password of " + label
+			}
+			return &liveVersion{conn: conn, version: v, sec: sec, what: what}, nil
+		}
+		if !isAuthFailure(cerr) {
+			return nil, cerr
+		}
 	}
-	return conn, tried, nil
+	all := tried
+	if len(ids) > 0 {
+		all = append(all, "the stored versions "+strings.Join(ids, ", "))
+	}
+	return nil, rotation.NewError(rotation.ClassAuthentication, "postgres:connect",
+		fmt.Sprintf("the database at %s refuses the password of user %s in every stored version of the secret tried (%s; the %d newest versions with a value are tried): the password was changed outside rotation, or by a version Secrets Manager no longer keeps; set the role's password to the AWSCURRENT value (or store the database's password as AWSCURRENT) and rotate again",
+			ep, strings.Join(users, " or "), strings.Join(all, "; "), rotation.DefaultVersionLimit), refused)
 }
 
 // verifierFor hashes password for role and checks that the statement
@@ -328,6 +361,23 @@ func (s *Strategy) setAlternating(ctx context.Context, req *rotation.SetRequest,
 	// Confused-deputy check: the admin secret is only used for a secret whose
 	// current credentials really log in at its host.
 	cc, err := s.connect(ctx, ep, cur.Username, cur.Password, false, "the AWSCURRENT user "+cur.Username)
+	if err != nil && isAuthFailure(err) {
+		// AWSCURRENT is refused (say an operator moved it back to a role
+		// whose term was expired): another stored version of this same
+		// secret that logs in at this server is the same proof.
+		other, oerr := otherRole(cur)
+		if oerr != nil {
+			return oerr
+		}
+		live, lerr := s.findLive(ctx, req.Store, ep, cur, []string{cur.Username, other}, map[string]bool{cur.Password: true}, []string{"AWSCURRENT (" + req.Current.ID + ")"}, err)
+		if lerr == nil {
+			resp.Details["currentRefused"] = "the confused-deputy check used " + live.version.ID + " instead"
+			s.log.WarnContext(ctx, "setSecret: AWSCURRENT is refused; proved the secret with another stored version", "versionId", live.version.ID, "user", live.sec.Username)
+			cc, err = live.conn, nil
+		} else {
+			err = lerr
+		}
+	}
 	if err != nil {
 		var re *rotation.Error
 		if errors.As(err, &re) {

@@ -165,6 +165,16 @@ func (s *Strategy) Create(ctx context.Context, req *rotation.CreateRequest) (*ro
 		if due := r.RetiredAt.Add(s.cfg.RemovalDelay()); due.After(r.RemoveAfter) {
 			r.RemoveAfter = due
 		}
+		// The key AWSCURRENT's own rotation retired signed until that
+		// version was promoted, at an unknown time after its createSecret
+		// (the service retries whole rotations; finishSecret can come much
+		// later). This createSecret read that version as AWSCURRENT, so the
+		// promotion is behind us: the removal clock starts now at the latest.
+		if retiredByPromotionOf(cur, r) {
+			if due := now.Add(s.cfg.RemovalDelay()); due.After(r.RemoveAfter) {
+				r.RemoveAfter = due
+			}
+		}
 		switch {
 		case slices.Contains(drop, r.KID):
 		case !r.RemoveAfter.After(now):
@@ -248,6 +258,13 @@ func (s *Strategy) Create(ctx context.Context, req *rotation.CreateRequest) (*ro
 		rep.Warnings = append(rep.Warnings, fmt.Sprintf("the document is %d bytes of Secrets Manager's 65536 with %d retired keys: rotate less often, shorten JWT_MAX_TOKEN_LIFETIME, or use ES256/EdDSA (smaller keys)", n, len(next.Retired)))
 	}
 	return resp, nil
+}
+
+// retiredByPromotionOf reports whether r is the key that cur's promotion
+// retired: the createSecret that built cur stamped the key it made active
+// (ActivatedAt) and the key it retired (RetiredAt) with the same time.
+func retiredByPromotionOf(cur *jwks.Document, r jwks.RetiredKey) bool {
+	return cur.Active != nil && !cur.Active.ActivatedAt.IsZero() && r.RetiredAt.Equal(cur.Active.ActivatedAt)
 }
 
 // PublicToken is the ClientRequestToken setSecret writes the public-JWKS

@@ -326,14 +326,17 @@ func TestALongerRemovalDelayExtendsRetiredKeysAndAShorterOneDoesNotCutThem(t *te
 	longer := cfg
 	longer.MaxTokenLifetime = 10 * time.Hour
 	c.Add(2 * time.Hour) // past the old removal time (1h17m), within the new one
+	observed := c.Now()
 	s.rig(t, longer, c).rotate(t, secret)
 	d := s.doc(t, secret)
 	if !d.HasKID(retired.KID) {
 		t.Fatalf("a key retired 2h ago was removed although tokens may now live 10h")
 	}
+	// This rotation is the first to find the key retired in AWSCURRENT: its
+	// removal clock starts here, with the delay now configured.
 	for _, r := range d.Retired {
-		if r.KID == retired.KID && !r.RemoveAfter.Equal(retired.RetiredAt.Add(longer.RemovalDelay())) {
-			t.Fatalf("removeAfter %s, want %s", r.RemoveAfter, retired.RetiredAt.Add(longer.RemovalDelay()))
+		if r.KID == retired.KID && !r.RemoveAfter.Equal(observed.Add(longer.RemovalDelay())) {
+			t.Fatalf("removeAfter %s, want %s", r.RemoveAfter, observed.Add(longer.RemovalDelay()))
 		}
 	}
 	c.Add(time.Hour)
