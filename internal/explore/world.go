@@ -2,6 +2,7 @@ package explore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,8 +13,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/rotation-suite/rotation/internal/operator"
 	"github.com/rotation-suite/rotation/internal/smfake"
 	"github.com/rotation-suite/rotation/pkg/rotation"
 )
@@ -86,9 +89,11 @@ type World struct {
 	ActionTime, TickTime time.Duration
 	// UnstickAge is the --older-than of `rotate unstick`.
 	UnstickAge time.Duration
-	// Unsticker runs `rotate unstick`; nil: the built-in model of the
-	// operator tool's discard-only behaviour (see legacyUnstick).
-	Unsticker func(ctx context.Context, w *World, i int, mode string) (string, error)
+	// LegacyUnstick replaces the operator tool (internal/operator) with a
+	// model of its first version, which removed a stuck AWSPENDING on age
+	// alone (see legacyUnstick): the harness's proof that it catches the
+	// stranding that caused.
+	LegacyUnstick bool
 
 	subject Subject
 	secrets []*rotated
@@ -117,9 +122,6 @@ func NewWorld(ctx context.Context, subject Subject) (*World, error) {
 		values:     map[string]string{},
 	}
 	w.SM = smfake.New(smfake.WithClock(w.Clock.Now))
-	if DefaultUnsticker != nil {
-		w.Unsticker = DefaultUnsticker
-	}
 	arns, err := subject.Setup(ctx, w)
 	if err != nil {
 		return nil, fmt.Errorf("setup: %w", err)
@@ -144,10 +146,6 @@ func NewWorld(ctx context.Context, subject Subject) (*World, error) {
 	}
 	return w, nil
 }
-
-// DefaultUnsticker, when set (by a package that has the operator tool),
-// replaces the built-in model of `rotate unstick` in every new World.
-var DefaultUnsticker func(ctx context.Context, w *World, i int, mode string) (string, error)
 
 // CreateSecret creates a secret with value as its AWSCURRENT version under a
 // deterministic version id, and returns its ARN (for Subject.Setup).
@@ -296,10 +294,10 @@ func (w *World) Apply(ctx context.Context, a Action) string {
 	case Unstick:
 		var out string
 		var err error
-		if w.Unsticker != nil {
-			out, err = w.Unsticker(ctx, w, a.Secret, a.Mode)
-		} else {
+		if w.LegacyUnstick {
 			out, err = w.legacyUnstick(ctx, a.Secret, a.Mode)
+		} else {
+			out, err = w.unstick(ctx, a.Secret, a.Mode)
 		}
 		if err != nil {
 			return "unstick: " + oneLine(err)
@@ -309,7 +307,7 @@ func (w *World) Apply(ctx context.Context, a Action) string {
 		return w.put(ctx, a.Secret)
 	case Probe:
 		cur := w.holder(a.Secret, rotation.StageCurrent)
-		return w.step(ctx, w.envs[0], a.Secret, rotation.Step("probeSecret"), cur)
+		return w.step(ctx, w.envs[0], a.Secret, rotation.StepProbe, cur)
 	case Tick:
 		w.Clock.Advance(w.TickTime)
 		return "time passes"
@@ -555,6 +553,29 @@ func (w *World) put(ctx context.Context, i int) string {
 		SecretString: aws.String(cur), VersionStages: []string{rotation.StageCurrent},
 	})
 	return "operator PutSecretValue: " + outcome(err)
+}
+
+// unstick runs the operator tool's Unstick, invoking the function in the
+// first execution environment as Lambda would.
+func (w *World) unstick(ctx context.Context, i int, mode string) (string, error) {
+	u := &operator.Unsticker{Secrets: w.SM, Lambda: lambdaFunc{w}, OlderThan: w.UnstickAge, Now: w.Clock.Now}
+	var out strings.Builder
+	err := u.Unstick(ctx, w.secrets[i].arn, operator.Mode(mode), false, &out)
+	return strings.TrimSpace(strings.ReplaceAll(out.String(), "\n", "; ")), err
+}
+
+// lambdaFunc is the rotation function behind the Lambda Invoke API: the
+// first execution environment's engine, answering errors as the runtime
+// does (FunctionError and an errorType/errorMessage document).
+type lambdaFunc struct{ w *World }
+
+func (l lambdaFunc) Invoke(ctx context.Context, in *lambda.InvokeInput, _ ...func(*lambda.Options)) (*lambda.InvokeOutput, error) {
+	_, err := l.w.envs[0].engine.Invoke(ctx, in.Payload)
+	if err == nil {
+		return &lambda.InvokeOutput{StatusCode: 200, Payload: []byte("null")}, nil
+	}
+	doc, _ := json.Marshal(map[string]string{"errorType": fmt.Sprintf("%T", err), "errorMessage": err.Error()})
+	return &lambda.InvokeOutput{StatusCode: 200, FunctionError: aws.String("Unhandled"), Payload: doc}, nil
 }
 
 // legacyUnstick models `rotate unstick` before it had modes: it removes a
