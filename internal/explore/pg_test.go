@@ -38,7 +38,9 @@ type memDB struct {
 	matches map[[2]string]bool
 }
 
-func pgErr(code, msg string) error { return &pgconn.PgError{Severity: "FATAL", Code: code, Message: msg} }
+func pgErr(code, msg string) error {
+	return &pgconn.PgError{Severity: "FATAL", Code: code, Message: msg}
+}
 
 // login reports whether password logs in as role now (the caller holds mu).
 func (d *memDB) login(role, password string) error {
