@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -67,15 +68,70 @@ type jwtSubject struct {
 	sealer    *envelope.Envelope
 	publicARN string
 	keys      map[string]*jwtKey
-	// memo: a value is immutable, and so is what it proves.
-	accepted map[string]error
-	verified map[string]error // kid + "\x00" + JWK Set → a token of kid verifies against it
-	docs     map[string]*jwks.Document
 }
 
-func newJWT() explore.Subject {
-	return &jwtSubject{keys: map[string]*jwtKey{}, accepted: map[string]error{}, verified: map[string]error{}, docs: map[string]*jwks.Document{}}
+func newJWT() explore.Subject { return &jwtSubject{keys: map[string]*jwtKey{}} }
+
+// memo caches, across worlds, what an immutable input proves: a document
+// value's parse and whether it signs and verifies, and whether a kid's
+// token verifies against a JWK Set. Kids and sealed keys are random, so
+// only what worlds share (the initial document) is found again.
+type memo[V any] struct {
+	mu sync.Mutex
+	m  map[string]V
 }
+
+func (m *memo[V]) get(k string, f func() V) V {
+	m.mu.Lock()
+	v, ok := m.m[k]
+	m.mu.Unlock()
+	if ok {
+		return v
+	}
+	v = f()
+	m.mu.Lock()
+	if m.m == nil || len(m.m) > 1<<16 {
+		m.m = map[string]V{}
+	}
+	m.m[k] = v
+	m.mu.Unlock()
+	return v
+}
+
+type parsed struct {
+	doc *jwks.Document
+	err error
+}
+
+var (
+	acceptedMemo memo[error]
+	verifiedMemo memo[error]
+	docMemo      memo[parsed]
+)
+
+// initialDocument is the signing-key document every world starts with.
+var initialDocument = sync.OnceValues(func() ([]byte, error) {
+	ctx := context.Background()
+	sealer, err := newSealer()
+	if err != nil {
+		return nil, err
+	}
+	now := explore.Epoch.Add(-24 * time.Hour)
+	var ks [2]*jwks.SigningKey
+	for i := range ks {
+		priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return nil, err
+		}
+		if ks[i], err = jwks.Seal(ctx, sealer, jwtSecretName, priv, jwks.ES256, now); err != nil {
+			return nil, err
+		}
+	}
+	ks[0].ActivatedAt = now
+	doc := &jwks.Document{SchemaVersion: jwks.SchemaVersion, Algorithm: jwks.ES256, Active: ks[0], Next: ks[1],
+		JWKS: &jwks.Set{Keys: []json.RawMessage{ks[0].PublicJWK, ks[1].PublicJWK}}}
+	return doc.Marshal()
+})
 
 func (s *jwtSubject) config() keyring.Config {
 	return keyring.Config{
@@ -90,21 +146,11 @@ func (s *jwtSubject) Setup(ctx context.Context, w *explore.World) ([]string, err
 	if s.sealer, err = newSealer(); err != nil {
 		return nil, err
 	}
-	now := w.Clock.Now().Add(-24 * time.Hour)
-	var ks [2]*jwks.SigningKey
-	for i := range ks {
-		priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			return nil, err
-		}
-		if ks[i], err = jwks.Seal(ctx, s.sealer, jwtSecretName, priv, jwks.ES256, now); err != nil {
-			return nil, err
-		}
+	b, err := initialDocument()
+	if err != nil {
+		return nil, err
 	}
-	ks[0].ActivatedAt = now
-	doc := &jwks.Document{SchemaVersion: jwks.SchemaVersion, Algorithm: jwks.ES256, Active: ks[0], Next: ks[1],
-		JWKS: &jwks.Set{Keys: []json.RawMessage{ks[0].PublicJWK, ks[1].PublicJWK}}}
-	b, err := doc.Marshal()
+	doc, err := jwks.ParseDocument(b)
 	if err != nil {
 		return nil, err
 	}
@@ -150,12 +196,7 @@ func verifyToken(token string, setJSON []byte, now time.Time) error {
 }
 
 func (s *jwtSubject) Accepts(ctx context.Context, w *explore.World, _ int, value []byte) error {
-	if err, ok := s.accepted[string(value)]; ok {
-		return err
-	}
-	err := s.accepts(ctx, w, value)
-	s.accepted[string(value)] = err
-	return err
+	return acceptedMemo.get(string(value), func() error { return s.accepts(ctx, w, value) })
 }
 
 func (s *jwtSubject) accepts(ctx context.Context, w *explore.World, value []byte) error {
@@ -179,14 +220,11 @@ func (s *jwtSubject) accepts(ctx context.Context, w *explore.World, value []byte
 }
 
 func (s *jwtSubject) parse(v string) (*jwks.Document, error) {
-	if d, ok := s.docs[v]; ok {
-		return d, nil
-	}
-	d, err := jwks.ParseDocument([]byte(v))
-	if err == nil {
-		s.docs[v] = d
-	}
-	return d, err
+	p := docMemo.get(v, func() parsed {
+		d, err := jwks.ParseDocument([]byte(v))
+		return parsed{d, err}
+	})
+	return p.doc, p.err
 }
 
 func (s *jwtSubject) Check(ctx context.Context, w *explore.World) error {
@@ -218,16 +256,13 @@ func (s *jwtSubject) Check(ctx context.Context, w *explore.World) error {
 		// The signature check depends on the key and the set only, and the
 		// token's time window is checked above: memoize it per set.
 		verify := func(set []byte) error {
-			m := kid + "\x00" + string(set)
-			if err, ok := s.verified[m]; ok {
+			return verifiedMemo.get(kid+"\x00"+string(set), func() error {
+				tok, err := signToken(k.signer, kid, iat)
+				if err == nil {
+					err = verifyToken(tok, set, now)
+				}
 				return err
-			}
-			tok, err := signToken(k.signer, kid, iat)
-			if err == nil {
-				err = verifyToken(tok, set, now)
-			}
-			s.verified[m] = err
-			return err
+			})
 		}
 		if err := verify(curSet); err != nil {
 			return explore.Violationf("jwt-token-lifetime", "a token key %s signed at %s (valid until %s) does not verify against the AWSCURRENT JWK Set at %s: %v",

@@ -33,10 +33,47 @@ type memDB struct {
 	mu    sync.Mutex
 	now   func() time.Time
 	roles map[string]*memRole
-	// matches memoizes VerifierMatches (PBKDF2 with 4096 rounds) per
-	// verifier and password: both are immutable strings.
-	matches map[[2]string]bool
 }
+
+// matches memoizes VerifierMatches (PBKDF2 with 4096 rounds, the cost of
+// nearly every login) per verifier and password, across worlds: both are
+// immutable strings, and a verifier's random salt makes it unique.
+var matches = struct {
+	sync.Mutex
+	m map[[2]string]bool
+}{m: map[[2]string]bool{}}
+
+func verifierMatches(verifier, password string) bool {
+	k := [2]string{verifier, password}
+	matches.Lock()
+	ok, seen := matches.m[k]
+	matches.Unlock()
+	if seen {
+		return ok
+	}
+	ok = pgrotate.VerifierMatches(verifier, password)
+	matches.Lock()
+	if len(matches.m) > 1<<18 {
+		clear(matches.m)
+	}
+	matches.m[k] = ok
+	matches.Unlock()
+	return ok
+}
+
+// initialVerifiers are the verifiers of the roles every world starts with,
+// computed once.
+var initialVerifiers = sync.OnceValues(func() (map[string]string, error) {
+	out := map[string]string{}
+	for role, pw := range map[string]string{"app": "initial-app-password-0", "admin": "initial-admin-password-0"} {
+		v, err := pgrotate.ScramVerifier(pw)
+		if err != nil {
+			return nil, err
+		}
+		out[role] = v
+	}
+	return out, nil
+})
 
 func pgErr(code, msg string) error {
 	return &pgconn.PgError{Severity: "FATAL", Code: code, Message: msg}
@@ -48,13 +85,7 @@ func (d *memDB) login(role, password string) error {
 	if r == nil {
 		return pgErr("28000", "role does not exist")
 	}
-	k := [2]string{r.verifier, password}
-	ok, seen := d.matches[k]
-	if !seen {
-		ok = pgrotate.VerifierMatches(r.verifier, password)
-		d.matches[k] = ok
-	}
-	if !ok {
+	if !verifierMatches(r.verifier, password) {
 		return pgErr("28P01", "password authentication failed for user "+role)
 	}
 	if !r.validUntil.IsZero() && !d.now().Before(r.validUntil) {
@@ -190,17 +221,13 @@ func newPGAlternating() explore.Subject {
 
 func (s *pgSubject) Setup(ctx context.Context, w *explore.World) ([]string, error) {
 	s.creds = map[string]*pgCred{}
-	s.db = &memDB{now: w.Clock.Now, roles: map[string]*memRole{}, matches: map[[2]string]bool{}}
-	for _, r := range []struct {
-		name, pw string
-		admin    bool
-	}{{"app", "initial-app-password-0", false}, {"admin", "initial-admin-password-0", true}} {
-		v, err := pgrotate.ScramVerifier(r.pw)
-		if err != nil {
-			return nil, err
-		}
-		s.db.roles[r.name] = &memRole{verifier: v, createRole: r.admin}
+	s.db = &memDB{now: w.Clock.Now, roles: map[string]*memRole{}}
+	vs, err := initialVerifiers()
+	if err != nil {
+		return nil, err
 	}
+	s.db.roles["app"] = &memRole{verifier: vs["app"]}
+	s.db.roles["admin"] = &memRole{verifier: vs["admin"], createRole: true}
 	secret := map[string]any{"engine": "postgres", "host": "db.explore.internal", "port": 5432, "username": "app", "password": "initial-app-password-0", "dbname": "app"}
 	if s.alternating {
 		adm, _ := json.Marshal(map[string]any{"engine": "postgres", "host": "db.explore.internal", "username": "admin", "password": "initial-admin-password-0"})

@@ -38,22 +38,30 @@ func options(t *testing.T, secrets int, newSubject func() explore.Subject, b bud
 		Generate: explore.Generator(secrets, calls+2), Seed: 1}
 }
 
+// The budgets of `make test`: at least 10,000 sequences per subject (the
+// exhaustive part plus the random one). -explore.n, -explore.len and
+// -explore.depth raise them.
+
 func TestExploreJWT(t *testing.T) {
-	o := options(t, 1, newJWT, budget{depth: 2, random: 200, length: 12})
+	t.Parallel()
+	o := options(t, 1, newJWT, budget{depth: 2, random: 9600, length: 6})
 	explore.Explore(t, "jwt", newJWT, o)
 }
 
 func TestExploreAPIKey(t *testing.T) {
-	o := options(t, 2, newAPIKey, budget{depth: 1, random: 200, length: 12})
+	t.Parallel()
+	o := options(t, 2, newAPIKey, budget{depth: 2, random: 8300, length: 6})
 	explore.Explore(t, "apikey", newAPIKey, o)
 }
 
 func TestExplorePostgresSingle(t *testing.T) {
-	o := options(t, 1, newPGSingle, budget{depth: 2, random: 200, length: 12})
+	t.Parallel()
+	o := options(t, 1, newPGSingle, budget{depth: 2, random: 9600, length: 6})
 	explore.Explore(t, "postgres-single", newPGSingle, o)
 }
 
 func TestExplorePostgresAlternating(t *testing.T) {
-	o := options(t, 1, newPGAlternating, budget{depth: 2, random: 200, length: 12})
+	t.Parallel()
+	o := options(t, 1, newPGAlternating, budget{depth: 2, random: 9600, length: 6})
 	explore.Explore(t, "postgres-alternating", newPGAlternating, o)
 }
