@@ -264,6 +264,23 @@ func TestFinishSecretOutOfOrderIsRefusedAndChangesNothing(t *testing.T) {
 			t.Fatalf("after the refused finishSecret AWSCURRENT does not log in: %v", err)
 		}
 	}
+	// The read-only probe proves the current credential and changes nothing.
+	before := s.stages(arn)
+	var current string
+	for id, st := range before {
+		if slices.Contains(st, rotation.StageCurrent) {
+			current = id
+		}
+	}
+	if err := s.step(arn, current, rotation.StepProbe); err != nil {
+		t.Fatalf("probeSecret on a working AWSCURRENT: %v", err)
+	}
+	if err := s.step(arn, token, rotation.StepProbe); err == nil || !strings.Contains(err.Error(), "not AWSCURRENT") {
+		t.Fatalf("probeSecret on the pending version: want a refusal, got %v", err)
+	}
+	if !sameStages(before, s.stages(arn)) || !strings.Contains(s.rie.Logs(), `"outcome":"probe-passed"`) {
+		t.Fatal("the probe changed labels or did not log its outcome")
+	}
 }
 
 // Single user: createSecret and setSecret succeed, PostgreSQL is down for

@@ -14,6 +14,11 @@
 //     probeSecret step has proven that the AWSCURRENT version still
 //     authenticates in the target; without that proof it refuses.
 //
+// AWSPENDING left on the AWSCURRENT version (a promoted rotation whose
+// after-finish action failed on every retry) is closed by resume: one more
+// finishSecret, which re-runs the action and promotes nothing, then the
+// label's removal.
+//
 // It reaches AWS only through the Secrets Manager and Lambda clients it is
 // given; it never reads or prints a secret value (whether the pending
 // version has a value is checked and the value dropped at once).
@@ -126,6 +131,9 @@ func (u *Unsticker) Unstick(ctx context.Context, secretID string, mode Mode, dry
 	if err != nil {
 		return err
 	}
+	if s.pending != "" && s.pending == s.current {
+		return u.close(ctx, s, mode, dryRun, out)
+	}
 	if !s.stuck() {
 		fmt.Fprintf(out, "no stuck rotation: AWSPENDING is on no version other than AWSCURRENT (%s); nothing to do\n", s.current)
 		return nil
@@ -147,6 +155,37 @@ func (u *Unsticker) Unstick(ctx context.Context, secretID string, mode Mode, dry
 	default:
 		return u.resume(ctx, s, dryRun, out)
 	}
+}
+
+// close deals with AWSPENDING left on the AWSCURRENT version: the rotation
+// was promoted but never closed (its after-finish action failed on every
+// retry, or the service's clean-up never came). Nothing blocks the next
+// rotation; resume re-runs finishSecret (which re-runs the idempotent
+// after-finish action and promotes nothing) and then removes AWSPENDING as
+// the service would. Discard has nothing to discard.
+func (u *Unsticker) close(ctx context.Context, s *state, mode Mode, dryRun bool, out io.Writer) error {
+	fmt.Fprintf(out, "not stuck, but not closed: AWSPENDING is on the AWSCURRENT version %s (the rotation was promoted; its after-finish action may not have completed)\n", s.current)
+	if mode == ModeDiscard {
+		fmt.Fprintln(out, "nothing to discard; run unstick in resume mode to re-run the after-finish action and close the rotation")
+		return nil
+	}
+	if s.function == "" {
+		return fmt.Errorf("%w: the secret has no rotation function configured and none was given: pass --function", ErrRefused)
+	}
+	if dryRun {
+		fmt.Fprintf(out, "dry run: would invoke %s with finishSecret for version %s (re-runs the after-finish action, promotes nothing), then remove AWSPENDING from it\n", s.function, s.current)
+		return nil
+	}
+	if err := Invoke(ctx, u.Lambda, s.function, rotation.Event{Step: rotation.StepFinish, SecretID: s.arn, ClientRequestToken: s.current}); err != nil {
+		return fmt.Errorf("%w\nnothing else was changed: AWSCURRENT and AWSPENDING stay on %s; fix the cause and run unstick again", err, s.current)
+	}
+	fmt.Fprintf(out, "  %-13s ok (after-finish action re-run)\n", rotation.StepFinish)
+	s.pending = s.current
+	if err := u.removePending(ctx, s); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "done: AWSPENDING removed from %s; the rotation is closed\n", s.current)
+	return nil
 }
 
 func (u *Unsticker) resume(ctx context.Context, s *state, dryRun bool, out io.Writer) error {
@@ -293,4 +332,32 @@ func explain(op string, err error) error {
 		return fmt.Errorf("%s: %s: %s", op, ae.ErrorCode(), ae.ErrorMessage())
 	}
 	return fmt.Errorf("%s: %w", op, err)
+}
+
+// Handler is a Lambda handler run in-process (*rotation.Engine is one).
+type Handler interface {
+	Invoke(ctx context.Context, payload []byte) ([]byte, error)
+}
+
+// InProcess answers the Lambda Invoke API with h, as Lambda does for a
+// function whose handler is h: an error comes back as FunctionError
+// "Unhandled" with Lambda's {"errorType","errorMessage"} document. Tests and
+// local tools use it to unstick against an engine in the same process.
+func InProcess(h Handler) LambdaAPI { return inProcess{h} }
+
+type inProcess struct{ h Handler }
+
+func (p inProcess) Invoke(ctx context.Context, in *lambda.InvokeInput, _ ...func(*lambda.Options)) (*lambda.InvokeOutput, error) {
+	out, err := p.h.Invoke(ctx, in.Payload)
+	if err != nil {
+		doc, merr := json.Marshal(map[string]string{"errorType": fmt.Sprintf("%T", err), "errorMessage": err.Error()})
+		if merr != nil {
+			return nil, merr
+		}
+		return &lambda.InvokeOutput{StatusCode: 200, FunctionError: aws.String("Unhandled"), Payload: doc}, nil
+	}
+	if out == nil {
+		out = []byte("null")
+	}
+	return &lambda.InvokeOutput{StatusCode: 200, Payload: out}, nil
 }

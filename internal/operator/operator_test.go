@@ -5,18 +5,17 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
@@ -74,18 +73,6 @@ func (s singleStrategy) Set(_ context.Context, req *rotation.SetRequest) (*rotat
 
 func (s singleStrategy) Test(_ context.Context, req *rotation.TestRequest) (*rotation.TestResponse, error) {
 	return nil, s.tgt.login(string(req.Pending.Value))
-}
-
-// engineLambda answers the Lambda Invoke API as Lambda does for a function
-// whose handler is eng: an error becomes a function error document.
-type engineLambda struct{ eng *rotation.Engine }
-
-func (l engineLambda) Invoke(ctx context.Context, in *lambda.InvokeInput, _ ...func(*lambda.Options)) (*lambda.InvokeOutput, error) {
-	if _, err := l.eng.Invoke(ctx, in.Payload); err != nil {
-		doc, _ := json.Marshal(map[string]string{"errorType": fmt.Sprintf("%T", err), "errorMessage": err.Error()})
-		return &lambda.InvokeOutput{StatusCode: 200, FunctionError: aws.String("Unhandled"), Payload: doc}, nil
-	}
-	return &lambda.InvokeOutput{StatusCode: 200, Payload: []byte("null")}, nil
 }
 
 type world struct {
@@ -171,7 +158,7 @@ func (w *world) current(arn string) string {
 }
 
 func (w *world) unsticker() *operator.Unsticker {
-	return &operator.Unsticker{Secrets: w.sm, Lambda: engineLambda{w.eng}, Function: "function"}
+	return &operator.Unsticker{Secrets: w.sm, Lambda: operator.InProcess(w.eng), Function: "function"}
 }
 
 func sameStages(a, b map[string][]string) bool {
@@ -311,5 +298,59 @@ func TestUnstickRefusesAPendingVersionYoungerThanTheThresholdAndIgnoresASecretTh
 	u.Now = func() time.Time { return time.Now().Add(2 * time.Hour) }
 	if err := u.Unstick(context.Background(), arn, operator.ModeResume, false, &out); err != nil {
 		t.Fatalf("past the threshold: %v", err)
+	}
+}
+
+// hookStrategy is singleStrategy with an after-finish action that fails
+// while broken is set.
+type hookStrategy struct {
+	singleStrategy
+	broken atomic.Bool
+	runs   atomic.Int32
+}
+
+func (h *hookStrategy) AfterFinish(context.Context, *rotation.FinishRequest) (*rotation.FinishResponse, error) {
+	h.runs.Add(1)
+	if h.broken.Load() {
+		return nil, rotation.NewError(rotation.ClassDependency, "hook", "the after-finish action is down", nil)
+	}
+	return nil, nil
+}
+
+// A promoted rotation whose after-finish action failed on every retry keeps
+// AWSPENDING on AWSCURRENT: resume re-runs finishSecret (the action, no
+// second promotion) and closes it; discard has nothing to discard.
+func TestUnstickResumeClosesAPromotedRotationWhoseAfterFinishActionFailed(t *testing.T) {
+	w := newWorld(t)
+	hs := &hookStrategy{singleStrategy: singleStrategy{w.tgt}}
+	eng, err := rotation.New(rotation.Config{Secrets: w.sm, Strategy: hs, Logger: slog.New(slog.NewJSONHandler(w.logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.eng = eng
+	arn := w.secret()
+	hs.broken.Store(true)
+	token := w.stuck(arn, rotation.StepCreate, rotation.StepSet, rotation.StepTest)
+	if err := w.eng.Handle(context.Background(), rotation.Event{Step: rotation.StepFinish, SecretID: arn, ClientRequestToken: token}); err == nil {
+		t.Fatal("setup: want the after-finish action to fail")
+	}
+	before := w.stages(arn)
+	var out bytes.Buffer
+	if err := w.unsticker().Unstick(context.Background(), arn, operator.ModeDiscard, false, &out); err != nil || !strings.Contains(out.String(), "nothing to discard") || !sameStages(before, w.stages(arn)) {
+		t.Fatalf("discard: %v\n%s", err, out.String())
+	}
+	hs.broken.Store(false)
+	runs := hs.runs.Load()
+	if err := w.unsticker().Unstick(context.Background(), arn, operator.ModeResume, false, &out); err != nil {
+		t.Fatalf("resume: %v\n%s", err, out.String())
+	}
+	if hs.runs.Load() != runs+1 {
+		t.Fatal("resume did not re-run the after-finish action")
+	}
+	if st := w.stages(arn)[token]; slices.Contains(st, rotation.StagePending) || !slices.Contains(st, rotation.StageCurrent) {
+		t.Fatalf("want the promoted version closed: %v", st)
+	}
+	if err := w.tgt.login(w.current(arn)); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -91,11 +91,10 @@ type run struct {
 	current  string // version id carrying AWSCURRENT
 	previous string // version id carrying AWSPREVIOUS, if any
 	// outcome facts for logs and notifications
-	outcome    string // "done", "noop", "pending-exists", "config-test"
+	outcome    string // "done", "noop", "pending-exists", "config-test", "finish-retried", "probe-passed"
 	configTest bool
 	started    bool // createSecret stored a new value
 	promoted   bool // finishSecret moved AWSCURRENT (in this invocation)
-	refinished bool // a retried finishSecret re-ran the after-finish hook
 	report     Report
 	// stages is VersionIdsToStages from this step's DescribeSecret.
 	stages map[string][]string
@@ -180,7 +179,6 @@ func (r *run) step(ctx context.Context) error {
 				// Not a second promotion: this invocation moved no label,
 				// so it reports "finish-retried", never rotation.succeeded.
 				r.outcome = "finish-retried"
-				r.refinished = true
 				r.e.log.InfoContext(ctx, "finishSecret retried after the promotion: re-running the after-finish action", "secretArn", r.arn, "versionId", r.ev.ClientRequestToken)
 				return r.afterFinish(ctx, fin)
 			}

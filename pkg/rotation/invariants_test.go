@@ -288,3 +288,29 @@ func TestAPromotionWhoseAnswerWasLostIsThisFinishsPromotion(t *testing.T) {
 		t.Fatalf("want one success notification, got %v", e.notes.events())
 	}
 }
+
+// An operator writes a new pending value by hand mid-rotation: it carries no
+// proof, so finishSecret refuses it; the old token is no longer pending.
+func TestAHandWrittenPendingValueIsNeverPromotedUntested(t *testing.T) {
+	e := newEnv(t)
+	arn := e.newSecret(initial)
+	token := e.placeholder(arn)
+	for _, s := range []rotation.Step{rotation.StepCreate, rotation.StepSet, rotation.StepTest} {
+		if err := e.step(arn, token, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hand := "00000000-0000-4000-8000-0000000000aa"
+	if _, err := e.sm.PutSecretValue(context.Background(), &secretsmanager.PutSecretValueInput{SecretId: aws.String(arn), ClientRequestToken: aws.String(hand),
+		SecretString: aws.String(`{"n":7,"password":"typed-by-hand"}`), VersionStages: []string{rotation.StagePending}}); err != nil {
+		t.Fatal(err)
+	}
+	wantClass(t, e.step(arn, token, rotation.StepFinish), rotation.ClassState)
+	re := wantClass(t, e.step(arn, hand, rotation.StepFinish), rotation.ClassState)
+	if !strings.Contains(re.Error(), "has not passed testSecret") {
+		t.Fatalf("%v", re)
+	}
+	if e.value(arn, rotation.StageCurrent) != initial {
+		t.Fatal("AWSCURRENT changed")
+	}
+}

@@ -23,6 +23,23 @@ import (
 // accumulates; it stays on the promoted version until the next rotation's
 // testSecret moves it. Never attach it by hand: it would let finishSecret
 // promote an untested value.
+//
+// How it holds up: a retried testSecret finds the label in place and moves
+// nothing; a crash after the strategy's test but before the move leaves no
+// label, and the retry tests again; a retried finishSecret finds the token
+// already AWSCURRENT and promotes nothing. A configuration test
+// (RotateImmediately=false, empty placeholder) moves no label, so that
+// placeholder can never be promoted. A new RotateSecret's token carries no
+// label until its own testSecret passes. An operator's PutSecretValue with
+// VersionStages=[AWSPENDING] mid-rotation puts AWSPENDING on a version
+// without the label: finishSecret refuses it, and the old token is no longer
+// pending. One without stages moves AWSCURRENT to the operator's version
+// while the tested token stays AWSPENDING: a later finishSecret of that
+// token still promotes it (it was proven against the target) and the
+// operator's version becomes AWSPREVIOUS — the service itself abandons such
+// a rotation and sends no finishSecret. On moto the label behaves as on AWS
+// (custom labels move with UpdateSecretVersionStage and show in
+// DescribeSecret).
 const StageTested = "ROTATION_TESTED"
 
 // markTested moves StageTested to the token's version. Already there: done.
