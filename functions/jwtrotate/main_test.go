@@ -26,6 +26,7 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 // published set; a bad setting fails every invocation with a configuration
 // error.
 func TestTheBuiltBootstrapRotatesUnderTheRuntimeEmulator(t *testing.T) {
+	t.Parallel()
 	m := testenv.SharedMoto(t)
 	ctx := context.Background()
 	cfg, err := m.AWSConfig(ctx)

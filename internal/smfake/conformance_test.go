@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -836,6 +837,39 @@ var rows = []row{
 				expect[*types.InvalidParameterException]("C loses: AWSCURRENT is no longer on A", func() error { return e.move(StageCurrent, tC, tA) }),
 				func() error {
 					return e.wantStages(stageMap{tA: {StagePrevious}, tB: {StageCurrent, "WRITER_B"}, tC: {"WRITER_C"}})
+				},
+			)
+		},
+	},
+	{
+		name: "PutSecretValue_after_UpdateSecretVersionStage_moves_AWSCURRENT_from_the_version_that_carries_it",
+		run: func(e *env) error {
+			return all(
+				step("create", func() error { return e.create(tA, "v1") }),
+				step("put B staged", func() error { return e.put(tB, "v2", "WRITER_B") }),
+				step("move current to B", func() error { return e.move(StageCurrent, tB, tA) }),
+				step("put C", func() error { return e.put(tC, "v3") }),
+				func() error {
+					return e.wantStages(stageMap{tB: {StagePrevious, "WRITER_B"}, tC: {StageCurrent}})
+				},
+			)
+		},
+		motoWrong: "after UpdateSecretVersionStage moved AWSCURRENT, moto's PutSecretValue takes it off the old holder only, leaving AWSCURRENT on two versions",
+		moto: func(e *env) error {
+			return all(
+				step("create", func() error { return e.create(tA, "v1") }),
+				step("put B staged", func() error { return e.put(tB, "v2", "WRITER_B") }),
+				step("move current to B", func() error { return e.move(StageCurrent, tB, tA) }),
+				step("put C", func() error { return e.put(tC, "v3") }),
+				func() error {
+					st, err := e.stages()
+					if err != nil {
+						return err
+					}
+					if !slices.Contains(st[tB], StageCurrent) || !slices.Contains(st[tC], StageCurrent) {
+						return fmt.Errorf("moto no longer leaves AWSCURRENT on two versions: %v", st)
+					}
+					return nil
 				},
 			)
 		},

@@ -3,6 +3,7 @@ package keyrotate_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -416,6 +417,42 @@ func TestCallersSharingAVerifierSecretRotateWithoutTouchingEachOther(t *testing.
 	}
 }
 
+// TestTwoRotationsRacingOnASharedVerifierSecretKeepBothRecords: caller B's
+// whole rotation runs between caller A's read of the shared verifier secret
+// and A's write. A's conditional write is refused, A reads again and merges,
+// so every key of both callers keeps verifying.
+func TestTwoRotationsRacingOnASharedVerifierSecretKeepBothRecords(t *testing.T) {
+	a := newFixture(t, fixtureOpts{noRegister: true, noTestURL: true})
+	b := newFixture(t, fixtureOpts{noRegister: true, noTestURL: true, shareWith: a})
+	ctx := context.Background()
+	raced := false
+	a.driver.Wrap = func(ctx context.Context, attempt int, step rotation.Step) context.Context {
+		if step != rotation.StepSet {
+			return ctx
+		}
+		return rotation.WithFaultHook(ctx, func(op string, ph rotation.Phase) error {
+			if op == "secretsmanager:PutSecretValue" && ph == rotation.Before && !raced {
+				raced = true
+				b.rotate(t) // reads and writes the verifier secret A has just read
+			}
+			return nil
+		})
+	}
+	res := a.rotate(t)
+	if !raced {
+		t.Fatal("setup: the race did not happen")
+	}
+	if res.Attempts != 1 {
+		t.Fatalf("the lost race should be handled inside setSecret, took %d attempts", res.Attempts)
+	}
+	v := a.verifier(t)
+	for _, c := range []*apikey.CallerSecret{a.caller(t, "AWSCURRENT"), a.initial, b.caller(t, "AWSCURRENT"), b.initial} {
+		if err := verifyCaller(ctx, v, c, a.clock.Now()); err != nil {
+			t.Fatalf("key %s: %v", c.KeyID, err)
+		}
+	}
+}
+
 func TestAConcurrentWriterThatDropsTheNewRecordMakesTheRotationRetryAndConverge(t *testing.T) {
 	f := newFixture(t, fixtureOpts{noRegister: true})
 	ctx := context.Background()
@@ -425,9 +462,27 @@ func TestAConcurrentWriterThatDropsTheNewRecordMakesTheRotationRetryAndConverge(
 	}
 	f.driver.Wrap = func(ctx context.Context, attempt int, step rotation.Step) context.Context {
 		if attempt == 1 && step == rotation.StepTest {
-			// Another caller's rotation, working from a version read before
-			// this setSecret, writes over it.
-			if _, err := f.sm.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(f.verifierID), SecretString: aws.String(string(stale))}); err != nil {
+			// A writer that does not compare (an operator's tool, an old
+			// version of this function), working from a version read before
+			// this setSecret, writes over it. It moves AWSCURRENT with
+			// UpdateSecretVersionStage: after such a move moto's plain
+			// PutSecretValue leaves AWSCURRENT on two versions.
+			d, err := f.sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(f.verifierID)})
+			if err != nil {
+				t.Error(err)
+				return ctx
+			}
+			holder := ""
+			for id, st := range d.VersionIdsToStages {
+				if slices.Contains(st, rotation.StageCurrent) {
+					holder = id
+				}
+			}
+			const over = "0ee0ee00-0000-4000-8000-00000000000e"
+			if _, err := f.sm.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(f.verifierID), ClientRequestToken: aws.String(over), SecretString: aws.String(string(stale)), VersionStages: []string{"OVERWRITE"}}); err != nil {
+				t.Error(err)
+			}
+			if _, err := f.sm.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{SecretId: aws.String(f.verifierID), VersionStage: aws.String(rotation.StageCurrent), MoveToVersionId: aws.String(over), RemoveFromVersionId: aws.String(holder)}); err != nil {
 				t.Error(err)
 			}
 		}

@@ -78,40 +78,35 @@ func (s *Strategy) Set(ctx context.Context, req *rotation.SetRequest) (*rotation
 	if err != nil {
 		return nil, err
 	}
-	ver, err := req.Store.GetSecret(ctx, s.cfg.VerifierSecretID, "", rotation.StageCurrent)
-	if err != nil {
-		return nil, err
-	}
-	doc, baseID := &apikey.VerifierDoc{Kind: pend.Kind}, ""
-	if ver != nil {
-		if doc, err = parseVerifier(ver.Value.Bytes()); err != nil {
-			return nil, err
-		}
-		baseID = ver.ID
-	}
-	next, err := applySet(doc, pend, cur, alg, pepper, apikey.OwnerID(req.Secret.ARN))
-	if err != nil {
-		return nil, err
-	}
-	b, err := next.Encode()
-	if err != nil {
-		return nil, rotation.NewError(rotation.ClassDependency, "encode", "the verifier document could not be encoded", err)
-	}
 	resp := &rotation.SetResponse{}
 	resp.Details = map[string]string{"keyId": pend.KeyID}
-	if ver != nil && bytes.Equal(b, ver.Value.Bytes()) {
-		// A retried setSecret: the current verifier version already is what
-		// this step would write.
-		resp.Details["verifierVersion"] = ver.ID
-	} else {
-		token := derivedToken(req.Token, "set\x00"+baseID)
-		if err := req.Store.PutSecret(ctx, s.cfg.VerifierSecretID, token, b); err != nil {
-			if ver == nil && rotation.ClassOf(err) == rotation.ClassState {
-				return nil, rotation.NewError(rotation.ClassConfiguration, "APIKEY_VERIFIER_SECRET_ARN", "the verifier secret could not be written; create it first (its initial value may be empty)", err)
+	var next *apikey.VerifierDoc
+	err = s.updateVerifier(ctx, req.Store, req.Token, "set", func(ver *rotation.Version) ([]byte, error) {
+		doc := &apikey.VerifierDoc{Kind: pend.Kind}
+		if ver != nil {
+			var err error
+			if doc, err = parseVerifier(ver.Value.Bytes()); err != nil {
+				return nil, err
 			}
+		}
+		var err error
+		if next, err = applySet(doc, pend, cur, alg, pepper, apikey.OwnerID(req.Secret.ARN)); err != nil {
 			return nil, err
 		}
-		resp.Details["verifierVersion"] = token
+		b, err := next.Encode()
+		if err != nil {
+			return nil, rotation.NewError(rotation.ClassDependency, "encode", "the verifier document could not be encoded", err)
+		}
+		if ver != nil && bytes.Equal(b, ver.Value.Bytes()) {
+			// A retried setSecret: the current verifier version already is
+			// what this step would write.
+			resp.Details["verifierVersion"] = ver.ID
+			return nil, nil
+		}
+		return b, nil
+	}, func(token string) { resp.Details["verifierVersion"] = token })
+	if err != nil {
+		return nil, err
 	}
 	if s.cfg.RegisterURL != "" {
 		rec := next.Find(pend.KeyID)
@@ -220,17 +215,6 @@ func (s *Strategy) AfterFinish(ctx context.Context, req *rotation.FinishRequest)
 	if !prev.Issued() && !cur.Issued() {
 		return resp, nil
 	}
-	ver, err := req.Store.GetSecret(ctx, s.cfg.VerifierSecretID, "", rotation.StageCurrent)
-	if err != nil {
-		return resp, err
-	}
-	if ver == nil {
-		return resp, rotation.NewError(rotation.ClassState, "verifier secret", "the verifier secret has no value; the previous key could not be set to retiring", nil)
-	}
-	doc, err := parseVerifier(ver.Value.Bytes())
-	if err != nil {
-		return resp, err
-	}
 	mkCurrent := func() (apikey.Record, error) {
 		alg, pepper, err := s.pepper(ctx, req.Store, cur.Kind)
 		if err != nil {
@@ -243,22 +227,86 @@ func (s *Strategy) AfterFinish(ctx context.Context, req *rotation.FinishRequest)
 	if !cur.Issued() {
 		mkCurrent = nil
 	}
-	changed, err := applyFinish(doc, prev.KeyID, cur.KeyID, req.Now.Add(s.cfg.Overlap), mkCurrent)
-	if err != nil || !changed {
-		return resp, err
-	}
-	b, err := doc.Encode()
+	// The previous key retires from now, the time of the promotion (this
+	// hook runs right after it; a retried hook finds the record retiring
+	// already and keeps its earlier notAfter).
+	until := req.Now.Add(s.cfg.Overlap)
+	var final *apikey.VerifierDoc
+	err = s.updateVerifier(ctx, req.Store, req.Token, "finish", func(ver *rotation.Version) ([]byte, error) {
+		if ver == nil {
+			return nil, rotation.NewError(rotation.ClassState, "verifier secret", "the verifier secret has no value; the previous key could not be set to retiring", nil)
+		}
+		doc, err := parseVerifier(ver.Value.Bytes())
+		if err != nil {
+			return nil, err
+		}
+		final = doc
+		changed, err := applyFinish(doc, prev.KeyID, cur.KeyID, until, mkCurrent)
+		if err != nil || !changed {
+			return nil, err
+		}
+		b, err := doc.Encode()
+		if err != nil {
+			return nil, rotation.NewError(rotation.ClassDependency, "encode", "the verifier document could not be encoded", err)
+		}
+		return b, nil
+	}, nil)
 	if err != nil {
-		return resp, rotation.NewError(rotation.ClassDependency, "encode", "the verifier document could not be encoded", err)
-	}
-	if err := req.Store.PutSecret(ctx, s.cfg.VerifierSecretID, derivedToken(req.Token, "finish\x00"+ver.ID), b); err != nil {
 		return resp, err
 	}
 	resp.Details = map[string]string{"previousKeyId": prev.KeyID}
-	if r := doc.Find(prev.KeyID); r != nil {
+	if r := final.Find(prev.KeyID); r != nil && !r.NotAfter.IsZero() {
 		resp.Details["retiringUntil"] = r.NotAfter.Format(time.RFC3339)
 	}
 	return resp, nil
+}
+
+// verifierAttempts bounds how often a verifier write is retried after a
+// concurrent writer of the shared verifier secret moved AWSCURRENT.
+const verifierAttempts = 5
+
+// updateVerifier is the read-modify-write of the verifier secret, which
+// several caller secrets may share: it reads AWSCURRENT, lets change build
+// the new document from it (nil: nothing to write), and writes it with
+// Store.SwapSecret over the version read, under a token derived from the
+// rotation token, the step and that version (so a retried step rewrites the
+// same version). When another rotation wrote the verifier secret in
+// between, the swap is refused and the loop reads again and re-applies the
+// change on top of the other writer's records, at most verifierAttempts
+// times. wrote, if set, learns the token of the version written.
+func (s *Strategy) updateVerifier(ctx context.Context, st rotation.Store, rotationToken, step string, change func(ver *rotation.Version) ([]byte, error), wrote func(token string)) error {
+	var err error
+	for range verifierAttempts {
+		var ver *rotation.Version
+		if ver, err = st.GetSecret(ctx, s.cfg.VerifierSecretID, "", rotation.StageCurrent); err != nil {
+			return err
+		}
+		var b []byte
+		if b, err = change(ver); err != nil || b == nil {
+			return err
+		}
+		baseID := ""
+		if ver != nil {
+			baseID = ver.ID
+		}
+		token := derivedToken(rotationToken, step+"\x00"+baseID)
+		err = st.SwapSecret(ctx, s.cfg.VerifierSecretID, baseID, token, b)
+		if err == nil {
+			if wrote != nil {
+				wrote(token)
+			}
+			return nil
+		}
+		if errors.Is(err, rotation.ErrSecretMoved) {
+			continue
+		}
+		if ver == nil && rotation.ClassOf(err) == rotation.ClassState {
+			return rotation.NewError(rotation.ClassConfiguration, "APIKEY_VERIFIER_SECRET_ARN", "the verifier secret could not be written; create it first (its initial value may be empty)", err)
+		}
+		return err
+	}
+	return &rotation.Error{Class: rotation.ClassState, Op: "verifier secret", Retryable: true, Cause: err,
+		Msg: fmt.Sprintf("the shared verifier secret was written by other rotations %d times while this one tried to update it; the retried rotation tries again", verifierAttempts)}
 }
 
 func (s *Strategy) kind(c *apikey.CallerSecret) (string, error) {

@@ -122,3 +122,30 @@ func TestAnUnknownPasswordErrorNamesEveryVersionTried(t *testing.T) {
 		t.Fatalf("the failed setSecret changed the database: %v", err)
 	}
 }
+
+// TestAlternatingRotationHealsARefusedAWSCURRENTWithAnotherStoredVersion:
+// the current role's password was changed behind the function's back, so
+// the confused-deputy login with AWSCURRENT is refused; the previous
+// version (the other role, still within its grace) logs in, which proves the
+// secret just as well, and the rotation moves AWSCURRENT to a working role.
+func TestAlternatingRotationHealsARefusedAWSCURRENTWithAnotherStoredVersion(t *testing.T) {
+	ctx := context.Background()
+	s := newStack(t)
+	arn, _, _ := alternating(t, s, true, false)
+	eng, _ := s.engine(t, testConfig(s))
+	if _, err := s.driver(eng).Rotate(ctx, arn, ""); err != nil {
+		t.Fatal(err)
+	}
+	cur, _ := s.value(t, arn, rotation.StageCurrent)
+	s.setRolePassword(t, parseCred(t, cur).Username, randomPassword(t))
+	if _, err := s.driver(eng).Rotate(ctx, arn, ""); err != nil {
+		t.Fatalf("rotation with AWSCURRENT refused: %v", err)
+	}
+	cur, _ = s.value(t, arn, rotation.StageCurrent)
+	if err := s.login(ctx, cur); err != nil {
+		t.Fatalf("AWSCURRENT does not log in after the rotation: %v", err)
+	}
+	if !strings.Contains(s.logs.String(), "currentRefused") {
+		t.Fatal("setSecret did not report that AWSCURRENT was refused")
+	}
+}

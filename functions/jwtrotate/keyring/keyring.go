@@ -8,7 +8,10 @@
 // an independent JWKS consumer (keyfunc) and that tokens from the current
 // key still verify. Private keys are sealed with pkg/envelope under a KMS
 // key, bound to the secret and the kid. An explicit emergency re-key mode
-// (a tag on the secret) replaces both keys at once.
+// (a tag on the secret) replaces both keys at once. A retired key's removal
+// clock starts no earlier than the first createSecret that finds it retired
+// in AWSCURRENT, i.e. after the promotion that retired it, however late that
+// promotion came.
 package keyring
 
 import (
