@@ -41,7 +41,9 @@ const (
 	// Action.Mode ("resume" or "discard").
 	Unstick
 	// Put is an operator's PutSecretValue of a copy of the AWSCURRENT value
-	// as a new AWSCURRENT version (editing a field by hand).
+	// as a new AWSCURRENT version (editing a field by hand); with Mode
+	// "pending", as a new AWSPENDING version instead (staging a value by
+	// hand, which no rotation tested).
 	Put
 	// Probe is the read-only probeSecret step on the AWSCURRENT version.
 	Probe
@@ -65,10 +67,11 @@ func (k Kind) String() string {
 	return fmt.Sprintf("Kind(%d)", int(k))
 }
 
-// Unstick modes.
+// Unstick modes, and Put's.
 const (
 	ModeResume  = "resume"
 	ModeDiscard = "discard"
+	ModePending = "pending"
 )
 
 // Side is one side of a Concurrent action: a step (Step set), the service's
@@ -187,6 +190,11 @@ func (a Action) String() string {
 		return fmt.Sprintf("concurrent %s paused in call %d %s, %s runs", a.A.short(), a.N, ph, a.B.short())
 	case Unstick:
 		return s + "unstick --" + a.Mode
+	case Put:
+		if a.Mode == ModePending {
+			return s + "put AWSPENDING"
+		}
+		return s + "put AWSCURRENT"
 	}
 	return s + strings.ToLower(a.Kind.String())
 }

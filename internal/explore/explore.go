@@ -285,10 +285,10 @@ func explore(t testing.TB, name string, newSubject func() Subject, o Options) (*
 
 // Alphabet returns the standard alphabet for worlds with the given number
 // of rotated secrets: for each secret Start, Rotate, Service, the four
-// steps with the open and the stale token, Put, both Unstick modes, Probe;
-// Kill after each of the given call numbers (of a fresh rotation and of a
-// retry); Tick; and, with two secrets, Concurrent service runs of the two
-// paused at each kill point.
+// steps with the open token, finishSecret and setSecret with the stale one,
+// Put of AWSCURRENT and of AWSPENDING, both Unstick modes, Probe;
+// a fresh rotation killed right after each of the given call numbers; and
+// Tick. Concurrent pairings are the caller's to add.
 func Alphabet(secrets int, killPoints []int) []Action {
 	var out []Action
 	for i := range secrets {
@@ -298,7 +298,7 @@ func Alphabet(secrets int, killPoints []int) []Action {
 		}
 		out = append(out, Action{Kind: Invoke, Secret: i, Step: rotation.StepFinish, Stale: true},
 			Action{Kind: Invoke, Secret: i, Step: rotation.StepSet, Stale: true})
-		out = append(out, Action{Kind: Put, Secret: i},
+		out = append(out, Action{Kind: Put, Secret: i}, Action{Kind: Put, Secret: i, Mode: ModePending},
 			Action{Kind: Unstick, Secret: i, Mode: ModeResume}, Action{Kind: Unstick, Secret: i, Mode: ModeDiscard},
 			Action{Kind: Probe, Secret: i})
 		for _, n := range killPoints {
@@ -343,8 +343,10 @@ func Generator(secrets, maxCall int) func(r *rand.Rand) Action {
 			return Action{Kind: Concurrent, N: 1 + r.IntN(maxCall), Phase: ph, A: side(r), B: side(r)}
 		case k < 80:
 			return Action{Kind: Unstick, Secret: i, Mode: []string{ModeResume, ModeDiscard}[r.IntN(2)]}
-		case k < 85:
+		case k < 83:
 			return Action{Kind: Put, Secret: i}
+		case k < 85:
+			return Action{Kind: Put, Secret: i, Mode: ModePending}
 		case k < 89:
 			return Action{Kind: Probe, Secret: i}
 		default:

@@ -304,7 +304,7 @@ func (w *World) Apply(ctx context.Context, a Action) string {
 		}
 		return "unstick: " + out
 	case Put:
-		return w.put(ctx, a.Secret)
+		return w.put(ctx, a.Secret, a.Mode == ModePending)
 	case Probe:
 		cur := w.holder(a.Secret, rotation.StageCurrent)
 		return w.step(ctx, w.envs[0], a.Secret, rotation.StepProbe, cur)
@@ -541,18 +541,24 @@ func (w *World) Pending(ctx context.Context, i int) (string, string) {
 	return id, w.Value(ctx, w.secrets[i].arn, id)
 }
 
-func (w *World) put(ctx context.Context, i int) string {
+func (w *World) put(ctx context.Context, i int, pending bool) string {
 	_, cur := w.Current(ctx, i)
 	if cur == "" {
 		return "operator PutSecretValue: AWSCURRENT has no value to copy"
 	}
 	tok := w.newToken(i)
-	w.exempt[tok] = true
+	stage := rotation.StageCurrent
+	if pending {
+		// Staged by hand: no rotation tested it, so it is not exempt.
+		stage = rotation.StagePending
+	} else {
+		w.exempt[tok] = true
+	}
 	_, err := w.SM.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{
 		SecretId: aws.String(w.secrets[i].arn), ClientRequestToken: aws.String(tok),
-		SecretString: aws.String(cur), VersionStages: []string{rotation.StageCurrent},
+		SecretString: aws.String(cur), VersionStages: []string{stage},
 	})
-	return "operator PutSecretValue: " + outcome(err)
+	return "operator PutSecretValue (" + stage + "): " + outcome(err)
 }
 
 // unstick runs the operator tool's Unstick, invoking the function in the
