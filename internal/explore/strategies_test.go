@@ -5,11 +5,8 @@ import (
 	"testing"
 
 	"github.com/rotation-suite/rotation/internal/explore"
-	"github.com/rotation-suite/rotation/internal/testenv"
 	"github.com/rotation-suite/rotation/pkg/rotation"
 )
-
-func TestMain(m *testing.M) { testenv.Main(m) }
 
 // budget is one subject's share of the exploration in `make test`.
 type budget struct {
