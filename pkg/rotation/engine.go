@@ -409,23 +409,32 @@ func (r *run) finish(ctx context.Context) error {
 	if err := r.requireTested(ctx); err != nil {
 		return err
 	}
+	var attempts attemptCounter
 	err := Call(ctx, "secretsmanager:UpdateSecretVersionStage", func(ctx context.Context) error {
 		_, err := r.e.cfg.Secrets.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{
 			SecretId:            aws.String(r.arn),
 			VersionStage:        aws.String(StageCurrent),
 			MoveToVersionId:     aws.String(r.ev.ClientRequestToken),
 			RemoveFromVersionId: aws.String(r.current),
-		})
+		}, attempts.option)
 		return err
 	})
 	if err != nil {
-		// The service may have applied the move and lost the answer (the
-		// SDK's retry then fails because AWSCURRENT already moved): the
-		// token carrying AWSCURRENT now is this invocation's promotion.
 		d, derr := r.describe(ctx)
 		if derr != nil || !slices.Contains(d.VersionIdsToStages[r.ev.ClientRequestToken], StageCurrent) {
 			return classifyExternal("UpdateSecretVersionStage", err)
 		}
+		if attempts.n() <= 1 {
+			// The first and only request was refused because another
+			// execution environment promoted the token meanwhile: that
+			// promotion is its, and so are its notification and hook.
+			r.outcome = "noop"
+			r.e.log.InfoContext(ctx, "version became AWSCURRENT in another execution environment; nothing to do", "secretArn", r.arn, "versionId", r.ev.ClientRequestToken)
+			return nil
+		}
+		// The service applied an earlier attempt of this very call and the
+		// answer was lost (the SDK's retry then found AWSCURRENT moved):
+		// this invocation's promotion.
 	}
 	r.promoted = true
 	r.outcome = "done"

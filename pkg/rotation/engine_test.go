@@ -28,6 +28,8 @@ type spy struct {
 	// onUpdate, if set, runs after the real UpdateSecretVersionStage and may
 	// replace its answer (a request applied whose answer was lost).
 	onUpdate func(in *secretsmanager.UpdateSecretVersionStageInput, err error) error
+	// beforeUpdate, if set, runs before the real UpdateSecretVersionStage.
+	beforeUpdate func(in *secretsmanager.UpdateSecretVersionStageInput)
 }
 
 func (s *spy) PutSecretValue(ctx context.Context, in *secretsmanager.PutSecretValueInput, o ...func(*secretsmanager.Options)) (*secretsmanager.PutSecretValueOutput, error) {
@@ -46,8 +48,11 @@ func (s *spy) PutSecretValue(ctx context.Context, in *secretsmanager.PutSecretVa
 func (s *spy) UpdateSecretVersionStage(ctx context.Context, in *secretsmanager.UpdateSecretVersionStageInput, o ...func(*secretsmanager.Options)) (*secretsmanager.UpdateSecretVersionStageOutput, error) {
 	s.mu.Lock()
 	s.updates = append(s.updates, in)
-	hook := s.onUpdate
+	hook, before := s.onUpdate, s.beforeUpdate
 	s.mu.Unlock()
+	if before != nil {
+		before(in)
+	}
 	out, err := s.SecretsAPI.UpdateSecretVersionStage(ctx, in, o...)
 	if hook != nil {
 		if herr := hook(in, err); herr != nil {

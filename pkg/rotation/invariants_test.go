@@ -1,17 +1,27 @@
 package rotation_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"maps"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
+	"github.com/rotation-suite/rotation/internal/testenv"
 	"github.com/rotation-suite/rotation/pkg/rotation"
 )
 
@@ -268,24 +278,95 @@ func TestProbeIsAcceptedByTheEventParserButIsNotARotationStep(t *testing.T) {
 	}
 }
 
-// The same for the promotion itself: applied, answer lost, SDK retry fails.
-// The rotation succeeds, with its one success notification.
-func TestAPromotionWhoseAnswerWasLostIsThisFinishsPromotion(t *testing.T) {
-	sp := &spy{}
-	e := newEnv(t, withSpy(sp))
-	sp.onUpdate = func(in *secretsmanager.UpdateSecretVersionStageInput, err error) error {
-		if err == nil && aws.ToString(in.VersionStage) == rotation.StageCurrent {
-			return &smtypes.InvalidParameterException{Message: aws.String("Version stage AWSCURRENT not found in version ...")}
-		}
-		return nil
+// dropFirstAnswer is a reverse proxy in front of moto that forwards the
+// first UpdateSecretVersionStage of AWSCURRENT and then drops the connection
+// instead of answering, as moto under load does.
+func dropFirstAnswer(t *testing.T, target string) (string, *atomic.Bool) {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
 	}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	dropped := &atomic.Bool{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		if strings.HasSuffix(r.Header.Get("X-Amz-Target"), ".UpdateSecretVersionStage") && bytes.Contains(body, []byte(`"VersionStage":"AWSCURRENT"`)) && dropped.CompareAndSwap(false, true) {
+			resp, err := http.DefaultTransport.RoundTrip(r.Clone(context.Background()))
+			if err == nil {
+				resp.Body.Close()
+			}
+			conn, _, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				conn.Close()
+			}
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL, dropped
+}
+
+// The promotion itself: applied, answer lost, the SDK's retry refused. The
+// rotation succeeds, with its one success notification.
+func TestAPromotionWhoseAnswerWasLostIsThisFinishsPromotion(t *testing.T) {
+	m := testenv.SharedMoto(t)
+	proxy, dropped := dropFirstAnswer(t, m.Endpoint)
+	cfg, err := m.AWSConfig(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	lossy := secretsmanager.NewFromConfig(cfg, func(o *secretsmanager.Options) { o.BaseEndpoint = aws.String(proxy) })
+	e := newEnv(t, func(c *rotation.Config) { c.Secrets = lossy })
 	arn := e.newSecret(initial)
 	res, err := e.driver().Rotate(context.Background(), arn, "")
 	if err != nil || res.Attempts != 1 {
-		t.Fatalf("an applied promotion whose answer was lost failed the step: %v (attempts %d)", err, res.Attempts)
+		t.Fatalf("an applied promotion whose answer was lost failed the step: %v (attempts %v)", err, res)
+	}
+	if !dropped.Load() {
+		t.Fatal("setup: the proxy dropped no answer")
 	}
 	if n := count(e.notes.events(), rotation.EventSucceeded); n != 1 {
-		t.Fatalf("want one success notification, got %v", e.notes.events())
+		t.Fatalf("want one success notification, got %v\n%s", e.notes.events(), e.logs.String())
+	}
+}
+
+// Two execution environments finish the same token at once: one promotes,
+// the other's move is refused and it finds the token current. One success.
+func TestAConcurrentFinishOfTheSameTokenPublishesOneSuccess(t *testing.T) {
+	sp := &spy{}
+	e := newEnv(t, withSpy(sp))
+	arn := e.newSecret(initial)
+	token := e.placeholder(arn)
+	for _, s := range []rotation.Step{rotation.StepCreate, rotation.StepSet, rotation.StepTest} {
+		if err := e.step(arn, token, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	other, err := rotation.New(rotation.Config{Secrets: e.sm, Strategy: e.strategy, Notifier: e.notes, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	sp.beforeUpdate = func(in *secretsmanager.UpdateSecretVersionStageInput) {
+		if aws.ToString(in.VersionStage) == rotation.StageCurrent {
+			once.Do(func() {
+				if err := other.Handle(context.Background(), rotation.Event{Step: rotation.StepFinish, SecretID: arn, ClientRequestToken: token}); err != nil {
+					t.Errorf("the other environment's finish: %v", err)
+				}
+			})
+		}
+	}
+	if err := e.step(arn, token, rotation.StepFinish); err != nil {
+		t.Fatalf("the finish that lost the race must succeed without work: %v", err)
+	}
+	if n := count(e.notes.events(), rotation.EventSucceeded); n != 1 {
+		t.Fatalf("want one success notification for one promotion, got %v", e.notes.events())
+	}
+	if !slices.Contains(e.stages(arn)[token], rotation.StageCurrent) {
+		t.Fatal("token not current")
 	}
 }
 
