@@ -42,3 +42,50 @@ func TestTheOutgoingUsersGraceStartsAtThePromotion(t *testing.T) {
 		t.Fatalf("the outgoing role %s is valid until %s, want finish time + grace = %s", userA, until.UTC(), want)
 	}
 }
+
+// TestALateFinishHookNeverExpiresTheRoleThatIsCurrentAgain: rotation R1's
+// environment stalls right after its promotion; meanwhile a whole rotation
+// R2 makes R1's outgoing role current again (with a new password). When
+// R1's after-finish hook finally runs, it must not expire that role.
+func TestALateFinishHookNeverExpiresTheRoleThatIsCurrentAgain(t *testing.T) {
+	ctx := context.Background()
+	s := newStack(t)
+	arn, userA, _ := alternating(t, s, true, false)
+	eng1, _ := s.engine(t, testConfig(s))
+	eng2, _ := s.engine(t, testConfig(s))
+	tok := s.begin(t, arn)
+	runSteps(t, eng1, arn, tok, rotation.StepCreate, rotation.StepSet, rotation.StepTest)
+	raced := false
+	fctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	fctx = rotation.WithFaultHook(fctx, func(op string, ph rotation.Phase) error {
+		if op == "secretsmanager:UpdateSecretVersionStage" && ph == rotation.After && !raced {
+			raced = true
+			// moto refuses RotateSecret while AWSPENDING is still on the
+			// promoted version (the real service allows it); take it off
+			// first, as the service does when a rotation ends.
+			s.removePending(t, arn, tok)
+			if _, err := s.driver(eng2).Rotate(ctx, arn, ""); err != nil {
+				t.Errorf("the rotation during the stall: %v", err)
+			}
+		}
+		return nil
+	})
+	// R1's finishSecret: the promotion, the stall (R2), then its hook.
+	if err := eng1.Handle(fctx, rotation.Event{Step: rotation.StepFinish, SecretID: arn, ClientRequestToken: tok}); err != nil {
+		t.Fatal(err)
+	}
+	if !raced {
+		t.Fatal("setup: no rotation ran during the stall")
+	}
+	cur, _ := s.value(t, arn, rotation.StageCurrent)
+	if parseCred(t, cur).Username != userA {
+		t.Fatalf("setup: AWSCURRENT names %s, want %s again", parseCred(t, cur).Username, userA)
+	}
+	if v := s.validUntil(t, userA); v != "infinity" {
+		t.Fatalf("the late hook expired %s, which is AWSCURRENT: VALID UNTIL %s", userA, v)
+	}
+	if err := s.login(ctx, cur); err != nil {
+		t.Fatal(err)
+	}
+}

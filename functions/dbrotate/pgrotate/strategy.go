@@ -609,7 +609,9 @@ func preflight(ctx context.Context, conn Session, pend *Secret, other string) ([
 }
 
 // AfterFinish implements rotation.Finisher: with alternating users the
-// outgoing role gets VALID UNTIL now + OUTGOING_USER_GRACE, so PostgreSQL
+// outgoing role gets VALID UNTIL now + OUTGOING_USER_GRACE (now: the hook's
+// run, right after the promotion), unless it no longer accepts the
+// AWSPREVIOUS password (a later rotation took it over), so PostgreSQL
 // itself refuses new logins with it after the grace period. The next
 // rotation sets it back to 'infinity' when that role becomes the pending
 // one. It reuses the admin session setSecret kept, when there is one.
@@ -653,6 +655,28 @@ func (s *Strategy) AfterFinish(ctx context.Context, req *rotation.FinishRequest)
 		closeConn(conn)
 		return resp, rotation.NewError(rotation.ClassConfiguration, "expire outgoing role", "the outgoing role is the admin user; not expiring it", nil)
 	}
+	// A hook can run late (its environment stalled after the promotion, or
+	// a retried finishSecret), after a later rotation made the outgoing
+	// role current again. That rotation first gave the role a new password,
+	// so the role still accepting the AWSPREVIOUS password proves it is
+	// still the outgoing one; otherwise expiring it would lock out
+	// AWSCURRENT. (One more login, never a failed one on the happy path.)
+	ep, err := s.endpointFor(prev)
+	if err != nil {
+		closeConn(conn)
+		return resp, err
+	}
+	oc, err := s.connect(ctx, ep, prev.Username, prev.Password, false, "the outgoing AWSPREVIOUS user "+prev.Username)
+	if err != nil {
+		closeConn(conn)
+		if isAuthFailure(err) {
+			resp.Details = map[string]string{"outgoingUser": prev.Username, "outgoingExpiry": "skipped: the role no longer accepts the AWSPREVIOUS password (a later rotation took it over, or it has expired already)"}
+			s.log.WarnContext(ctx, "finishSecret: not expiring the outgoing role: it no longer has the AWSPREVIOUS password", "role", prev.Username)
+			return resp, nil
+		}
+		return resp, err
+	}
+	closeConn(oc)
 	until := req.Now.Add(s.cfg.OutgoingGrace)
 	if _, err := expireSQL(prev.Username, until); err != nil {
 		closeConn(conn)
