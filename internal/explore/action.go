@@ -43,7 +43,7 @@ const (
 	// Put is an operator's PutSecretValue of a copy of the AWSCURRENT value
 	// as a new AWSCURRENT version (editing a field by hand); with Mode
 	// "pending", as a new AWSPENDING version instead (staging a value by
-	// hand, which no rotation tested).
+	// hand, which no rotation tested) — only while no rotation is open.
 	Put
 	// Probe is the read-only probeSecret step on the AWSCURRENT version.
 	Probe

@@ -14,7 +14,8 @@
 //   - no version that had a value ever changed;
 //   - nothing was promoted that did not pass the strategy's testSecret
 //     (versions an operator wrote are exempt);
-//   - at most one rotation.succeeded notification per promoted version;
+//   - no more rotation.succeeded notifications for a version than the
+//     engines made AWSCURRENT moves onto it;
 //   - whatever the Subject adds (tokens, keys, grace periods).
 //
 // It owns the harness only: the alphabet (Action), the world (World: the
