@@ -143,9 +143,11 @@ func pruneRevoked(rs []apikey.Record, owner string) []apikey.Record {
 
 // applyFinish sets the previous key's record to retiring with notAfter no
 // later than until, and puts the current key's record back (from mkCurrent)
-// if a concurrent writer of a shared verifier secret lost it. It reports
-// whether anything changed; a previous record already retiring or revoked,
-// or missing, is left alone.
+// if a writer of a shared verifier secret lost it — unless the same caller
+// secret already has a newer key's record: then a later rotation has run
+// (this is a late re-run of the hook) and the missing record was revoked and
+// dropped on purpose, so it stays gone. It reports whether anything changed;
+// a previous record already retiring or revoked, or missing, is left alone.
 func applyFinish(doc *apikey.VerifierDoc, previousKeyID, currentKeyID string, until time.Time, mkCurrent func() (apikey.Record, error)) (bool, error) {
 	changed := false
 	if doc.Find(currentKeyID) == nil && mkCurrent != nil {
@@ -153,8 +155,13 @@ func applyFinish(doc *apikey.VerifierDoc, previousKeyID, currentKeyID string, un
 		if err != nil {
 			return false, err
 		}
-		doc.Records = append(doc.Records, r)
-		changed = true
+		newer := slices.ContainsFunc(doc.Records, func(x apikey.Record) bool {
+			return x.Owner == r.Owner && x.NotBefore.After(r.NotBefore)
+		})
+		if !newer {
+			doc.Records = append(doc.Records, r)
+			changed = true
+		}
 	}
 	if previousKeyID == currentKeyID {
 		return changed, nil

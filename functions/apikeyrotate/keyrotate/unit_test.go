@@ -178,6 +178,24 @@ func TestApplySetOnlyTouchesTheRecordsOfItsOwnSecret(t *testing.T) {
 	}
 }
 
+// A late re-run of the finish hook, after a later rotation revoked and
+// dropped the key it promoted (a webhook key's material goes at once), must
+// not bring that key back.
+func TestALateFinishHookNeverRestoresAKeyALaterRotationDropped(t *testing.T) {
+	a1, a2, a3 := issued(t, apikey.KindWebhook, t0.Add(-2*time.Hour)), issued(t, apikey.KindWebhook, t0.Add(-time.Hour)), issued(t, apikey.KindWebhook, t0)
+	r3, _ := apikey.NewRecord(a3, "", nil, apikey.StatusActive)
+	r3.Owner = "oA"
+	doc := &apikey.VerifierDoc{Kind: apikey.KindWebhook, Records: []apikey.Record{r3}}
+	ok, err := applyFinish(doc, a1.KeyID, a2.KeyID, t0.Add(time.Hour), func() (apikey.Record, error) {
+		r, err := apikey.NewRecord(a2, "", nil, apikey.StatusActive)
+		r.Owner = "oA"
+		return r, err
+	})
+	if err != nil || ok || doc.Find(a2.KeyID) != nil {
+		t.Fatalf("the late hook restored a dropped key (changed=%v, err=%v)", ok, err)
+	}
+}
+
 func TestInvalidConfigurationIsAConfigurationErrorNamingTheVariable(t *testing.T) {
 	base := map[string]string{"APIKEY_VERIFIER_SECRET_ARN": "arn:verifier"}
 	cases := map[string]map[string]string{
