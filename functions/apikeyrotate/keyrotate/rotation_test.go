@@ -10,7 +10,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
+	"github.com/rotation-suite/rotation/functions/apikeyrotate/keyrotate"
 	"github.com/rotation-suite/rotation/internal/crashtest"
 	"github.com/rotation-suite/rotation/internal/driver"
 	"github.com/rotation-suite/rotation/pkg/apikey"
@@ -76,25 +78,102 @@ func (f *fixture) currentVerifierDoc(t testing.TB) *apikey.VerifierDoc {
 	return d
 }
 
-func TestAfterTwoRotationsTheKeyFromTwoRotationsAgoFailsAtOnce(t *testing.T) {
-	f := newFixture(t, fixtureOpts{})
+// TestAKeyFromTwoRotationsAgoVerifiesUntilItsNotAfter: a scheduled rotation
+// and an operator's "rotate now" an hour apart, well within the 24 h
+// overlap. A caller that cached the first key for its cache TTL is promised
+// the key until its notAfter (the first promotion + overlap); the second
+// rotation must not revoke it, and it fails only when that notAfter comes.
+func TestAKeyFromTwoRotationsAgoVerifiesUntilItsNotAfter(t *testing.T) {
+	for _, kind := range []string{apikey.KindAPIKey, apikey.KindWebhook} {
+		t.Run(kind, func(t *testing.T) {
+			f := newFixture(t, fixtureOpts{kind: kind})
+			ctx := context.Background()
+			f.rotate(t)
+			promised := f.currentVerifierDoc(t).Find(f.initial.KeyID).NotAfter
+			k1 := f.caller(t, "AWSCURRENT")
+			f.clock.Add(time.Hour)
+			f.rotate(t)
+			k2 := f.caller(t, "AWSCURRENT")
+			if p := f.caller(t, "AWSPREVIOUS"); p.KeyID != k1.KeyID {
+				t.Fatal("AWSPREVIOUS is not the key of the previous rotation")
+			}
+			doc := f.currentVerifierDoc(t)
+			if r := doc.Find(f.initial.KeyID); r == nil || r.Status != apikey.StatusRetiring || !r.NotAfter.Equal(promised) {
+				t.Fatalf("the key from two rotations ago: %+v, want retiring until %s as promised", r, promised)
+			}
+			v := f.verifier(t)
+			for _, c := range []*apikey.CallerSecret{f.initial, k1, k2} {
+				if err := verifyCaller(ctx, v, c, f.clock.Now()); err != nil {
+					t.Fatalf("key %s within its overlap: %v", c.KeyID, err)
+				}
+			}
+			f.clock.Add(promised.Sub(f.clock.Now()) - time.Second)
+			if err := verifyCaller(ctx, v, f.initial, f.clock.Now()); err != nil {
+				t.Fatalf("the key from two rotations ago, a second before its notAfter: %v", err)
+			}
+			f.clock.Add(time.Second)
+			if err := verifyCaller(ctx, v, f.initial, f.clock.Now()); err == nil {
+				t.Fatal("the key from two rotations ago verifies after its notAfter")
+			}
+			for _, c := range []*apikey.CallerSecret{k1, k2} {
+				if err := verifyCaller(ctx, v, c, f.clock.Now()); err != nil {
+					t.Fatalf("key %s: %v", c.KeyID, err)
+				}
+			}
+			// The next rotation after that notAfter revokes it (a webhook
+			// key's material goes with it).
+			f.rotate(t)
+			r := f.currentVerifierDoc(t).Find(f.initial.KeyID)
+			if kind == apikey.KindWebhook && r != nil || kind == apikey.KindAPIKey && (r == nil || r.Status != apikey.StatusRevoked) {
+				t.Fatalf("the key whose notAfter passed, after the next rotation: %+v", r)
+			}
+		})
+	}
+}
+
+// TestTheEmergencyRevokeTagRevokesThePredecessorsAtOnce: the operator tags
+// the caller secret with the time a leak was found and rotates; the keys
+// issued before it stop verifying (the one being replaced right after the
+// promotion), the new key works, the notification says so, and the tag left
+// in place changes nothing for later rotations.
+func TestTheEmergencyRevokeTagRevokesThePredecessorsAtOnce(t *testing.T) {
+	f := newFixture(t, fixtureOpts{noRegister: true})
 	ctx := context.Background()
 	f.rotate(t)
 	k1 := f.caller(t, "AWSCURRENT")
-	f.clock.Add(time.Hour) // well within the 24 h overlap
+	f.clock.Add(time.Hour)
+	leak := f.clock.Now().Add(-time.Minute).UTC().Format(time.RFC3339)
+	if _, err := f.sm.TagResource(ctx, &secretsmanager.TagResourceInput{SecretId: aws.String(f.callerID), Tags: []types.Tag{{Key: aws.String(keyrotate.EmergencyRevokeTag), Value: aws.String(leak)}}}); err != nil {
+		t.Fatal(err)
+	}
 	f.rotate(t)
 	k2 := f.caller(t, "AWSCURRENT")
 	v := f.verifier(t)
-	if _, err := v.Verify(ctx, f.initial.Key.Reveal()); !errors.Is(err, apikey.ErrRevoked) {
-		t.Fatalf("key from two rotations ago: got %v, want ErrRevoked", err)
-	}
-	for _, c := range []*apikey.CallerSecret{k1, k2} {
-		if err := verifyCaller(ctx, v, c, f.clock.Now()); err != nil {
-			t.Fatalf("key %s: %v", c.KeyID, err)
+	for _, c := range []*apikey.CallerSecret{f.initial, k1} {
+		if _, err := v.Verify(ctx, c.Key.Reveal()); !errors.Is(err, apikey.ErrRevoked) {
+			t.Fatalf("key %s issued before the leak: %v, want ErrRevoked", c.KeyID, err)
 		}
 	}
-	if p := f.caller(t, "AWSPREVIOUS"); p.KeyID != k1.KeyID {
-		t.Fatal("AWSPREVIOUS is not the key of the previous rotation")
+	if err := verifyCaller(ctx, v, k2, f.clock.Now()); err != nil {
+		t.Fatalf("the new key: %v", err)
+	}
+	warned := false
+	for _, n := range f.notifications() {
+		if strings.Contains(mustJSON(n), "EMERGENCY REVOCATION") {
+			warned = true
+		}
+	}
+	if !warned {
+		t.Fatal("no notification names the emergency revocation")
+	}
+	// The tag stays; the next rotation is ordinary: k2 retires with its overlap.
+	f.clock.Add(time.Hour)
+	f.rotate(t)
+	if r := f.currentVerifierDoc(t).Find(k2.KeyID); r == nil || r.Status != apikey.StatusRetiring {
+		t.Fatalf("a later rotation with the tag still set revoked the key issued after it: %+v", r)
+	}
+	if err := verifyCaller(ctx, v, k2, f.clock.Now()); err != nil {
+		t.Fatalf("key %s in its overlap: %v", k2.KeyID, err)
 	}
 }
 
@@ -325,8 +404,8 @@ func flip(b byte) string {
 func TestTheMiddlewareRefusesBadKeys(t *testing.T) {
 	f := newFixture(t, fixtureOpts{noRegister: true})
 	f.rotate(t)
-	f.clock.Add(time.Hour)
-	f.rotate(t) // initial key now revoked
+	f.clock.Add(f.cfg.Overlap + time.Hour)
+	f.rotate(t) // the initial key's overlap ended before this rotation: revoked
 	cur := f.caller(t, "AWSCURRENT")
 	prev := f.caller(t, "AWSPREVIOUS")
 	k := cur.Key.Reveal()
@@ -403,12 +482,12 @@ func TestCallersSharingAVerifierSecretRotateWithoutTouchingEachOther(t *testing.
 	b := newFixture(t, fixtureOpts{noRegister: true, noTestURL: true, shareWith: a})
 	ctx := context.Background()
 	a.rotate(t)
-	a.clock.Add(time.Hour)
-	a.rotate(t) // A's initial key is now revoked; B's must not be
+	a.clock.Add(a.cfg.Overlap + time.Hour)
+	a.rotate(t) // A's initial key's overlap has ended: now revoked; B's must not be
 	b.rotate(t)
 	v := a.verifier(t)
 	if _, err := v.Verify(ctx, a.initial.Key.Reveal()); !errors.Is(err, apikey.ErrRevoked) {
-		t.Fatalf("A's key from two rotations ago: %v", err)
+		t.Fatalf("A's key from two rotations ago, after its overlap: %v", err)
 	}
 	for _, c := range []*apikey.CallerSecret{a.caller(t, "AWSCURRENT"), a.caller(t, "AWSPREVIOUS"), b.initial, b.caller(t, "AWSCURRENT")} {
 		if err := verifyCaller(ctx, v, c, a.clock.Now()); err != nil {

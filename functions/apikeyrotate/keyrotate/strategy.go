@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/rotation-suite/rotation/pkg/apikey"
@@ -78,9 +79,15 @@ func (s *Strategy) Set(ctx context.Context, req *rotation.SetRequest) (*rotation
 	if err != nil {
 		return nil, err
 	}
+	before, err := revokeBefore(req.Secret.Tags, req.Now)
+	if err != nil {
+		return nil, err
+	}
+	pol := policy{Owner: apikey.OwnerID(req.Secret.ARN), Overlap: s.cfg.Overlap, RevokeBefore: before, Now: req.Now}
 	resp := &rotation.SetResponse{}
 	resp.Details = map[string]string{"keyId": pend.KeyID}
 	var next *apikey.VerifierDoc
+	var revoked []string
 	err = s.updateVerifier(ctx, req.Store, req.Token, "set", func(ver *rotation.Version) ([]byte, error) {
 		doc := &apikey.VerifierDoc{Kind: pend.Kind}
 		if ver != nil {
@@ -90,7 +97,7 @@ func (s *Strategy) Set(ctx context.Context, req *rotation.SetRequest) (*rotation
 			}
 		}
 		var err error
-		if next, err = applySet(doc, pend, cur, alg, pepper, apikey.OwnerID(req.Secret.ARN)); err != nil {
+		if next, revoked, err = applySet(doc, pend, cur, alg, pepper, pol); err != nil {
 			return nil, err
 		}
 		b, err := next.Encode()
@@ -107,6 +114,9 @@ func (s *Strategy) Set(ctx context.Context, req *rotation.SetRequest) (*rotation
 	}, func(token string) { resp.Details["verifierVersion"] = token })
 	if err != nil {
 		return nil, err
+	}
+	if len(revoked) > 0 {
+		s.reportEmergency(&resp.Report, before, revoked)
 	}
 	if s.cfg.RegisterURL != "" {
 		rec := next.Find(pend.KeyID)
@@ -227,11 +237,18 @@ func (s *Strategy) AfterFinish(ctx context.Context, req *rotation.FinishRequest)
 	if !cur.Issued() {
 		mkCurrent = nil
 	}
+	before, err := revokeBefore(req.Secret.Tags, req.Now)
+	if err != nil {
+		return resp, err
+	}
+	owner := apikey.OwnerID(req.Secret.ARN)
 	// The previous key retires from now, the time of the promotion (this
 	// hook runs right after it; a retried hook finds the record retiring
-	// already and keeps its earlier notAfter).
+	// already and keeps its earlier notAfter) — unless the operator asked
+	// for an emergency revocation of the keys issued before a time.
 	until := req.Now.Add(s.cfg.Overlap)
 	var final *apikey.VerifierDoc
+	var revoked []string
 	err = s.updateVerifier(ctx, req.Store, req.Token, "finish", func(ver *rotation.Version) ([]byte, error) {
 		if ver == nil {
 			return nil, rotation.NewError(rotation.ClassState, "verifier secret", "the verifier secret has no value; the previous key could not be set to retiring", nil)
@@ -242,8 +259,12 @@ func (s *Strategy) AfterFinish(ctx context.Context, req *rotation.FinishRequest)
 		}
 		final = doc
 		changed, err := applyFinish(doc, prev.KeyID, cur.KeyID, until, mkCurrent)
-		if err != nil || !changed {
+		if err != nil {
 			return nil, err
+		}
+		revoked = applyEmergency(doc, owner, prev.KeyID, cur.KeyID, before, req.Now)
+		if !changed && len(revoked) == 0 {
+			return nil, nil
 		}
 		b, err := doc.Encode()
 		if err != nil {
@@ -255,10 +276,24 @@ func (s *Strategy) AfterFinish(ctx context.Context, req *rotation.FinishRequest)
 		return resp, err
 	}
 	resp.Details = map[string]string{"previousKeyId": prev.KeyID}
-	if r := final.Find(prev.KeyID); r != nil && !r.NotAfter.IsZero() {
+	if r := final.Find(prev.KeyID); r != nil && r.Status == apikey.StatusRetiring && !r.NotAfter.IsZero() {
 		resp.Details["retiringUntil"] = r.NotAfter.Format(time.RFC3339)
 	}
+	if len(revoked) > 0 {
+		s.reportEmergency(&resp.Report, before, revoked)
+	}
 	return resp, nil
+}
+
+// reportEmergency adds the emergency revocation's warning and details.
+func (s *Strategy) reportEmergency(rep *rotation.Report, before time.Time, revoked []string) {
+	if rep.Details == nil {
+		rep.Details = map[string]string{}
+	}
+	rep.Details["mode"] = "emergency-revoke"
+	rep.Details["revokeBefore"] = before.Format(time.RFC3339)
+	rep.Details["revokedKeyIds"] = strings.Join(revoked, ",")
+	rep.Warnings = append(rep.Warnings, fmt.Sprintf("EMERGENCY REVOCATION (%s): the keys of this caller issued before %s [%s] are revoked now, before their overlap ends; callers still using them are refused (the key being replaced is revoked right after the promotion)", EmergencyRevokeTag, before.Format(time.RFC3339), strings.Join(revoked, ", ")))
 }
 
 // verifierAttempts bounds how often a verifier write is retried after a
