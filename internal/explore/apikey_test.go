@@ -18,19 +18,18 @@ const apikeyOverlap = 2 * time.Minute
 type issuedKey struct {
 	key     apikey.Key
 	retired time.Time // when it stopped being AWSCURRENT; zero while it is
-	cut     bool      // a later rotation's setSecret revoked it (two rotations ago)
 }
 
 // apikeySubject explores the API-key strategy with two caller secrets that
 // share one verifier secret. Its invariants: each caller's AWSCURRENT key
 // verifies against the verifier secret's AWSCURRENT records; a key that
 // stopped being AWSCURRENT verifies for the overlap after that (the notAfter
-// its finishSecret promises) unless the next rotation's setSecret revoked it
-// as the key from two rotations ago (the documented emergency lever).
+// its finishSecret promises), however many rotations follow (docs/apikey.md:
+// every issued key verifies until its notAfter; only the emergency tag, not
+// in the alphabet, revokes earlier).
 type apikeySubject struct {
 	verifierARN string
 	keys        [2]map[string]*issuedKey
-	current     [2]string // the key id AWSCURRENT held at the last check
 }
 
 func newAPIKey() explore.Subject {
@@ -108,43 +107,20 @@ func (s *apikeySubject) Check(ctx context.Context, w *explore.World) error {
 			return explore.Violationf("apikey-caller", "caller #%d: AWSCURRENT is not a caller secret: %v", i, err)
 		}
 		keys := s.keys[i]
-		// cutAllBut marks every key but these as revoked by design: a
-		// rotation's setSecret revokes every key of the caller except the
-		// pending one and the one AWSCURRENT at that time.
-		cutAllBut := func(a, b string) {
-			for id, k := range keys {
-				if id != a && id != b {
-					k.cut = true
-				}
-			}
-		}
 		if keys[cur.KeyID] == nil {
-			// A new AWSCURRENT key: the key it replaced is AWSPREVIOUS's
-			// (which may have been AWSCURRENT only inside the last action).
 			keys[cur.KeyID] = &issuedKey{key: cur.Key}
-			prev := s.current[i]
+			// The key it replaced is AWSPREVIOUS's, which may have been
+			// AWSCURRENT only inside the last action.
 			if pv := w.Previous(ctx, i); pv != "" {
-				if pc, err := apikey.ParseCaller([]byte(pv)); err == nil && pc.Issued() {
-					prev = pc.KeyID
-					if keys[prev] == nil {
-						keys[prev] = &issuedKey{key: pc.Key}
-					}
+				if pc, err := apikey.ParseCaller([]byte(pv)); err == nil && pc.Issued() && keys[pc.KeyID] == nil {
+					keys[pc.KeyID] = &issuedKey{key: pc.Key}
 				}
 			}
-			cutAllBut(cur.KeyID, prev)
 		}
-		s.current[i] = cur.KeyID
 		keys[cur.KeyID].retired = time.Time{}
 		for id, k := range keys {
 			if id != cur.KeyID && k.retired.IsZero() {
 				k.retired = now
-			}
-		}
-		// A pending key that verifies means its setSecret ran: that revokes
-		// every other key of the caller but the current one, by design.
-		if _, pv := w.Pending(ctx, i); pv != "" {
-			if pc, err := apikey.ParseCaller([]byte(pv)); err == nil && pc.Issued() && s.verify(ctx, w, pc.Key) == nil {
-				cutAllBut(cur.KeyID, pc.KeyID)
 			}
 		}
 		for id, k := range keys {
@@ -153,7 +129,7 @@ func (s *apikeySubject) Check(ctx context.Context, w *explore.World) error {
 				if err := s.verify(ctx, w, k.key); err != nil {
 					return explore.Violationf("apikey-current", "caller #%d: the AWSCURRENT key %s does not verify: %v", i, id, err)
 				}
-			case !k.cut && now.Before(k.retired.Add(apikeyOverlap)):
+			case now.Before(k.retired.Add(apikeyOverlap)):
 				if err := s.verify(ctx, w, k.key); err != nil {
 					return explore.Violationf("apikey-overlap", "caller #%d: key %s, replaced at %s, does not verify at %s although its overlap runs until %s: %v",
 						i, id, k.retired.Format(time.TimeOnly), now.Format(time.TimeOnly), k.retired.Add(apikeyOverlap).Format(time.TimeOnly), err)

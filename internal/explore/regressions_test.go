@@ -131,3 +131,9 @@ func TestConcurrentFinishesPublishOneSuccess(t *testing.T) {
 		})
 	}
 }
+
+// Rotations 40 s apart, within one overlap (2 min): each replaced key keeps
+// verifying until its own notAfter, the key from two rotations ago too.
+func TestEveryReplacedKeyVerifiesThroughItsOverlap(t *testing.T) {
+	explore.Replay(t, newAPIKey, []explore.Action{{Kind: explore.Rotate}, {Kind: explore.Rotate}, {Kind: explore.Rotate}, {Kind: explore.Rotate, Secret: 1}, {Kind: explore.Rotate}})
+}
