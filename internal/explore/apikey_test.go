@@ -28,34 +28,49 @@ type issuedKey struct {
 // every issued key verifies until its notAfter; only the emergency tag, not
 // in the alphabet, revokes earlier).
 type apikeySubject struct {
+	kind        string // apikey.KindAPIKey or apikey.KindWebhook
 	verifierARN string
 	keys        [2]map[string]*issuedKey
 }
 
 func newAPIKey() explore.Subject {
-	return &apikeySubject{keys: [2]map[string]*issuedKey{{}, {}}}
+	return &apikeySubject{kind: apikey.KindAPIKey, keys: [2]map[string]*issuedKey{{}, {}}}
+}
+
+// newWebhook is the same over webhook signing keys: the verifier holds the
+// keys themselves, and a key verifies by a signature it makes.
+func newWebhook() explore.Subject {
+	return &apikeySubject{kind: apikey.KindWebhook, keys: [2]map[string]*issuedKey{{}, {}}}
 }
 
 func (s *apikeySubject) Setup(ctx context.Context, w *explore.World) ([]string, error) {
 	created := w.Clock.Now().Add(-time.Hour)
 	var arns []string
-	doc := &apikey.VerifierDoc{Kind: apikey.KindAPIKey}
+	doc := &apikey.VerifierDoc{Kind: s.kind}
+	prefix := keyrotate.DefaultAPIKeyPrefix
+	if s.kind == apikey.KindWebhook {
+		prefix = keyrotate.DefaultWebhookPrefix
+	}
 	for i := range 2 {
-		k, err := apikey.GenerateKey("sk")
+		k, err := apikey.GenerateKey(prefix)
 		if err != nil {
 			return nil, err
 		}
 		p, _ := apikey.ParseKey(k.Reveal())
-		c := &apikey.CallerSecret{Kind: apikey.KindAPIKey, KeyID: p.KeyID, Key: k, CreatedAt: created, ExpiresAt: created.Add(90 * 24 * time.Hour)}
+		c := &apikey.CallerSecret{Kind: s.kind, KeyID: p.KeyID, Key: k, CreatedAt: created, ExpiresAt: created.Add(90 * 24 * time.Hour)}
 		b, err := c.Encode()
 		if err != nil {
 			return nil, err
 		}
-		arn, err := w.CreateSecret(ctx, fmt.Sprintf("explore/caller-%d", i), b)
+		arn, err := w.CreateSecret(ctx, fmt.Sprintf("explore/%s-caller-%d", s.kind, i), b)
 		if err != nil {
 			return nil, err
 		}
-		r, err := apikey.NewRecord(c, apikey.AlgSHA256, nil, apikey.StatusActive)
+		alg := apikey.AlgSHA256
+		if s.kind == apikey.KindWebhook {
+			alg = ""
+		}
+		r, err := apikey.NewRecord(c, alg, nil, apikey.StatusActive)
 		if err != nil {
 			return nil, err
 		}
@@ -72,7 +87,7 @@ func (s *apikeySubject) Setup(ctx context.Context, w *explore.World) ([]string, 
 }
 
 func (s *apikeySubject) Strategy(*explore.World) (rotation.Strategy, error) {
-	return keyrotate.New(keyrotate.Config{Kind: apikey.KindAPIKey, Overlap: apikeyOverlap, MaxAge: 90 * 24 * time.Hour, VerifierSecretID: s.verifierARN})
+	return keyrotate.New(keyrotate.Config{Kind: s.kind, Overlap: apikeyOverlap, MaxAge: 90 * 24 * time.Hour, VerifierSecretID: s.verifierARN})
 }
 
 // verify checks key against the verifier secret's AWSCURRENT records now.
@@ -86,7 +101,13 @@ func (s *apikeySubject) verify(ctx context.Context, w *explore.World, key apikey
 	if err != nil {
 		return err
 	}
-	_, err = ring.Verify(key.Reveal(), w.Clock.Now())
+	now := w.Clock.Now()
+	if s.kind == apikey.KindWebhook {
+		body := []byte(`{"type":"explore.probe"}`)
+		_, err = ring.VerifySignature(apikey.SignWebhook(key, now, body), body, now, apikey.DefaultTolerance)
+		return err
+	}
+	_, err = ring.Verify(key.Reveal(), now)
 	return err
 }
 

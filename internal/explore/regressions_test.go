@@ -17,7 +17,7 @@ type named struct {
 }
 
 var subjects = []named{
-	{"jwt", newJWT}, {"apikey", newAPIKey}, {"postgres-single", newPGSingle}, {"postgres-alternating", newPGAlternating},
+	{"jwt", newJWT}, {"apikey", newAPIKey}, {"webhook", newWebhook}, {"postgres-single", newPGSingle}, {"postgres-alternating", newPGAlternating},
 }
 
 func replayAll(t *testing.T, seq []explore.Action) {

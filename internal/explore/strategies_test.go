@@ -51,6 +51,12 @@ func TestExploreAPIKey(t *testing.T) {
 	explore.Explore(t, "apikey", newAPIKey, o)
 }
 
+func TestExploreWebhook(t *testing.T) {
+	t.Parallel()
+	o := options(t, 2, newWebhook, budget{depth: 2, random: 8300, length: 6})
+	explore.Explore(t, "webhook", newWebhook, o)
+}
+
 func TestExplorePostgresSingle(t *testing.T) {
 	t.Parallel()
 	o := options(t, 1, newPGSingle, budget{depth: 2, random: 9600, length: 6})
