@@ -1,10 +1,14 @@
-// Package keyrotate is the API-key and webhook-signing-key rotation strategy
-// (issue 6): createSecret issues a new key as the pending caller secret;
+// Package keyrotate is the API-key and webhook-signing-key rotation
+// strategy: createSecret issues a new key as the pending caller secret;
 // setSecret adds its verifier record to the verifier secret (and registers it
 // with an optional HTTPS endpoint); testSecret verifies it through the
 // consumer library pkg/apikey (and an optional test endpoint); after the
 // engine promotes it, the previous key is set to retiring until the end of
-// the overlap. It owns the configuration, the record transitions and the HTTP
+// the overlap. Every issued key verifies until its own notAfter: a later
+// rotation within the overlap retires another key but revokes none before
+// its end (at most maxRetiring per caller; beyond that the rotation is
+// refused), and only the operator's EmergencyRevokeTag revokes earlier keys
+// at once. It owns the configuration, the record transitions and the HTTP
 // calls; the key format, the documents and verification are pkg/apikey's, and
 // labels, events and storage of the rotated secret are the engine's.
 package keyrotate

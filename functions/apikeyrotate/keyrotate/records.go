@@ -124,6 +124,9 @@ func applySet(doc *apikey.VerifierDoc, pending, current *apikey.CallerSecret, al
 		case r.Owner != owner || r.Status == apikey.StatusRevoked:
 			// Another caller's record (or one made by hand), or revoked
 			// already: not ours to change.
+		case r.NotBefore.After(cutoff):
+			// A key issued after the pending one: a later rotation's, which
+			// this (late) step has no say over.
 		case !p.RevokeBefore.IsZero() && r.NotBefore.Before(p.RevokeBefore):
 			revoke(&r) // the operator's emergency revocation
 			revoked = append(revoked, r.KeyID)
@@ -303,10 +306,12 @@ func revokeBefore(tags map[string]string, now time.Time) (time.Time, error) {
 }
 
 // applyEmergency revokes, at at, every live record of owner (and the
-// previous key's record, which may predate owners) issued before before,
-// except the current key's; a revoked webhook record is dropped with its
-// material. It returns the key ids revoked. before zero: nothing.
-func applyEmergency(doc *apikey.VerifierDoc, owner, previousKeyID, currentKeyID string, before, at time.Time) []string {
+// previous key's record, which may predate owners) issued before before and
+// before the current key (createdAt current) — never the current key nor one
+// a later rotation issued, should this be a late re-run of the finish hook;
+// a revoked webhook record is dropped with its material. It returns the key
+// ids revoked. before zero: nothing.
+func applyEmergency(doc *apikey.VerifierDoc, owner, previousKeyID, currentKeyID string, current, before, at time.Time) []string {
 	if before.IsZero() {
 		return nil
 	}
@@ -314,7 +319,7 @@ func applyEmergency(doc *apikey.VerifierDoc, owner, previousKeyID, currentKeyID 
 	var revoked []string
 	out := doc.Records[:0:0]
 	for _, r := range doc.Records {
-		if (r.Owner == owner || r.KeyID == previousKeyID) && r.KeyID != currentKeyID && r.Status != apikey.StatusRevoked && r.NotBefore.Before(before) {
+		if (r.Owner == owner || r.KeyID == previousKeyID) && r.KeyID != currentKeyID && r.Status != apikey.StatusRevoked && r.NotBefore.Before(before) && r.NotBefore.Before(current) {
 			revoked = append(revoked, r.KeyID)
 			r.Status = apikey.StatusRevoked
 			if r.NotAfter.IsZero() || r.NotAfter.After(at) {

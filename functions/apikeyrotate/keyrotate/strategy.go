@@ -262,7 +262,7 @@ func (s *Strategy) AfterFinish(ctx context.Context, req *rotation.FinishRequest)
 		if err != nil {
 			return nil, err
 		}
-		revoked = applyEmergency(doc, owner, prev.KeyID, cur.KeyID, before, req.Now)
+		revoked = applyEmergency(doc, owner, prev.KeyID, cur.KeyID, cur.CreatedAt, before, req.Now)
 		if !changed && len(revoked) == 0 {
 			return nil, nil
 		}

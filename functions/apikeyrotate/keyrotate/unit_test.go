@@ -364,7 +364,7 @@ func TestTheEmergencyRevokeTagRevokesEveryEarlierKeyButNeverTheNewOne(t *testing
 			}
 			// Right after the promotion the replaced key goes too; the new one stays.
 			applyFinish(out, cur.KeyID, pend.KeyID, t0.Add(day), nil)
-			got := applyEmergency(out, "oA", cur.KeyID, pend.KeyID, pol.RevokeBefore, t0.Add(time.Minute))
+			got := applyEmergency(out, "oA", cur.KeyID, pend.KeyID, pend.CreatedAt, pol.RevokeBefore, t0.Add(time.Minute))
 			if !slices.Equal(got, []string{cur.KeyID}) || out.Find(pend.KeyID).Status != apikey.StatusActive || out.Find(other.KeyID).Status != apikey.StatusActive {
 				t.Fatalf("finish revoked %v", got)
 			}
@@ -372,8 +372,13 @@ func TestTheEmergencyRevokeTagRevokesEveryEarlierKeyButNeverTheNewOne(t *testing
 				t.Fatalf("the replaced key after an emergency finish: %+v", r)
 			}
 			// A new key issued before the instant (its rotation began earlier) is never revoked.
-			if got := applyEmergency(out, "oA", cur.KeyID, pend.KeyID, t0.Add(time.Hour), t0.Add(time.Minute)); len(got) != 0 {
+			if got := applyEmergency(out, "oA", cur.KeyID, pend.KeyID, pend.CreatedAt, t0.Add(time.Hour), t0.Add(time.Minute)); len(got) != 0 {
 				t.Fatalf("revoked the new key: %v", got)
+			}
+			// Nor, in a late re-run of an older rotation's finish hook, a key a
+			// later rotation issued (here pend, newer than that hook's current key).
+			if got := applyEmergency(out, "oA", old.KeyID, prev.KeyID, prev.CreatedAt, t0.Add(time.Hour), t0.Add(time.Minute)); len(got) != 0 || out.Find(pend.KeyID).Status != apikey.StatusActive {
+				t.Fatalf("a late hook revoked %v", got)
 			}
 		})
 	}
@@ -392,5 +397,25 @@ func TestTheEmergencyRevokeTagMustBeAPastInstant(t *testing.T) {
 		if rotation.ClassOf(err) != rotation.ClassConfiguration || !strings.Contains(err.Error(), EmergencyRevokeTag) || strings.Contains(err.Error(), v) {
 			t.Errorf("%q: %v", v, err)
 		}
+	}
+}
+
+// A late setSecret of an older rotation never retires or revokes a key a
+// later rotation issued.
+func TestApplySetLeavesKeysNewerThanThePendingOneAlone(t *testing.T) {
+	cur, pend, later := issued(t, apikey.KindAPIKey, t0.Add(-time.Hour)), issued(t, apikey.KindAPIKey, t0), issued(t, apikey.KindAPIKey, t0.Add(time.Hour))
+	var doc apikey.VerifierDoc
+	doc.Kind = apikey.KindAPIKey
+	for _, c := range []*apikey.CallerSecret{cur, later} {
+		r, _ := apikey.NewRecord(c, apikey.AlgSHA256, nil, apikey.StatusActive)
+		r.Owner = "oA"
+		doc.Records = append(doc.Records, r)
+	}
+	out, _, err := applySet(&doc, pend, cur, apikey.AlgSHA256, nil, policy{Owner: "oA", Overlap: day, Now: t0, RevokeBefore: t0.Add(2 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := out.Find(later.KeyID); r.Status != apikey.StatusActive || !r.NotAfter.Equal(later.ExpiresAt) {
+		t.Fatalf("the later rotation's key was changed: %+v", r)
 	}
 }
