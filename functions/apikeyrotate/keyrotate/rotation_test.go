@@ -131,6 +131,51 @@ func TestAKeyFromTwoRotationsAgoVerifiesUntilItsNotAfter(t *testing.T) {
 	}
 }
 
+// TestAFifthRetiringKeyIsRefusedWithoutRevokingAnyAndTheRetryGoesAheadLater:
+// five rotations an hour apart. The fifth would leave five keys in their
+// overlap; its setSecret is refused as retryable with nothing written, every
+// key keeps verifying, and the service's retry of that same rotation goes
+// ahead once the earliest overlap has ended.
+func TestAFifthRetiringKeyIsRefusedWithoutRevokingAnyAndTheRetryGoesAheadLater(t *testing.T) {
+	f := newFixture(t, fixtureOpts{noRegister: true, noTestURL: true})
+	ctx := context.Background()
+	keys := []*apikey.CallerSecret{f.initial}
+	for range 4 {
+		f.rotate(t)
+		keys = append(keys, f.caller(t, "AWSCURRENT"))
+		f.clock.Add(time.Hour)
+	}
+	before := f.verifierVersions(t)
+	f.driver.Attempts = 1
+	res, err := f.driver.Rotate(ctx, f.callerID, "")
+	if err == nil || rotation.ClassOf(err) != rotation.ClassState || !strings.Contains(err.Error(), keyrotate.EmergencyRevokeTag) {
+		t.Fatalf("a rotation past the retiring limit: %v, want a state error naming the way out", err)
+	}
+	if got := f.verifierVersions(t); len(got) != len(before) {
+		t.Fatalf("the refused setSecret wrote the verifier secret (%d versions, was %d)", len(got), len(before))
+	}
+	v := f.verifier(t)
+	for _, c := range keys {
+		if err := verifyCaller(ctx, v, c, f.clock.Now()); err != nil {
+			t.Fatalf("key %s after the refusal: %v", c.KeyID, err)
+		}
+	}
+	// The service retries the same rotation after the first key's overlap.
+	first := f.currentVerifierDoc(t).Find(f.initial.KeyID).NotAfter
+	f.clock.Add(first.Sub(f.clock.Now()))
+	if _, err := f.driver.Resume(ctx, f.callerID, res.Token); err != nil {
+		t.Fatalf("the retry after the earliest overlap ended: %v", err)
+	}
+	if cur := f.caller(t, "AWSCURRENT"); cur.KeyID == keys[4].KeyID {
+		t.Fatal("the retried rotation did not promote a new key")
+	}
+	for _, c := range keys[1:] {
+		if err := verifyCaller(ctx, v, c, f.clock.Now()); err != nil {
+			t.Fatalf("key %s in its overlap after the retried rotation: %v", c.KeyID, err)
+		}
+	}
+}
+
 // TestTheEmergencyRevokeTagRevokesThePredecessorsAtOnce: the operator tags
 // the caller secret with the time a leak was found and rotates; the keys
 // issued before it stop verifying (the one being replaced right after the
@@ -299,6 +344,46 @@ func TestEveryCrashPointConvergesAndTheCurrentKeyAlwaysWorks(t *testing.T) {
 					}
 				},
 				Ops: []string{"secretsmanager:", "http:"},
+			})
+		})
+	}
+}
+
+// TestEveryCrashPointOfASecondRotationWithinTheOverlapKeepsTheKeyFromTwoRotationsAgo:
+// the second of two rotations an hour apart, crashed at every call and
+// retried, never revokes the first rotation's previous key, which is still in
+// its overlap: it verifies mid-rotation and after the rotation converged.
+func TestEveryCrashPointOfASecondRotationWithinTheOverlapKeepsTheKeyFromTwoRotationsAgo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash-point run is long")
+	}
+	for _, kind := range []string{apikey.KindAPIKey, apikey.KindWebhook} {
+		t.Run(kind, func(t *testing.T) {
+			s := newStack(t)
+			var cur *fixture
+			crashtest.Run(t, crashtest.Harness{
+				Setup: func(t *testing.T) (string, *driver.Driver) {
+					f := newFixture(t, fixtureOpts{kind: kind, noRegister: true, noTestURL: true})
+					cur = f
+					f.rotate(t)
+					f.clock.Add(time.Hour)
+					t.Cleanup(func() {
+						v, _ := f.initial.Encode()
+						if err := f.check(context.Background(), v); err != nil {
+							t.Errorf("the key from two rotations ago, in its overlap, after the rotation converged: %v", err)
+						}
+					})
+					return f.callerID, f.driver
+				},
+				SM:    s.sm,
+				Check: func(ctx context.Context, _ string, value []byte) error { return cur.check(ctx, value) },
+				During: func(ctx context.Context, t *testing.T, _ string, _ []byte) {
+					v, _ := cur.initial.Encode()
+					if err := cur.check(ctx, v); err != nil {
+						t.Fatalf("the key from two rotations ago stopped working mid-rotation, inside its overlap: %v", err)
+					}
+				},
+				Ops: []string{"secretsmanager:"},
 			})
 		})
 	}
