@@ -118,7 +118,13 @@ test('API keys: Node verifies keys apikeyrotate issued, both during the overlap 
   now = Date.now();
   await rotate('apikey');
   await v.reload();
-  await assert.rejects(v.verify(k1), (e) => e instanceof ApiKeyError && e.code === 'revoked', 'the key from two rotations ago is revoked at once');
+  const k3 = parseCallerSecret(await stage(secret('apikey'), 'AWSCURRENT')).key!;
+  assert.equal(await v.verify(k3), k3.split('_')[1], 'the newest key verifies');
+  assert.equal(await v.verify(k2), k2.split('_')[1], 'the previous key verifies during its overlap');
+  assert.equal(await v.verify(k1), k1.split('_')[1], 'the key from two rotations ago verifies until its own notAfter');
+  now += 25 * 3600_000; // past every overlap
+  await assert.rejects(v.verify(k1), (e) => e instanceof ApiKeyError && (e.code === 'expired' || e.code === 'revoked'), 'the key from two rotations ago fails after its notAfter');
+  assert.equal(await v.verify(k3), k3.split('_')[1], 'the current key still verifies');
   const verifierText = await stage(secret('apikey-verifier'), 'AWSCURRENT');
   assert.ok(!verifierText.includes(k1) && !verifierText.includes(k2), 'the verifier secret holds no plaintext key');
 });
