@@ -86,10 +86,21 @@ func lastLine(b []byte) string {
 	return lines[len(lines)-1]
 }
 
-// Template is the all-in-one example template before and after the SAM transform.
+// Template is the all-in-one example template before and after the SAM
+// transform, each with its nested stacks flattened into it (see flatten).
+// Apps holds, by application logical id, the nested stack's own document
+// and the parameters the example passes it.
 type Template struct {
 	Source     M
 	Translated M
+	Apps       map[string]App
+}
+
+// App is one reusable stack as the example nests it.
+type App struct {
+	Location string // relative to the example
+	Passed   M      // the example's parameter expressions
+	Source   M      // the stack, decoded
 }
 
 var (
@@ -98,7 +109,27 @@ var (
 	tplErr  error
 )
 
-// loadTemplate decodes and translates the all-in-one example once per test binary.
+// dump decodes and translates one template file.
+func dump(py, path string) (source, translated M, err error) {
+	cmd := exec.Command(py, "-c", dumpScript, path)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, nil, fmt.Errorf("decoding and translating %s: %v\n%s", path, err, stderr.String())
+	}
+	var doc struct {
+		Source     M `json:"source"`
+		Translated M `json:"translated"`
+	}
+	if err := json.Unmarshal(out, &doc); err != nil {
+		return nil, nil, fmt.Errorf("reading the translated %s: %v", path, err)
+	}
+	return doc.Source, doc.Translated, nil
+}
+
+// loadTemplate decodes and translates the all-in-one example and the
+// reusable stacks it nests, and flattens them, once per test binary.
 func loadTemplate(t testing.TB) *Template {
 	t.Helper()
 	root := repoRoot(t)
@@ -108,23 +139,27 @@ func loadTemplate(t testing.TB) *Template {
 			tplErr = err
 			return
 		}
-		cmd := exec.Command(py, "-c", dumpScript, filepath.Join(root, exampleTemplate))
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
+		path := filepath.Join(root, exampleTemplate)
+		src, tr, err := dump(py, path)
 		if err != nil {
-			tplErr = fmt.Errorf("decoding and translating "+exampleTemplate+": %v\n%s", err, stderr.String())
+			tplErr = err
 			return
 		}
-		var doc struct {
-			Source     M `json:"source"`
-			Translated M `json:"translated"`
+		apps := map[string]App{}
+		for _, id := range sortedKeys(resources(src, "AWS::Serverless::Application")) {
+			p := props(resources(src, "AWS::Serverless::Application")[id])
+			loc := fmt.Sprint(p["Location"])
+			nsrc, ntr, err := dump(py, filepath.Join(filepath.Dir(path), loc))
+			if err != nil {
+				tplErr = err
+				return
+			}
+			passed, _ := p["Parameters"].(M)
+			apps[id] = App{Location: loc, Passed: passed, Source: nsrc}
+			flatten(src, id, passed, deepCopy(nsrc).(M))
+			flatten(tr, id, passed, ntr)
 		}
-		if err := json.Unmarshal(out, &doc); err != nil {
-			tplErr = fmt.Errorf("reading the translated template: %v", err)
-			return
-		}
-		tpl = &Template{Source: doc.Source, Translated: doc.Translated}
+		tpl = &Template{Source: src, Translated: tr, Apps: apps}
 	})
 	testenv.Require(t, tplErr)
 	return tpl
