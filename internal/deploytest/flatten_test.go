@@ -319,6 +319,8 @@ func fold(doc M, app string) {
 					}
 					return walk(a[2])
 				}
+				v["Fn::If"] = []any{a[0], walk(a[1]), walk(a[2])}
+				return v
 			}
 			for k, x := range v {
 				y := walk(x)

@@ -93,6 +93,7 @@ func lastLine(b []byte) string {
 type Template struct {
 	Source     M
 	Translated M
+	Parent     M // the example's own document, decoded, not flattened
 	Apps       map[string]App
 }
 
@@ -145,6 +146,7 @@ func loadTemplate(t testing.TB) *Template {
 			tplErr = err
 			return
 		}
+		parent := deepCopy(src).(M)
 		apps := map[string]App{}
 		for _, id := range sortedKeys(resources(src, "AWS::Serverless::Application")) {
 			p := props(resources(src, "AWS::Serverless::Application")[id])
@@ -159,7 +161,7 @@ func loadTemplate(t testing.TB) *Template {
 			flatten(src, id, passed, deepCopy(nsrc).(M))
 			flatten(tr, id, passed, ntr)
 		}
-		tpl = &Template{Source: src, Translated: tr, Apps: apps}
+		tpl = &Template{Source: src, Translated: tr, Parent: parent, Apps: apps}
 	})
 	testenv.Require(t, tplErr)
 	return tpl
@@ -349,6 +351,30 @@ func conditionKeys(st M) map[string]any {
 		for k, v := range b {
 			out[strings.ToLower(k)] = v
 		}
+	}
+	return out
+}
+
+// resourceAlternatives returns the Resource lists a statement may deploy
+// with: one per branch of any Fn::If (the example passes some stack
+// parameters as !If [cond, !Ref X, ""]). An empty string is left out: a
+// stack parameter left empty switches its statement off.
+func resourceAlternatives(v any) [][]any {
+	var out [][]any
+	for _, b := range branches(v) {
+		if s, ok := b.(string); ok && s == "" {
+			continue
+		}
+		var alt []any
+		for _, r := range list(b) {
+			for _, rb := range branches(r) {
+				if s, ok := rb.(string); ok && s == "" {
+					continue
+				}
+				alt = append(alt, rb)
+			}
+		}
+		out = append(out, alt)
 	}
 	return out
 }
