@@ -49,7 +49,7 @@ var stackOptions = map[string]map[string]string{
 
 var commonOptions = map[string]string{
 	"NotificationTopicArn": topic, "NotificationTopicKmsKeyArn": topicK, "PermissionsBoundaryArn": bound,
-	"AlarmActions": alarm, "Architecture": "x86_64", "LogRetentionDays": "30",
+	"AlarmActions": alarm, "Architecture": "x86_64", "LogRetentionDays": "30", "InvokeSourceArn": arnA,
 	"SubnetIds": "subnet-0123456789abcdef0,subnet-0fedcba9876543210", "SecurityGroupIds": "sg-0123456789abcdef0",
 }
 
@@ -273,6 +273,25 @@ func checkPinned(t *testing.T, v variant, doc M) {
 					}
 				}
 			}
+		}
+	}
+	// Secrets Manager may invoke the function from this account only, and
+	// for the one given secret when InvokeSourceArn is set.
+	perms := resources(doc, "AWS::Lambda::Permission")
+	if len(perms) != 1 {
+		t.Errorf("want one invoke permission, got %v", sortedKeys(perms))
+	}
+	for id, pr := range perms {
+		ev, err := e.eval(props(pr))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := ev.(M)
+		if p["Principal"] != "secretsmanager.amazonaws.com" || p["SourceAccount"] != fakeAccount {
+			t.Errorf("%s: principal %v, source account %v", id, p["Principal"], p["SourceAccount"])
+		}
+		if got, want := p["SourceArn"], v.set["InvokeSourceArn"]; (want == "" && got != nil) || (want != "" && got != want) {
+			t.Errorf("%s: SourceArn %v, want %q", id, got, want)
 		}
 	}
 	// Every given resource is used (nothing the caller passed is ignored).
