@@ -342,14 +342,21 @@ func checkPinned(t *testing.T, v variant, doc M) {
 	}
 }
 
-// The existing-secrets example is built only from the reusable stacks: it
-// lints clean, every parameter it passes is one the nested stack declares,
-// and every parameter a nested stack requires is passed.
-func TestExistingSecretsExampleIsBuiltFromTheReusableStacks(t *testing.T) {
+// The examples are built only from the reusable stacks: each lints clean,
+// has no function, role, invoke permission or log group of its own, every
+// parameter it passes is one the nested stack declares, and every
+// parameter a nested stack requires is passed.
+func TestExamplesAreBuiltFromTheReusableStacks(t *testing.T) {
+	for example, want := range map[string]int{"existing-secrets": 3, "all-in-one": 4} {
+		t.Run(example, func(t *testing.T) { checkBuiltFromStacks(t, example, want) })
+	}
+}
+
+func checkBuiltFromStacks(t *testing.T, example string, want int) {
 	root := repoRoot(t)
 	py, err := pythonWithCfnLint()
 	testenv.Require(t, err)
-	path := filepath.Join(root, "examples", "existing-secrets", "template.yaml")
+	path := filepath.Join(root, "examples", example, "template.yaml")
 	if out, err := runCfnLint(t, path); err != nil || strings.TrimSpace(out) != "" {
 		t.Fatalf("cfn-lint must report nothing; got %v:\n%s", err, out)
 	}
@@ -364,9 +371,14 @@ func TestExistingSecretsExampleIsBuiltFromTheReusableStacks(t *testing.T) {
 	if err := json.Unmarshal(out, &docs); err != nil || len(docs) != 1 {
 		t.Fatal(err)
 	}
+	for _, typ := range []string{"AWS::Serverless::Function", "AWS::Lambda::Function", "AWS::IAM::Role", "AWS::Lambda::Permission", "AWS::Logs::LogGroup"} {
+		if own := resources(docs[0].Source, typ); len(own) != 0 {
+			t.Errorf("%s has its own %s %v; it must come from a reusable stack", example, typ, sortedKeys(own))
+		}
+	}
 	apps := resources(docs[0].Source, "AWS::Serverless::Application")
-	if len(apps) != 3 {
-		t.Fatalf("want the three reusable stacks, got %v", sortedKeys(apps))
+	if len(apps) != want {
+		t.Fatalf("want %d nested reusable stacks, got %v", want, sortedKeys(apps))
 	}
 	for id, app := range apps {
 		loc := fmt.Sprint(props(app)["Location"])
