@@ -128,6 +128,17 @@ func TestRolesReachTheOtherSecretsTheirStrategyNeeds(t *testing.T) {
 			t.Errorf("%s has no %s on %s", tc.role, tc.action, tc.secret)
 		})
 	}
+	// Single-user recovery lists the rotated secret's older versions
+	// (pgrotate's Store.Versions), bound like every rotation call.
+	lists := false
+	for _, st := range roleStatements(t, tpl, "DbRotateRole") {
+		if hasAny(st, "secretsmanager:ListSecretVersionIds") && conditionKeys(st)["secretsmanager:resource/allowrotationlambdaarn"] != nil {
+			lists = true
+		}
+	}
+	if !lists {
+		t.Error("DbRotateRole cannot ListSecretVersionIds on the secrets it rotates (single-user recovery)")
+	}
 	// The master secret is read, never written.
 	for _, st := range roleStatements(t, tpl, "DbRotateRole") {
 		for _, r := range slices.Concat(resourceAlternatives(st["Resource"])...) {
