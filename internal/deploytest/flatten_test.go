@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"testing"
 )
 
 // The all-in-one example builds its functions from the reusable stacks
@@ -341,4 +342,80 @@ func fold(doc M, app string) {
 	}
 	doc["Resources"] = walk(rs)
 	doc["Outputs"] = walk(doc["Outputs"])
+}
+
+// The flattening itself: parameters become the parent's expressions (in
+// Ref, in ${} and as a list), the nested resources and conditions are
+// renamed, the parent's GetAtt of an output becomes its value, and a
+// condition the parent's values decide is folded away.
+func TestFlattenMergesANestedStackWithTheValuesItIsPassed(t *testing.T) {
+	parent := M{
+		"Parameters": M{"AppName": M{"Type": "String", "Default": "app"}},
+		"Resources": M{
+			"Key":   M{"Type": "AWS::KMS::Key"},
+			"Stack": M{"Type": "AWS::Serverless::Application"},
+			"Sched": M{"Type": "AWS::SecretsManager::RotationSchedule", "Properties": M{
+				"RotationLambdaARN": M{"Fn::GetAtt": []any{"Stack", "Outputs.FunctionArn"}}}},
+		},
+	}
+	passed := M{
+		"FunctionName": M{"Fn::Sub": "${AppName}-fn"},
+		"KeyArns":      M{"Fn::Join": []any{",", []any{M{"Fn::GetAtt": []any{"Key", "Arn"}}, "arn:other"}}},
+		"Topic":        M{"Ref": "Key"},
+	}
+	nested := M{
+		"Parameters": M{
+			"FunctionName": M{"Type": "String"},
+			"KeyArns":      M{"Type": "CommaDelimitedList", "Default": ""},
+			"Topic":        M{"Type": "String", "Default": ""},
+			"Unset":        M{"Type": "String", "Default": ""},
+		},
+		"Conditions": M{
+			"HasTopic": M{"Fn::Not": []any{M{"Fn::Equals": []any{M{"Ref": "Topic"}, ""}}}},
+			"HasUnset": M{"Fn::Not": []any{M{"Fn::Equals": []any{M{"Ref": "Unset"}, ""}}}},
+		},
+		"Resources": M{
+			"MyRotateFunction": M{"Type": "AWS::Lambda::Function", "Properties": M{
+				"FunctionName": M{"Ref": "FunctionName"},
+				"Role":         M{"Fn::GetAtt": []any{"Role", "Arn"}},
+				"Keys":         M{"Ref": "KeyArns"},
+				"Log":          M{"Fn::Sub": "/aws/lambda/${FunctionName}/${Role.Arn}"},
+				"Topic":        M{"Fn::If": []any{"HasTopic", M{"Ref": "Topic"}, M{"Ref": "AWS::NoValue"}}},
+				"Extra":        M{"Fn::If": []any{"HasUnset", "x", M{"Ref": "AWS::NoValue"}}},
+			}},
+			"Role": M{"Type": "AWS::IAM::Role", "Condition": "HasTopic"},
+		},
+		"Outputs": M{"FunctionArn": M{"Value": M{"Fn::GetAtt": []any{"MyRotateFunction", "Arn"}}}},
+	}
+	flatten(parent, "Stack", passed, nested)
+	rs := parent["Resources"].(M)
+	if _, ok := rs["Stack"]; ok {
+		t.Error("the application resource is still there")
+	}
+	fn, ok := rs["StackFunction"].(M)
+	if !ok || rs["StackRole"] == nil {
+		t.Fatalf("nested resources not renamed: %v", sortedKeys(rs))
+	}
+	p := props(fn)
+	if subString(p["FunctionName"]) != "${AppName}-fn" {
+		t.Errorf("FunctionName %v", p["FunctionName"])
+	}
+	if id, _ := getAttOf(p["Role"]); id != "StackRole" {
+		t.Errorf("Role %v", p["Role"])
+	}
+	if keys := list(p["Keys"]); len(keys) != 2 || keys[1] != "arn:other" {
+		t.Errorf("Keys %v, want the passed list", p["Keys"])
+	}
+	if s := subString(p["Log"]); s != "/aws/lambda/${AppName}-fn/${StackRole.Arn}" {
+		t.Errorf("Log %q", s)
+	}
+	if refOf(p["Topic"]) != "Key" {
+		t.Errorf("Topic %v: HasTopic is decided by the passed !Ref and must fold", p["Topic"])
+	}
+	if _, ok := p["Extra"]; ok {
+		t.Errorf("Extra %v: HasUnset is false and must fold to no value", p["Extra"])
+	}
+	if id, attr := getAttOf(props(rs["Sched"].(M))["RotationLambdaARN"]); id != "StackFunction" || attr != "Arn" {
+		t.Errorf("the output was not resolved: %v", props(rs["Sched"].(M))["RotationLambdaARN"])
+	}
 }
