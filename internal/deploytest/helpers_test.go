@@ -18,8 +18,8 @@ import (
 // cfnLintFix is the install hint for every prerequisite of these tests.
 const cfnLintFix = "pip install cfn-lint  (cfn-lint 1.x brings aws-sam-translator; into the python3 on PATH)"
 
-// exampleTemplate is the all-in-one example, built on the same functions as
-// the reusable stacks under stacks/.
+// exampleTemplate is the all-in-one example, whose functions are the
+// reusable stacks under stacks/, nested (see flatten).
 const exampleTemplate = "examples/all-in-one/template.yaml"
 
 // M is a decoded JSON object.
