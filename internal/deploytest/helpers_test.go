@@ -18,8 +18,8 @@ import (
 // cfnLintFix is the install hint for every prerequisite of these tests.
 const cfnLintFix = "pip install cfn-lint  (cfn-lint 1.x brings aws-sam-translator; into the python3 on PATH)"
 
-// exampleTemplate is the all-in-one example, built on the same functions as
-// the reusable stacks under stacks/.
+// exampleTemplate is the all-in-one example, whose functions are the
+// reusable stacks under stacks/, nested (see flatten).
 const exampleTemplate = "examples/all-in-one/template.yaml"
 
 // M is a decoded JSON object.
@@ -86,10 +86,22 @@ func lastLine(b []byte) string {
 	return lines[len(lines)-1]
 }
 
-// Template is the all-in-one example template before and after the SAM transform.
+// Template is the all-in-one example template before and after the SAM
+// transform, each with its nested stacks flattened into it (see flatten).
+// Apps holds, by application logical id, the nested stack's own document
+// and the parameters the example passes it.
 type Template struct {
 	Source     M
 	Translated M
+	Parent     M // the example's own document, decoded, not flattened
+	Apps       map[string]App
+}
+
+// App is one reusable stack as the example nests it.
+type App struct {
+	Location string // relative to the example
+	Passed   M      // the example's parameter expressions
+	Source   M      // the stack, decoded
 }
 
 var (
@@ -98,7 +110,27 @@ var (
 	tplErr  error
 )
 
-// loadTemplate decodes and translates the all-in-one example once per test binary.
+// dump decodes and translates one template file.
+func dump(py, path string) (source, translated M, err error) {
+	cmd := exec.Command(py, "-c", dumpScript, path)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, nil, fmt.Errorf("decoding and translating %s: %v\n%s", path, err, stderr.String())
+	}
+	var doc struct {
+		Source     M `json:"source"`
+		Translated M `json:"translated"`
+	}
+	if err := json.Unmarshal(out, &doc); err != nil {
+		return nil, nil, fmt.Errorf("reading the translated %s: %v", path, err)
+	}
+	return doc.Source, doc.Translated, nil
+}
+
+// loadTemplate decodes and translates the all-in-one example and the
+// reusable stacks it nests, and flattens them, once per test binary.
 func loadTemplate(t testing.TB) *Template {
 	t.Helper()
 	root := repoRoot(t)
@@ -108,23 +140,28 @@ func loadTemplate(t testing.TB) *Template {
 			tplErr = err
 			return
 		}
-		cmd := exec.Command(py, "-c", dumpScript, filepath.Join(root, exampleTemplate))
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
+		path := filepath.Join(root, exampleTemplate)
+		src, tr, err := dump(py, path)
 		if err != nil {
-			tplErr = fmt.Errorf("decoding and translating "+exampleTemplate+": %v\n%s", err, stderr.String())
+			tplErr = err
 			return
 		}
-		var doc struct {
-			Source     M `json:"source"`
-			Translated M `json:"translated"`
+		parent := deepCopy(src).(M)
+		apps := map[string]App{}
+		for _, id := range sortedKeys(resources(src, "AWS::Serverless::Application")) {
+			p := props(resources(src, "AWS::Serverless::Application")[id])
+			loc := fmt.Sprint(p["Location"])
+			nsrc, ntr, err := dump(py, filepath.Join(filepath.Dir(path), loc))
+			if err != nil {
+				tplErr = err
+				return
+			}
+			passed, _ := p["Parameters"].(M)
+			apps[id] = App{Location: loc, Passed: passed, Source: nsrc}
+			flatten(src, id, passed, deepCopy(nsrc).(M))
+			flatten(tr, id, passed, ntr)
 		}
-		if err := json.Unmarshal(out, &doc); err != nil {
-			tplErr = fmt.Errorf("reading the translated template: %v", err)
-			return
-		}
-		tpl = &Template{Source: doc.Source, Translated: doc.Translated}
+		tpl = &Template{Source: src, Translated: tr, Parent: parent, Apps: apps}
 	})
 	testenv.Require(t, tplErr)
 	return tpl
@@ -314,6 +351,30 @@ func conditionKeys(st M) map[string]any {
 		for k, v := range b {
 			out[strings.ToLower(k)] = v
 		}
+	}
+	return out
+}
+
+// resourceAlternatives returns the Resource lists a statement may deploy
+// with: one per branch of any Fn::If (the example passes some stack
+// parameters as !If [cond, !Ref X, ""]). An empty string is left out: a
+// stack parameter left empty switches its statement off.
+func resourceAlternatives(v any) [][]any {
+	var out [][]any
+	for _, b := range branches(v) {
+		if s, ok := b.(string); ok && s == "" {
+			continue
+		}
+		var alt []any
+		for _, r := range list(b) {
+			for _, rb := range branches(r) {
+				if s, ok := rb.(string); ok && s == "" {
+					continue
+				}
+				alt = append(alt, rb)
+			}
+		}
+		out = append(out, alt)
 	}
 	return out
 }

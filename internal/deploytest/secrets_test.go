@@ -164,12 +164,13 @@ func TestFunctionsPointAtTheSecretsTheyUse(t *testing.T) {
 			t.Errorf("%s: %s = %v, want %s", c.fn, c.name, got, c.want)
 		}
 	}
-	// Without a registration URL the HMAC secret's variable is absent, not empty.
+	// Without a registration URL the HMAC secret's variable is unset or
+	// empty (apikeyrotate reads an empty variable as unset).
 	e = newEvaluator(tpl.Source, nil)
-	if v, ok := env("ApiKeyRotateFunction")["APIKEY_REGISTER_HMAC_SECRET_ARN"]; ok {
+	if v := env("ApiKeyRotateFunction")["APIKEY_REGISTER_HMAC_SECRET_ARN"]; v != nil && v != "" {
 		t.Errorf("APIKEY_REGISTER_HMAC_SECRET_ARN must be unset without ApiKeyRegisterUrl, got %v", v)
 	}
-	if _, ok := env("WebhookRotateFunction")["APIKEY_PEPPER_SECRET_ARN"]; ok {
+	if v := env("WebhookRotateFunction")["APIKEY_PEPPER_SECRET_ARN"]; v != nil && v != "" {
 		t.Error("webhook keys take no pepper (their verifier holds the key)")
 	}
 }

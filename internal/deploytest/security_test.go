@@ -69,30 +69,31 @@ func TestRotationRolesRotateOnlySecretsConfiguredForTheirOwnFunction(t *testing.
 			if !hasAny(st, secretActions...) {
 				continue
 			}
-			res := list(st["Resource"])
-			if len(res) != 1 {
-				t.Errorf("%s: statement %v must name one secret or one hierarchy, got %v", fns[fnID], st["Sid"], res)
-				continue
-			}
-			if refOf(res[0]) != "" {
-				// Reading the master secret, writing verifier / JWKS records:
-				// one exact secret by !Ref. A shared verifier secret is
-				// written with a compare-and-swap (PutSecretValue under a
-				// private label, then UpdateSecretVersionStage of
-				// AWSCURRENT), so stage moves are allowed there.
-				continue
-			}
-			if !hasAny(st, "secretsmanager:UpdateSecretVersionStage") {
-				t.Errorf("%s: statement %v on other secrets must name one secret by !Ref, got %v", fns[fnID], st["Sid"], res[0])
-				continue
-			}
-			rotates = true
-			if p := subString(res[0]); !strings.HasPrefix(p, secretArnPrefix) {
-				t.Errorf("%s: rotation statement %v must stay inside /<app>/<env>/, got %v", fns[fnID], st["Sid"], res[0])
-			}
-			cond := conditionKeys(st)["secretsmanager:resource/allowrotationlambdaarn"]
-			if want := ":function:" + fnName; !strings.HasSuffix(subString(cond), want) {
-				t.Errorf("%s: rotation statement %v must be conditioned on secretsmanager:resource/AllowRotationLambdaArn = ...%s, got %v", fns[fnID], st["Sid"], want, cond)
+			for _, res := range resourceAlternatives(st["Resource"]) {
+				if len(res) != 1 {
+					t.Errorf("%s: statement %v must name one secret or one hierarchy, got %v", fns[fnID], st["Sid"], res)
+					continue
+				}
+				if refOf(res[0]) != "" {
+					// Reading the master secret, writing verifier / JWKS records:
+					// one exact secret by !Ref. A shared verifier secret is
+					// written with a compare-and-swap (PutSecretValue under a
+					// private label, then UpdateSecretVersionStage of
+					// AWSCURRENT), so stage moves are allowed there.
+					continue
+				}
+				if !hasAny(st, "secretsmanager:UpdateSecretVersionStage") {
+					t.Errorf("%s: statement %v on other secrets must name one secret by !Ref, got %v", fns[fnID], st["Sid"], res[0])
+					continue
+				}
+				rotates = true
+				if p := subString(res[0]); !strings.HasPrefix(p, secretArnPrefix) {
+					t.Errorf("%s: rotation statement %v must stay inside /<app>/<env>/, got %v", fns[fnID], st["Sid"], res[0])
+				}
+				cond := conditionKeys(st)["secretsmanager:resource/allowrotationlambdaarn"]
+				if want := ":function:" + fnName; !strings.HasSuffix(subString(cond), want) {
+					t.Errorf("%s: rotation statement %v must be conditioned on secretsmanager:resource/AllowRotationLambdaArn = ...%s, got %v", fns[fnID], st["Sid"], want, cond)
+				}
 			}
 		}
 		if !rotates {
@@ -118,16 +119,29 @@ func TestRolesReachTheOtherSecretsTheirStrategyNeeds(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, st := range roleStatements(t, tpl, tc.role) {
-				if hasAny(st, tc.action) && slices.ContainsFunc(list(st["Resource"]), func(r any) bool { return refOf(r) == tc.secret }) {
-					return
+				for _, res := range resourceAlternatives(st["Resource"]) {
+					if hasAny(st, tc.action) && slices.ContainsFunc(res, func(r any) bool { return refOf(r) == tc.secret }) {
+						return
+					}
 				}
 			}
 			t.Errorf("%s has no %s on %s", tc.role, tc.action, tc.secret)
 		})
 	}
+	// Single-user recovery lists the rotated secret's older versions
+	// (pgrotate's Store.Versions), bound like every rotation call.
+	lists := false
+	for _, st := range roleStatements(t, tpl, "DbRotateRole") {
+		if hasAny(st, "secretsmanager:ListSecretVersionIds") && conditionKeys(st)["secretsmanager:resource/allowrotationlambdaarn"] != nil {
+			lists = true
+		}
+	}
+	if !lists {
+		t.Error("DbRotateRole cannot ListSecretVersionIds on the secrets it rotates (single-user recovery)")
+	}
 	// The master secret is read, never written.
 	for _, st := range roleStatements(t, tpl, "DbRotateRole") {
-		for _, r := range list(st["Resource"]) {
+		for _, r := range slices.Concat(resourceAlternatives(st["Resource"])...) {
 			if refOf(r) == "DbMasterSecret" && hasAny(st, "secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage") {
 				t.Errorf("DbRotateRole may only read the master secret: %v", st)
 			}
@@ -159,7 +173,7 @@ func TestKmsUseInRolesIsBoundToAServiceOrAnEncryptionContext(t *testing.T) {
 			if !boundToServiceOrContext(st) {
 				t.Errorf("%s: statement %v uses KMS without kms:ViaService or an encryption-context condition", name, st["Sid"])
 			}
-			for _, r := range list(st["Resource"]) {
+			for _, r := range slices.Concat(resourceAlternatives(st["Resource"])...) {
 				if id, _ := getAttOf(r); id == "" && refOf(r) == "" {
 					t.Errorf("%s: statement %v must name its key, got %v", name, st["Sid"], r)
 				}

@@ -49,7 +49,7 @@ var stackOptions = map[string]map[string]string{
 
 var commonOptions = map[string]string{
 	"NotificationTopicArn": topic, "NotificationTopicKmsKeyArn": topicK, "PermissionsBoundaryArn": bound,
-	"AlarmActions": alarm, "Architecture": "x86_64", "LogRetentionDays": "30",
+	"AlarmActions": alarm, "Architecture": "x86_64", "LogRetentionDays": "30", "InvokeSourceArn": arnA,
 	"SubnetIds": "subnet-0123456789abcdef0,subnet-0fedcba9876543210", "SecurityGroupIds": "sg-0123456789abcdef0",
 }
 
@@ -275,6 +275,25 @@ func checkPinned(t *testing.T, v variant, doc M) {
 			}
 		}
 	}
+	// Secrets Manager may invoke the function from this account only, and
+	// for the one given secret when InvokeSourceArn is set.
+	perms := resources(doc, "AWS::Lambda::Permission")
+	if len(perms) != 1 {
+		t.Errorf("want one invoke permission, got %v", sortedKeys(perms))
+	}
+	for id, pr := range perms {
+		ev, err := e.eval(props(pr))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := ev.(M)
+		if p["Principal"] != "secretsmanager.amazonaws.com" || p["SourceAccount"] != fakeAccount {
+			t.Errorf("%s: principal %v, source account %v", id, p["Principal"], p["SourceAccount"])
+		}
+		if got, want := p["SourceArn"], v.set["InvokeSourceArn"]; (want == "" && got != nil) || (want != "" && got != want) {
+			t.Errorf("%s: SourceArn %v, want %q", id, got, want)
+		}
+	}
 	// Every given resource is used (nothing the caller passed is ignored).
 	for _, r := range slices.Concat(rotated, otherSecrets, keys) {
 		if !seen[r] {
@@ -323,14 +342,21 @@ func checkPinned(t *testing.T, v variant, doc M) {
 	}
 }
 
-// The existing-secrets example is built only from the reusable stacks: it
-// lints clean, every parameter it passes is one the nested stack declares,
-// and every parameter a nested stack requires is passed.
-func TestExistingSecretsExampleIsBuiltFromTheReusableStacks(t *testing.T) {
+// The examples are built only from the reusable stacks: each lints clean,
+// has no function, role, invoke permission or log group of its own, every
+// parameter it passes is one the nested stack declares, and every
+// parameter a nested stack requires is passed.
+func TestExamplesAreBuiltFromTheReusableStacks(t *testing.T) {
+	for example, want := range map[string]int{"existing-secrets": 3, "all-in-one": 4} {
+		t.Run(example, func(t *testing.T) { checkBuiltFromStacks(t, example, want) })
+	}
+}
+
+func checkBuiltFromStacks(t *testing.T, example string, want int) {
 	root := repoRoot(t)
 	py, err := pythonWithCfnLint()
 	testenv.Require(t, err)
-	path := filepath.Join(root, "examples", "existing-secrets", "template.yaml")
+	path := filepath.Join(root, "examples", example, "template.yaml")
 	if out, err := runCfnLint(t, path); err != nil || strings.TrimSpace(out) != "" {
 		t.Fatalf("cfn-lint must report nothing; got %v:\n%s", err, out)
 	}
@@ -345,9 +371,14 @@ func TestExistingSecretsExampleIsBuiltFromTheReusableStacks(t *testing.T) {
 	if err := json.Unmarshal(out, &docs); err != nil || len(docs) != 1 {
 		t.Fatal(err)
 	}
+	for _, typ := range []string{"AWS::Serverless::Function", "AWS::Lambda::Function", "AWS::IAM::Role", "AWS::Lambda::Permission", "AWS::Logs::LogGroup"} {
+		if own := resources(docs[0].Source, typ); len(own) != 0 {
+			t.Errorf("%s has its own %s %v; it must come from a reusable stack", example, typ, sortedKeys(own))
+		}
+	}
 	apps := resources(docs[0].Source, "AWS::Serverless::Application")
-	if len(apps) != 3 {
-		t.Fatalf("want the three reusable stacks, got %v", sortedKeys(apps))
+	if len(apps) != want {
+		t.Fatalf("want %d nested reusable stacks, got %v", want, sortedKeys(apps))
 	}
 	for id, app := range apps {
 		loc := fmt.Sprint(props(app)["Location"])
