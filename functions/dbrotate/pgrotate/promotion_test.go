@@ -2,9 +2,14 @@ package pgrotate_test
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"log/slog"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/rotation-suite/rotation/functions/dbrotate/pgrotate"
 	"github.com/rotation-suite/rotation/pkg/rotation"
@@ -161,6 +166,61 @@ func TestATakeoverWaitsForALateFinishHookThatPassedItsCheck(t *testing.T) {
 		t.Fatalf("the late hook expired %s, which is AWSCURRENT: VALID UNTIL %s", userA, v)
 	}
 	if err := s.login(ctx, cur); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestTheRoleLockIsBoundedAndDiesWithItsSession, on PostgreSQL through the
+// pgx seam: a second session waiting for a role's lock gets 55P03 within the
+// time its context leaves, and is left without a transaction; a commit or
+// a closed session (what a crashed Lambda leaves) releases the lock.
+func TestTheRoleLockIsBoundedAndDiesWithItsSession(t *testing.T) {
+	ctx := context.Background()
+	s := newStack(t)
+	role, pw := uniq("adm"), randomPassword(t)
+	s.createRole(t, role, pw, "CREATEROLE")
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(s.pg.CACertPEM)
+	tgt := pgrotate.Target{Host: "127.0.0.1", Port: s.pg.Port, Database: "postgres",
+		TLS: &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}}
+	db := pgrotate.NewPGX()
+	open := func() pgrotate.Session {
+		c, err := db.Connect(ctx, tgt, pgrotate.Login{User: role, Password: pw, Admin: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(c.Close)
+		return c
+	}
+	locked := uniq("app")
+	a, b := open(), open()
+	if err := a.LockRole(ctx, locked); err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, time.Second)
+	err := b.LockRole(wctx, locked)
+	cancel()
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != "55P03" {
+		t.Fatalf("a second session's LockRole while the first holds the lock: %v, want SQLSTATE 55P03", err)
+	}
+	if !b.Alive() {
+		t.Fatal("the waiter's session died; it should only have rolled back")
+	}
+	if err := a.Unlock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.LockRole(ctx, locked); err != nil {
+		t.Fatalf("after the holder's commit, with no transaction left from the timeout: %v", err)
+	}
+	b.Close() // as a crashed Lambda's connection ends
+	c := open()
+	wctx, cancel = context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := c.LockRole(wctx, locked); err != nil {
+		t.Fatalf("the lock of a closed session was not released: %v", err)
+	}
+	if err := c.Unlock(ctx); err != nil {
 		t.Fatal(err)
 	}
 }
