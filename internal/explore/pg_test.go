@@ -27,12 +27,23 @@ type memRole struct {
 
 // memDB is an in-memory PostgreSQL behind pgrotate's DB seam: roles with
 // SCRAM verifiers and VALID UNTIL, password authentication as the server
-// does it (pgrotate.VerifierMatches), and the server's SQLSTATEs. It counts
-// as one server; Target is ignored.
+// does it (pgrotate.VerifierMatches), the server's SQLSTATEs, and the
+// role locks (LockRole) with their transactions: a locked session's changes
+// are invisible to other sessions until Unlock commits them, and Close
+// discards them and releases the lock. It counts as one server and one
+// database; Target is ignored.
+//
+// A LockRole that finds the lock held by another open session fails at
+// once with 55P03, as PostgreSQL's lock_timeout would: the explorer runs
+// one invocation at a time, so the holder is the side a Concurrent action
+// paused, which cannot go on before the running side ends. Waiting would
+// deadlock the scheduler; the timeout is what PostgreSQL answers when the
+// holder stalls for longer than the wait.
 type memDB struct {
 	mu    sync.Mutex
 	now   func() time.Time
 	roles map[string]*memRole
+	locks map[string]*memSession // role → the session holding its lock
 }
 
 // matches memoizes VerifierMatches (PBKDF2 with 4096 rounds, the cost of
@@ -114,6 +125,63 @@ type memSession struct {
 	db     *memDB
 	user   string
 	closed bool
+	locked string   // the role whose lock the open transaction holds, or ""
+	tx     []func() // the open transaction's changes, applied by Unlock
+}
+
+// apply runs a change now, or at Unlock inside a transaction (the caller
+// holds mu).
+func (s *memSession) apply(f func()) {
+	if s.locked != "" {
+		s.tx = append(s.tx, f)
+		return
+	}
+	f()
+}
+
+// endTx ends the open transaction, committing or discarding its changes,
+// and releases its lock (the caller holds mu).
+func (s *memSession) endTx(commit bool) {
+	if commit {
+		for _, f := range s.tx {
+			f()
+		}
+	}
+	s.tx = nil
+	if s.locked != "" && s.db.locks[s.locked] == s {
+		delete(s.db.locks, s.locked)
+	}
+	s.locked = ""
+}
+
+func (s *memSession) LockRole(_ context.Context, role string) error {
+	s.db.mu.Lock()
+	defer s.db.mu.Unlock()
+	if s.closed {
+		return pgErr("08006", "the connection is closed")
+	}
+	if s.locked != "" {
+		return pgErr("25001", "there is already a transaction in progress") // the strategy never nests
+	}
+	if h := s.db.locks[role]; h != nil && h != s && !h.closed {
+		return pgErr("55P03", "canceling statement due to lock timeout")
+	}
+	if s.db.locks == nil {
+		s.db.locks = map[string]*memSession{}
+	}
+	s.db.locks[role] = s
+	s.locked = role
+	return nil
+}
+
+func (s *memSession) Unlock(context.Context) error {
+	s.db.mu.Lock()
+	defer s.db.mu.Unlock()
+	if s.closed {
+		return pgErr("08006", "the connection is closed")
+	}
+	s.endTx(true)
+	return nil
 }
 
 func (s *memSession) mayAlter(role string) error {
@@ -133,10 +201,12 @@ func (s *memSession) SetPassword(_ context.Context, role, verifier string, valid
 	if err := s.mayAlter(role); err != nil {
 		return err
 	}
-	r.verifier = verifier
-	if validInfinity {
-		r.validUntil = time.Time{}
-	}
+	s.apply(func() {
+		r.verifier = verifier
+		if validInfinity {
+			r.validUntil = time.Time{}
+		}
+	})
 	return nil
 }
 
@@ -149,7 +219,7 @@ func (s *memSession) CreateClone(_ context.Context, clone, original, verifier st
 	if s.db.roles[clone] != nil {
 		return pgErr("42710", "role already exists")
 	}
-	s.db.roles[clone] = &memRole{verifier: verifier, memberOf: []string{original}}
+	s.apply(func() { s.db.roles[clone] = &memRole{verifier: verifier, memberOf: []string{original}} })
 	return nil
 }
 
@@ -163,7 +233,7 @@ func (s *memSession) SetValidUntil(_ context.Context, role string, until time.Ti
 	if err := s.mayAlter(role); err != nil {
 		return err
 	}
-	r.validUntil = until.Truncate(time.Second)
+	s.apply(func() { r.validUntil = until.Truncate(time.Second) })
 	return nil
 }
 
@@ -190,7 +260,15 @@ func (s *memSession) Roles(_ context.Context, names []string) (map[string]pgrota
 }
 
 func (s *memSession) Alive() bool { return !s.closed }
-func (s *memSession) Close()      { s.closed = true }
+
+// Close ends the session as a dead connection does: an open transaction
+// is rolled back and its lock released.
+func (s *memSession) Close() {
+	s.db.mu.Lock()
+	defer s.db.mu.Unlock()
+	s.endTx(false)
+	s.closed = true
+}
 
 // pgCred is a login the subject has seen in the secret.
 type pgCred struct {

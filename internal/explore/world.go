@@ -2,7 +2,6 @@ package explore
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,9 +12,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/rotation-suite/rotation/internal/inproc"
 	"github.com/rotation-suite/rotation/internal/operator"
 	"github.com/rotation-suite/rotation/internal/smfake"
 	"github.com/rotation-suite/rotation/pkg/rotation"
@@ -591,24 +590,13 @@ func (w *World) put(ctx context.Context, i int, pending bool) string {
 // unstick runs the operator tool's Unstick, invoking the function in the
 // first execution environment as Lambda would.
 func (w *World) unstick(ctx context.Context, i int, mode string) (string, error) {
-	u := &operator.Unsticker{Secrets: w.SM, Lambda: lambdaFunc{w}, OlderThan: w.UnstickAge, Now: w.Clock.Now}
+	// The rotation function behind the Lambda Invoke API is the first
+	// execution environment's engine, answering errors as the runtime does.
+	lam := inproc.Lambda(w.envs[0].engine)
+	u := &operator.Unsticker{Secrets: w.SM, Lambda: lam, OlderThan: w.UnstickAge, Now: w.Clock.Now}
 	var out strings.Builder
 	err := u.Unstick(ctx, w.secrets[i].arn, operator.Mode(mode), false, &out)
 	return strings.TrimSpace(strings.ReplaceAll(out.String(), "\n", "; ")), err
-}
-
-// lambdaFunc is the rotation function behind the Lambda Invoke API: the
-// first execution environment's engine, answering errors as the runtime
-// does (FunctionError and an errorType/errorMessage document).
-type lambdaFunc struct{ w *World }
-
-func (l lambdaFunc) Invoke(ctx context.Context, in *lambda.InvokeInput, _ ...func(*lambda.Options)) (*lambda.InvokeOutput, error) {
-	_, err := l.w.envs[0].engine.Invoke(ctx, in.Payload)
-	if err == nil {
-		return &lambda.InvokeOutput{StatusCode: 200, Payload: []byte("null")}, nil
-	}
-	doc, _ := json.Marshal(map[string]string{"errorType": fmt.Sprintf("%T", err), "errorMessage": err.Error()})
-	return &lambda.InvokeOutput{StatusCode: 200, FunctionError: aws.String("Unhandled"), Payload: doc}, nil
 }
 
 // legacyUnstick models `rotate unstick` before it had modes: it removes a

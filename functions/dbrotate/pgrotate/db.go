@@ -70,6 +70,24 @@ type Session interface {
 	Takeover(ctx context.Context, pending, current string) (TakeoverFacts, error)
 	// Roles reads the preflight facts of those of names that exist.
 	Roles(ctx context.Context, names []string) (map[string]RoleFacts, error)
+	// LockRole serialises every change this function makes to role's
+	// password or validity. It opens a transaction on the session and takes
+	// PostgreSQL's transaction-level advisory lock keyed on the role's name
+	// (pg_advisory_xact_lock with roleLockKey: a fixed 64-bit key computed
+	// from the name, the same in every process and version). It waits for a
+	// session holding the same lock for at most the time ctx leaves (then
+	// SQLSTATE 55P03, lock_not_available); on an error no transaction stays
+	// open and no lock is held. Statements run on the session until Unlock
+	// belong to that transaction: other sessions see none of them before
+	// Unlock. A session that ends first (Close, a crash of the process, a
+	// broken connection) rolls them back and releases the lock, so a cached
+	// session never keeps one. Advisory locks are per database: only sessions
+	// connected to the same database exclude one another.
+	LockRole(ctx context.Context, role string) error
+	// Unlock commits the transaction LockRole opened: its statements take
+	// effect and the lock is released in one step. After a failed statement
+	// in the transaction the caller closes the session instead.
+	Unlock(ctx context.Context) error
 	// Alive reports whether the session can still be used.
 	Alive() bool
 	// Close ends the session without waiting long.

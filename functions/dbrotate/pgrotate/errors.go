@@ -24,6 +24,7 @@ const (
 	sqlInvalidCatalog   = "3D000"
 	sqlTooManyConns     = "53300"
 	sqlCannotConnectNow = "57P03"
+	sqlLockNotAvailable = "55P03"
 )
 
 // sqlState returns the SQLSTATE of a server error, or "".
@@ -116,6 +117,8 @@ func classifyExec(err error, what, who string) error {
 		return mk(rotation.ClassConfiguration, "the role does not exist (42704): create it, or fix the secret")
 	case sqlDuplicateObject:
 		return mk(rotation.ClassState, "the role already exists (42710); the rotation will be retried")
+	case sqlLockNotAvailable:
+		return mk(rotation.ClassDependency, "another invocation of this function is changing the same role right now (55P03, lock not available); the rotation will be retried")
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return mk(rotation.ClassTimeout, "the statement did not finish within the step's time budget")

@@ -9,3 +9,6 @@ func UsePackagedFS(fsys fs.FS) (restore func()) {
 	packagedFS = fsys
 	return func() { packagedFS = old }
 }
+
+// RoleLockKey is roleLockKey, for tests that look for the lock in pg_locks.
+func RoleLockKey(role string) int64 { return roleLockKey(role) }

@@ -88,6 +88,48 @@ func (s *pgxSession) Roles(ctx context.Context, names []string) (map[string]Role
 	return out, rows.Err()
 }
 
+// lockWaitMax bounds a LockRole wait when ctx has no deadline, and
+// lockWaitMin is the least wait asked for (PostgreSQL's lock_timeout 0
+// would mean "wait forever").
+const (
+	lockWaitMax = 10 * time.Second
+	lockWaitMin = 50 * time.Millisecond
+)
+
+// lockWait is the lock_timeout for a LockRole under ctx: the time ctx
+// leaves, less a margin so that PostgreSQL answers 55P03 before the client
+// gives up on the connection, between lockWaitMin and lockWaitMax.
+func lockWait(ctx context.Context) time.Duration {
+	w := lockWaitMax
+	if d, ok := ctx.Deadline(); ok {
+		w = min(w, time.Until(d)*3/4)
+	}
+	return max(w, lockWaitMin)
+}
+
+func (s *pgxSession) LockRole(ctx context.Context, role string) error {
+	sql, err := lockRoleSQL(role, lockWait(ctx))
+	if err != nil {
+		return err
+	}
+	_, err = s.c.PgConn().Exec(ctx, sql).ReadAll()
+	if err != nil && !s.c.IsClosed() {
+		// The lock was not taken (or the transaction failed): leave no
+		// transaction open on the session.
+		rctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if _, rerr := s.c.PgConn().Exec(rctx, "ROLLBACK").ReadAll(); rerr != nil {
+			closePGX(s.c)
+		}
+	}
+	return err
+}
+
+func (s *pgxSession) Unlock(ctx context.Context) error {
+	_, err := s.c.PgConn().Exec(ctx, "COMMIT").ReadAll()
+	return err
+}
+
 func (s *pgxSession) Alive() bool { return !s.c.IsClosed() }
 
 func (s *pgxSession) Close() { closePGX(s.c) }

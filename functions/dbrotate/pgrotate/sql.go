@@ -1,6 +1,8 @@
 package pgrotate
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 	"regexp"
 	"strings"
@@ -124,4 +126,25 @@ func expireSQL(role string, until time.Time) (string, error) {
 		return "", err
 	}
 	return "ALTER ROLE " + quoteIdent(role) + " VALID UNTIL " + lit, nil
+}
+
+// roleLockKey is the advisory-lock key of role: the first 8 bytes of
+// SHA-256("pgrotate role lock\x00" + role), as a signed 64-bit integer. It
+// is computed here, not with the server's hashtext, so that it never
+// changes between PostgreSQL versions; the prefix keeps it apart from keys
+// an application derives from the same name.
+func roleLockKey(role string) int64 {
+	h := sha256.Sum256([]byte("pgrotate role lock\x00" + role))
+	return int64(binary.BigEndian.Uint64(h[:8]))
+}
+
+// lockRoleSQL opens a transaction that waits at most wait for role's
+// advisory lock and then holds it until the transaction ends. One round
+// trip with the simple protocol.
+func lockRoleSQL(role string, wait time.Duration) (string, error) {
+	if err := ValidateRoleName("role", role); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("BEGIN; SET LOCAL lock_timeout = %d; SELECT pg_catalog.pg_advisory_xact_lock(%d)",
+		max(wait.Milliseconds(), 1), roleLockKey(role)), nil
 }

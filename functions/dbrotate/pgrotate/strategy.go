@@ -398,7 +398,7 @@ func (s *Strategy) setAlternating(ctx context.Context, req *rotation.SetRequest,
 	keep := false
 	defer func() {
 		if keep {
-			s.admins.put(key, conn, adm, time.Now())
+			s.admins.put(key, conn, adm, req.Now)
 		} else {
 			closeConn(conn)
 		}
@@ -408,10 +408,23 @@ func (s *Strategy) setAlternating(ctx context.Context, req *rotation.SetRequest,
 	if err != nil {
 		return err
 	}
+	// Hold the role's lock from before the password changes until it has
+	// taken effect, so that a late after-finish hook expiring this role
+	// runs entirely before (this 'infinity' wins) or entirely after (its
+	// check login with the old password fails): see AfterFinish.
+	lock := func() error {
+		if err := dbCall(ctx, "postgres:exec", func(ctx context.Context) error { return conn.LockRole(ctx, pend.Username) }); err != nil {
+			return classifyExec(err, "locking the role "+pend.Username+" against a concurrent change", who)
+		}
+		return nil
+	}
 	if exists {
 		v, serr := s.verifierFor(pend.Username, pend.Password, true)
 		if serr != nil {
 			return serr
+		}
+		if err := lock(); err != nil {
+			return err
 		}
 		err = dbCall(ctx, "postgres:exec", func(ctx context.Context) error { return conn.SetPassword(ctx, pend.Username, v, true) })
 	} else {
@@ -431,6 +444,9 @@ func (s *Strategy) setAlternating(ctx context.Context, req *rotation.SetRequest,
 		if _, cerr := createCloneSQL(pend.Username, cur.Username, v); cerr != nil {
 			return rotation.NewError(rotation.ClassInput, "build statement", cerr.Error(), nil)
 		}
+		if err := lock(); err != nil {
+			return err
+		}
 		err = dbCall(ctx, "postgres:exec", func(ctx context.Context) error { return conn.CreateClone(ctx, pend.Username, cur.Username, v) })
 		if err == nil {
 			resp.Details["created"] = pend.Username
@@ -439,6 +455,11 @@ func (s *Strategy) setAlternating(ctx context.Context, req *rotation.SetRequest,
 	}
 	if err != nil {
 		return classifyExec(err, "setting the password of "+pend.Username, who)
+	}
+	// Commit: the password takes effect and the lock is released, so the
+	// session kept for finishSecret holds no lock.
+	if err := dbCall(ctx, "postgres:exec", conn.Unlock); err != nil {
+		return classifyExec(err, "committing the password of "+pend.Username, who)
 	}
 	keep = true
 	return nil
@@ -612,7 +633,9 @@ func preflight(ctx context.Context, conn Session, pend *Secret, other string) ([
 // outgoing role gets VALID UNTIL now + OUTGOING_USER_GRACE (now: the hook's
 // run, right after the promotion), unless it no longer accepts the
 // AWSPREVIOUS password (a later rotation took it over), so PostgreSQL
-// itself refuses new logins with it after the grace period. The next
+// itself refuses new logins with it after the grace period. The check and
+// the expiry run under the role's advisory lock on the admin session, the
+// lock every setSecret takes before it gives a role a new password. The next
 // rotation sets it back to 'infinity' when that role becomes the pending
 // one. It reuses the admin session setSecret kept, when there is one.
 func (s *Strategy) AfterFinish(ctx context.Context, req *rotation.FinishRequest) (*rotation.FinishResponse, error) {
@@ -661,14 +684,41 @@ func (s *Strategy) AfterFinish(ctx context.Context, req *rotation.FinishRequest)
 	// so the role still accepting the AWSPREVIOUS password proves it is
 	// still the outgoing one; otherwise expiring it would lock out
 	// AWSCURRENT. (One more login, never a failed one on the happy path.)
+	// The admin session holds the role's lock (LockRole) from before that
+	// login until the expiry is committed, and every setSecret changes a
+	// password under the same lock, so no rotation can take the role over
+	// between the check and the ALTER.
 	ep, err := s.endpointFor(prev)
 	if err != nil {
 		closeConn(conn)
 		return resp, err
 	}
+	until := req.Now.Add(s.cfg.OutgoingGrace)
+	if _, err := expireSQL(prev.Username, until); err != nil {
+		closeConn(conn)
+		return resp, rotation.NewError(rotation.ClassInput, "build statement", err.Error(), nil)
+	}
+	admWho := "the admin user " + adm.sec.Username
+	if !reused {
+		if conn, err = s.adminConnect(ctx, adm); err != nil {
+			return resp, err
+		}
+	}
+	lock := func(ctx context.Context) error { return conn.LockRole(ctx, prev.Username) }
+	err = dbCall(ctx, "postgres:exec", lock)
+	if err != nil && reused && isDeadConn(conn, err) {
+		closeConn(conn)
+		if conn, err = s.adminConnect(ctx, adm); err != nil {
+			return resp, err
+		}
+		err = dbCall(ctx, "postgres:exec", lock)
+	}
+	defer func() { closeConn(conn) }() // before Unlock: rolls back, releasing the lock
+	if err != nil {
+		return resp, classifyExec(err, "locking the outgoing role "+prev.Username+" against a concurrent change", admWho)
+	}
 	oc, err := s.connect(ctx, ep, prev.Username, prev.Password, false, "the outgoing AWSPREVIOUS user "+prev.Username)
 	if err != nil {
-		closeConn(conn)
 		if isAuthFailure(err) {
 			resp.Details = map[string]string{"outgoingUser": prev.Username, "outgoingExpiry": "skipped: the role no longer accepts the AWSPREVIOUS password (a later rotation took it over, or it has expired already)"}
 			s.log.WarnContext(ctx, "finishSecret: not expiring the outgoing role: it no longer has the AWSPREVIOUS password", "role", prev.Username)
@@ -677,28 +727,12 @@ func (s *Strategy) AfterFinish(ctx context.Context, req *rotation.FinishRequest)
 		return resp, err
 	}
 	closeConn(oc)
-	until := req.Now.Add(s.cfg.OutgoingGrace)
-	if _, err := expireSQL(prev.Username, until); err != nil {
-		closeConn(conn)
-		return resp, rotation.NewError(rotation.ClassInput, "build statement", err.Error(), nil)
+	err = dbCall(ctx, "postgres:exec", func(ctx context.Context) error { return conn.SetValidUntil(ctx, prev.Username, until) })
+	if err == nil {
+		err = dbCall(ctx, "postgres:exec", conn.Unlock)
 	}
-	expire := func(ctx context.Context) error { return conn.SetValidUntil(ctx, prev.Username, until) }
-	if !reused {
-		if conn, err = s.adminConnect(ctx, adm); err != nil {
-			return resp, err
-		}
-	}
-	err = dbCall(ctx, "postgres:exec", expire)
-	if err != nil && reused && isDeadConn(conn, err) {
-		closeConn(conn)
-		if conn, err = s.adminConnect(ctx, adm); err != nil {
-			return resp, err
-		}
-		err = dbCall(ctx, "postgres:exec", expire)
-	}
-	closeConn(conn)
 	if err != nil {
-		return resp, classifyExec(err, "expiring the outgoing role "+prev.Username, "the admin user "+adm.sec.Username)
+		return resp, classifyExec(err, "expiring the outgoing role "+prev.Username, admWho)
 	}
 	resp.Details = map[string]string{"outgoingUser": prev.Username, "outgoingValidUntil": until.UTC().Format(time.RFC3339)}
 	return resp, nil

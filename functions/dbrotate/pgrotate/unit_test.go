@@ -389,3 +389,15 @@ func TestVerifierMatchesOnlyItsPassword(t *testing.T) {
 		t.Error("a verifier matches another password or a non-SCRAM string")
 	}
 }
+
+// TestTheRoleLockKeyNeverChanges: every version of the function must lock a
+// role under the same key, or two versions running side by side during a
+// deployment would not exclude one another.
+func TestTheRoleLockKeyNeverChanges(t *testing.T) {
+	if a, b := roleLockKey("app"), roleLockKey("app_clone"); a == b {
+		t.Fatalf("two roles share the lock key %d", a)
+	}
+	if got, want := roleLockKey("app"), int64(-3135660782632956177); got != want {
+		t.Fatalf("RoleLockKey(app) = %d, want %d (the key must stay the same across versions)", got, want)
+	}
+}
