@@ -4,7 +4,7 @@
 // server name, the system roots plus a CA bundle such as Amazon RDS's, no
 // fallback to plaintext), and a pg.Pool wrapper that takes its credentials
 // from AWSCURRENT and heals an authentication failure (SQLSTATE 28P01) with
-// one forced refresh and one retry.
+// fresh reads of the secret and a bounded number of retries.
 
 import { readFileSync } from 'node:fs';
 import { checkServerIdentity, rootCertificates, type ConnectionOptions } from 'node:tls';
@@ -152,13 +152,17 @@ interface Generation {
   pool: pg.Pool;
 }
 
+/** How many times one call retries after a refused login before it gives up. */
+const maxHealRetries = 4;
+
 /**
  * A pg.Pool that follows the secret's AWSCURRENT. A new AWSCURRENT version (seen through the cache's
  * refresh or an invalidation) gets a new pool; the old one finishes its queries and is closed. A query that
  * fails to authenticate (28P01) gets a value of the secret read after the attempt began (cache.refreshSince,
  * one read per minRefreshInterval however many connections were refused) — and, while a single-user rotation
  * is between setSecret and finishSecret, a look at AWSPENDING, whose password the role already has — and is
- * retried once.
+ * retried with it; a retry that is refused too reads again, up to maxHealRetries times, with versions not yet
+ * refused in that call. A call that overlaps at most one rotation therefore never fails for a refused password.
  */
 export class RotatingPool {
   readonly #cfg: RotatingPoolConfig;
@@ -211,56 +215,60 @@ export class RotatingPool {
     return this.#pendingGen ?? this.#gen;
   }
 
-  /** Runs a query (pg's query arguments), healing one authentication failure. */
+  /** Runs a query (pg's query arguments), healing authentication failures (see #withHeal). */
   async query<R extends pg.QueryResultRow = any>(text: string | pg.QueryConfig, values?: unknown[]): Promise<pg.QueryResult<R>> {
-    const g = await this.#current();
-    const at = this.#cfg.cache.clock();
-    try {
-      return await g.pool.query<R>(text as string, values);
-    } catch (e) {
-      if (!isAuthFailure(e)) throw e;
-      const h = await this.#heal(g, at);
-      const r = await h.pool.query<R>(text as string, values).catch((e2) => {
-        this.#cfg.onEvent?.({ type: 'heal-failed', user: h.user, versionId: h.versionId });
-        throw e2;
-      });
-      this.healed++;
-      this.#cfg.onEvent?.({ type: 'healed', user: h.user, versionId: h.versionId });
-      return r;
-    }
+    return this.#withHeal((g) => g.pool.query<R>(text as string, values));
   }
 
-  /** Checks out a client (pg's pool.connect), healing one authentication failure at connect time. */
+  /** Checks out a client (pg's pool.connect), healing authentication failures at connect time. */
   async connect(): Promise<pg.PoolClient> {
-    const g = await this.#current();
-    const at = this.#cfg.cache.clock();
-    try {
-      return await g.pool.connect();
-    } catch (e) {
-      if (!isAuthFailure(e)) throw e;
-      const h = await this.#heal(g, at);
-      const c = await h.pool.connect();
-      this.healed++;
-      return c;
+    return this.#withHeal((g) => g.pool.connect());
+  }
+
+  /**
+   * Runs op on the current credentials. After a refusal (28P01) it retries, at most maxHealRetries times, with
+   * a version of the secret read after that attempt began and not yet refused in this call: AWSCURRENT, else
+   * AWSPENDING (a single-user rotation between setSecret and finishSecret), else AWSCURRENT once more (a
+   * finishSecret that promoted AWSPENDING between the two reads). It stops as soon as no stage offers a
+   * version it has not been refused with, so a password that is wrong everywhere costs a bounded number of
+   * reads, shared with every other refused call through the cache's rate limit.
+   */
+  async #withHeal<T>(op: (g: Generation) => Promise<T>): Promise<T> {
+    let g = await this.#current();
+    const refused = new Set<string>();
+    for (let attempt = 0; ; attempt++) {
+      const at = this.#cfg.cache.clock();
+      try {
+        const r = await op(g);
+        if (attempt > 0) {
+          this.healed++;
+          this.#cfg.onEvent?.({ type: 'healed', user: g.user, versionId: g.versionId });
+        }
+        return r;
+      } catch (e) {
+        if (!isAuthFailure(e)) throw e;
+        refused.add(g.versionId);
+        const h = attempt < maxHealRetries ? await this.#heal(refused, at) : undefined;
+        if (!h) {
+          if (attempt > 0) this.#cfg.onEvent?.({ type: 'heal-failed', user: g.user, versionId: g.versionId });
+          throw e;
+        }
+        g = h;
+      }
     }
   }
 
-  async #heal(failed: Generation, refusedAt: number): Promise<Generation> {
-    // A value read after the attempt started (the refusal may be caused by a change an earlier read predates),
-    // at most one read per minRefreshInterval however many connections were refused.
-    const value = await this.#cfg.cache.refreshSince(this.#cfg.secretId, 'AWSCURRENT', refusedAt);
-    if (this.#gen && this.#gen.versionId !== value.versionId) {
-      this.#retire(this.#gen);
-      this.#gen = this.#make(value);
-    } else if (!this.#gen) {
-      this.#gen = this.#make(value);
-    }
-    if (this.#gen !== failed) return this.#gen;
+  async #heal(refused: Set<string>, since: number): Promise<Generation | undefined> {
+    const id = this.#cfg.secretId;
+    // A value read after the refused attempt began (the refusal may come from a change an earlier read
+    // predates); the cache makes at most one read per minRefreshInterval however many connections were refused.
+    const cur = await this.#cfg.cache.refreshSince(id, 'AWSCURRENT', since);
+    if (!refused.has(cur.versionId)) return this.#adoptCurrent(cur);
     // AWSCURRENT did not change: a single-user rotation may have set the new password (setSecret) but not
     // yet promoted it (finishSecret). The role then has AWSPENDING's password.
     try {
-      const pending = await this.#cfg.cache.refreshSince(this.#cfg.secretId, 'AWSPENDING', refusedAt);
-      if (pending.versionId !== failed.versionId) {
+      const pending = await this.#cfg.cache.refreshSince(id, 'AWSPENDING', since);
+      if (!refused.has(pending.versionId)) {
         if (!this.#pendingGen || this.#pendingGen.versionId !== pending.versionId) {
           this.#retire(this.#pendingGen);
           this.#pendingGen = this.#make(pending);
@@ -268,7 +276,18 @@ export class RotatingPool {
         return this.#pendingGen;
       }
     } catch {
-      // no AWSPENDING: nothing else to try
+      // no AWSPENDING (finishSecret may just have removed it)
+    }
+    const again = await this.#cfg.cache.refreshSince(id, 'AWSCURRENT', this.#cfg.cache.clock());
+    return refused.has(again.versionId) ? undefined : this.#adoptCurrent(again);
+  }
+
+  #adoptCurrent(v: SecretValue): Generation {
+    if (!this.#gen || this.#gen.versionId !== v.versionId) {
+      this.#retire(this.#gen);
+      this.#gen = this.#make(v);
+      this.#retire(this.#pendingGen);
+      this.#pendingGen = undefined;
     }
     return this.#gen;
   }
