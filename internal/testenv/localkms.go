@@ -15,7 +15,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 )
 
 const localKMSModule = "github.com/nsmithuk/local-kms"
@@ -113,12 +112,7 @@ func (l *LocalKMS) Logs() string { return strings.TrimSpace(l.logs.String()) }
 
 // AWSConfig returns an SDK configuration aimed at this server.
 func (l *LocalKMS) AWSConfig(ctx context.Context, opts ...func(*config.LoadOptions) error) (aws.Config, error) {
-	base := []func(*config.LoadOptions) error{
-		config.WithRegion(Region),
-		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("test", "test", "")),
-		config.WithBaseEndpoint(l.Endpoint),
-	}
-	return config.LoadDefaultConfig(ctx, append(base, opts...)...)
+	return LocalAWSConfig(ctx, l.Endpoint, opts...)
 }
 
 var (

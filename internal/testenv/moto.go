@@ -135,12 +135,7 @@ func (m *Moto) Env() []string {
 
 // AWSConfig returns an SDK configuration aimed at this server.
 func (m *Moto) AWSConfig(ctx context.Context, opts ...func(*config.LoadOptions) error) (aws.Config, error) {
-	base := []func(*config.LoadOptions) error{
-		config.WithRegion(Region),
-		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("test", "test", "")),
-		config.WithBaseEndpoint(m.Endpoint),
-	}
-	return config.LoadDefaultConfig(ctx, append(base, opts...)...)
+	return LocalAWSConfig(ctx, m.Endpoint, opts...)
 }
 
 var (
@@ -181,4 +176,15 @@ func RepoRoot() (string, error) {
 		}
 		dir = parent
 	}
+}
+
+// LocalAWSConfig returns an SDK configuration for a local server at endpoint:
+// the test region, static test credentials, and opts applied last.
+func LocalAWSConfig(ctx context.Context, endpoint string, opts ...func(*config.LoadOptions) error) (aws.Config, error) {
+	base := []func(*config.LoadOptions) error{
+		config.WithRegion(Region),
+		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("test", "test", "")),
+		config.WithBaseEndpoint(endpoint),
+	}
+	return config.LoadDefaultConfig(ctx, append(base, opts...)...)
 }
