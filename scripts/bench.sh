@@ -3,7 +3,7 @@
 #
 #   1. the micro-benchmarks of the libraries (pkg/envelope, pkg/apikey,
 #      pkg/jwks): go test -run '^$' -bench . -benchmem, one package at a time,
-#      and JWT sign/verify (functions/jwtrotate/keyring);
+#      and JWT sign/verify (functions/jwtrotate/jwtstrategy);
 #   2. cmd/rotbench: starts moto and a throwaway PostgreSQL cluster itself,
 #      builds the functions, measures rotations, cold start, peak memory,
 #      binary size and the 1,000-secret scale run, stops everything, and
@@ -40,10 +40,10 @@ fi
 "$GO" test "${benchargs[@]}" ./pkg/envelope ./pkg/apikey ./pkg/jwks 2>&1 | tee "$work/micro.txt"
 micro_rc=${PIPESTATUS[0]}
 # JWT signing and verification through pkg/jwks live with the key generation
-# benchmarks in functions/jwtrotate/keyring (RSA key generation is left out:
+# benchmarks in functions/jwtrotate/jwtstrategy (RSA key generation is left out:
 # seconds per key, see docs/bench/jwt.md).
-echo "== JWT sign/verify (functions/jwtrotate/keyring)"
-"$GO" test "${benchargs[@]}" -bench '^Benchmark(Sign|Verify)$' ./functions/jwtrotate/keyring 2>&1 | tee -a "$work/micro.txt"
+echo "== JWT sign/verify (functions/jwtrotate/jwtstrategy)"
+"$GO" test "${benchargs[@]}" -bench '^Benchmark(Sign|Verify)$' ./functions/jwtrotate/jwtstrategy 2>&1 | tee -a "$work/micro.txt"
 jwt_rc=${PIPESTATUS[0]}
 if [ "$micro_rc" -eq 0 ]; then
 	micro_rc=$jwt_rc

@@ -10,9 +10,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
-	"github.com/rotation-suite/rotation/functions/apikeyrotate/keyrotate"
-	"github.com/rotation-suite/rotation/functions/dbrotate/pgrotate"
-	"github.com/rotation-suite/rotation/functions/jwtrotate/keyring"
+	"github.com/rotation-suite/rotation/functions/apikeyrotate/apikeystrategy"
+	"github.com/rotation-suite/rotation/functions/dbrotate/pgstrategy"
+	"github.com/rotation-suite/rotation/functions/jwtrotate/jwtstrategy"
 	"github.com/rotation-suite/rotation/pkg/envelope"
 	"github.com/rotation-suite/rotation/pkg/rotation"
 )
@@ -76,14 +76,14 @@ func (s *stack) engineFor(ctx context.Context, function string, env []string, cl
 	closer := func() {}
 	switch function {
 	case "dbrotate":
-		cfg, err := pgrotate.ConfigFromEnv(getenv)
+		cfg, err := pgstrategy.ConfigFromEnv(getenv)
 		if err != nil {
 			return nil, nil, err
 		}
-		st := pgrotate.New(cfg, nil)
+		st := pgstrategy.New(cfg, nil)
 		strategy, closer = st, st.Close
 	case "jwtrotate":
-		cfg, err := keyring.LoadConfig(getenv)
+		cfg, err := jwtstrategy.LoadConfig(getenv)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -95,13 +95,13 @@ func (s *stack) engineFor(ctx context.Context, function string, env []string, cl
 		if err != nil {
 			return nil, nil, err
 		}
-		strategy = keyring.New(cfg, env)
+		strategy = jwtstrategy.New(cfg, env)
 	case "apikeyrotate":
-		cfg, _, err := keyrotate.LoadConfig(getenv)
+		cfg, _, err := apikeystrategy.LoadConfig(getenv)
 		if err != nil {
 			return nil, nil, err
 		}
-		if strategy, err = keyrotate.New(cfg); err != nil {
+		if strategy, err = apikeystrategy.New(cfg); err != nil {
 			return nil, nil, err
 		}
 	default:

@@ -415,7 +415,7 @@ func (r *results) markdown() string {
 
 	w("### Micro-benchmarks")
 	w("")
-	w("`go test -run '^$' -bench . -benchmem -p 1 ./pkg/envelope ./pkg/apikey ./pkg/jwks`, and `-bench '^Benchmark(Sign|Verify)$'` in functions/jwtrotate/keyring (JWT signing, and verification through pkg/jwks). One run each at %s, on the same machine as everything above: see the package write-ups in docs/bench/ for repeated runs.", benchtimeText(r.opts.benchtime))
+	w("`go test -run '^$' -bench . -benchmem -p 1 ./pkg/envelope ./pkg/apikey ./pkg/jwks`, and `-bench '^Benchmark(Sign|Verify)$'` in functions/jwtrotate/jwtstrategy (JWT signing, and verification through pkg/jwks). One run each at %s, on the same machine as everything above: see the package write-ups in docs/bench/ for repeated runs.", benchtimeText(r.opts.benchtime))
 	w("")
 	if r.micro == "" {
 		w("Not run.")

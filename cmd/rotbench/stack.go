@@ -18,7 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/rotation-suite/rotation/functions/dbrotate/pgrotate"
+	"github.com/rotation-suite/rotation/functions/dbrotate/pgstrategy"
 	"github.com/rotation-suite/rotation/internal/testenv"
 	"github.com/rotation-suite/rotation/internal/wirecount"
 )
@@ -180,7 +180,7 @@ type dbRole struct{ name, password string }
 // newRoles creates login roles with random passwords. The statements carry
 // SCRAM verifiers, never the passwords (the server logs every statement).
 func (s *stack) newRoles(ctx context.Context, attrs string, names ...string) ([]dbRole, error) {
-	policy := pgrotate.PasswordPolicy{Length: pgrotate.DefaultPasswordLength, Exclude: pgrotate.DefaultExclude}
+	policy := pgstrategy.PasswordPolicy{Length: pgstrategy.DefaultPasswordLength, Exclude: pgstrategy.DefaultExclude}
 	roles := make([]dbRole, len(names))
 	var stmts []string
 	for i, n := range names {
@@ -188,7 +188,7 @@ func (s *stack) newRoles(ctx context.Context, attrs string, names ...string) ([]
 		if err != nil {
 			return nil, err
 		}
-		v, err := pgrotate.ScramVerifier(pw)
+		v, err := pgstrategy.ScramVerifier(pw)
 		if err != nil {
 			return nil, err
 		}

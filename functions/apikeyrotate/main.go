@@ -1,14 +1,14 @@
 // Command apikeyrotate is the Lambda function that rotates API keys and
 // webhook signing keys with an overlap window. It is wiring only:
-// the environment goes to keyrotate.LoadConfig, the strategy is
-// keyrotate.Strategy, and the shared engine runs it (internal/fnmain). See
+// the environment goes to apikeystrategy.LoadConfig, the strategy is
+// apikeystrategy.Strategy, and the shared engine runs it (internal/fnmain). See
 // docs/apikey.md.
 package main
 
 import (
 	"context"
 
-	"github.com/rotation-suite/rotation/functions/apikeyrotate/keyrotate"
+	"github.com/rotation-suite/rotation/functions/apikeyrotate/apikeystrategy"
 	"github.com/rotation-suite/rotation/internal/fnmain"
 	"github.com/rotation-suite/rotation/pkg/rotation"
 )
@@ -16,12 +16,12 @@ import (
 func main() { fnmain.Run(build) }
 
 func build(_ context.Context, d fnmain.Deps) (rotation.Strategy, error) {
-	cfg, warnings, err := keyrotate.LoadConfig(d.Getenv)
+	cfg, warnings, err := apikeystrategy.LoadConfig(d.Getenv)
 	if err != nil {
 		return nil, err
 	}
 	for _, w := range warnings {
 		d.Logger.Warn("configuration warning", "warning", w)
 	}
-	return keyrotate.New(cfg)
+	return apikeystrategy.New(cfg)
 }

@@ -1,24 +1,24 @@
 // Command dbrotate is the Secrets Manager rotation function for PostgreSQL
 // credentials (single user, or alternating users with an admin secret). It
-// only wires: environment → pgrotate strategy → shared engine → Lambda
-// runtime. The strategy lives in ./pgrotate; docs/dbrotate.md is the
+// only wires: environment → pgstrategy strategy → shared engine → Lambda
+// runtime. The strategy lives in ./pgstrategy; docs/dbrotate.md is the
 // operator's guide.
 package main
 
 import (
 	"context"
 
-	"github.com/rotation-suite/rotation/functions/dbrotate/pgrotate"
+	"github.com/rotation-suite/rotation/functions/dbrotate/pgstrategy"
 	"github.com/rotation-suite/rotation/internal/fnmain"
 	"github.com/rotation-suite/rotation/pkg/rotation"
 )
 
 func main() {
 	fnmain.Run(func(_ context.Context, d fnmain.Deps) (rotation.Strategy, error) {
-		cfg, err := pgrotate.ConfigFromEnv(d.Getenv)
+		cfg, err := pgstrategy.ConfigFromEnv(d.Getenv)
 		if err != nil {
 			return nil, err
 		}
-		return pgrotate.New(cfg, d.Logger), nil
+		return pgstrategy.New(cfg, d.Logger), nil
 	})
 }

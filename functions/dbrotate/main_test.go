@@ -26,7 +26,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/rotation-suite/rotation/functions/dbrotate/pgrotate"
+	"github.com/rotation-suite/rotation/functions/dbrotate/pgstrategy"
 	"github.com/rotation-suite/rotation/internal/awscall"
 	"github.com/rotation-suite/rotation/internal/driver"
 	"github.com/rotation-suite/rotation/internal/operator"
@@ -87,11 +87,11 @@ func (s *stack) singleUser() (arn, password string) {
 	s.t.Helper()
 	ctx := context.Background()
 	user := fmt.Sprintf("main_%d", time.Now().UnixNano())
-	pw, err := pgrotate.PasswordPolicy{Length: 24, Exclude: pgrotate.DefaultExclude}.Generate()
+	pw, err := pgstrategy.PasswordPolicy{Length: 24, Exclude: pgstrategy.DefaultExclude}.Generate()
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	v, err := pgrotate.ScramVerifier(pw)
+	v, err := pgstrategy.ScramVerifier(pw)
 	if err != nil {
 		s.t.Fatal(err)
 	}

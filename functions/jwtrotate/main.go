@@ -1,7 +1,7 @@
 // Command jwtrotate is the Lambda function that rotates JWT signing-key
 // secrets. It is wiring only: the environment goes to
-// keyring.LoadConfig, private keys are sealed with pkg/envelope over the KMS
-// key JWT_KMS_KEY_ARN, and the rotation logic is keyring.Strategy run by the
+// jwtstrategy.LoadConfig, private keys are sealed with pkg/envelope over the KMS
+// key JWT_KMS_KEY_ARN, and the rotation logic is jwtstrategy.Strategy run by the
 // shared engine (internal/fnmain). See docs/jwt.md.
 package main
 
@@ -10,7 +10,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
-	"github.com/rotation-suite/rotation/functions/jwtrotate/keyring"
+	"github.com/rotation-suite/rotation/functions/jwtrotate/jwtstrategy"
 	"github.com/rotation-suite/rotation/internal/fnmain"
 	"github.com/rotation-suite/rotation/pkg/envelope"
 	"github.com/rotation-suite/rotation/pkg/rotation"
@@ -19,7 +19,7 @@ import (
 func main() { fnmain.Run(build) }
 
 func build(ctx context.Context, d fnmain.Deps) (rotation.Strategy, error) {
-	cfg, err := keyring.LoadConfig(d.Getenv)
+	cfg, err := jwtstrategy.LoadConfig(d.Getenv)
 	if err != nil {
 		return nil, err
 	}
@@ -33,5 +33,5 @@ func build(ctx context.Context, d fnmain.Deps) (rotation.Strategy, error) {
 	if err != nil {
 		return nil, rotation.NewError(rotation.ClassConfiguration, "envelope", "the envelope could not be set up", err)
 	}
-	return keyring.New(cfg, env), nil
+	return jwtstrategy.New(cfg, env), nil
 }

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rotation-suite/rotation/functions/dbrotate/pgrotate"
+	"github.com/rotation-suite/rotation/functions/dbrotate/pgstrategy"
 	"github.com/rotation-suite/rotation/pkg/apikey"
 	"github.com/rotation-suite/rotation/pkg/jwks"
 )
@@ -76,11 +76,11 @@ func TestDatabaseExampleSecretsParseAsDbrotateReadsThem(t *testing.T) {
 					t.Fatalf("condition %s = %v (%v), want %v", c.cond, got, err, c.want)
 				}
 			}
-			s, err := pgrotate.ParseSecret("the example secret", generatedValue(t, e, "DbAppSecret"))
+			s, err := pgstrategy.ParseSecret("the example secret", generatedValue(t, e, "DbAppSecret"))
 			if err != nil {
 				t.Fatalf("dbrotate rejects the example application secret: %v", err)
 			}
-			if s.SSLMode != pgrotate.SSLVerifyFull {
+			if s.SSLMode != pgstrategy.SSLVerifyFull {
 				t.Errorf("sslmode %q, want verify-full by default", s.SSLMode)
 			}
 			if s.Alternating() != tc.alternating {
@@ -96,7 +96,7 @@ func TestDatabaseExampleSecretsParseAsDbrotateReadsThem(t *testing.T) {
 				t.Errorf("userpair %v, want a pair: %v", s.UserPair, tc.pair)
 			}
 			if tc.master {
-				if _, err := pgrotate.ParseAdminSecret(generatedValue(t, e, "DbMasterSecret")); err != nil {
+				if _, err := pgstrategy.ParseAdminSecret(generatedValue(t, e, "DbMasterSecret")); err != nil {
 					t.Errorf("dbrotate rejects the example master secret: %v", err)
 				}
 			}

@@ -129,7 +129,7 @@ func TestRolesReachTheOtherSecretsTheirStrategyNeeds(t *testing.T) {
 		})
 	}
 	// Single-user recovery lists the rotated secret's older versions
-	// (pgrotate's Store.Versions), bound like every rotation call.
+	// (pgstrategy's Store.Versions), bound like every rotation call.
 	lists := false
 	for _, st := range roleStatements(t, tpl, "DbRotateRole") {
 		if hasAny(st, "secretsmanager:ListSecretVersionIds") && conditionKeys(st)["secretsmanager:resource/allowrotationlambdaarn"] != nil {

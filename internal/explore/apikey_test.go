@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/rotation-suite/rotation/functions/apikeyrotate/keyrotate"
+	"github.com/rotation-suite/rotation/functions/apikeyrotate/apikeystrategy"
 	"github.com/rotation-suite/rotation/internal/explore"
 	"github.com/rotation-suite/rotation/pkg/apikey"
 	"github.com/rotation-suite/rotation/pkg/rotation"
@@ -47,9 +47,9 @@ func (s *apikeySubject) Setup(ctx context.Context, w *explore.World) ([]string, 
 	created := w.Clock.Now().Add(-time.Hour)
 	var arns []string
 	doc := &apikey.VerifierDoc{Kind: s.kind}
-	prefix := keyrotate.DefaultAPIKeyPrefix
+	prefix := apikeystrategy.DefaultAPIKeyPrefix
 	if s.kind == apikey.KindWebhook {
-		prefix = keyrotate.DefaultWebhookPrefix
+		prefix = apikeystrategy.DefaultWebhookPrefix
 	}
 	for i := range 2 {
 		k, err := apikey.GenerateKey(prefix)
@@ -87,7 +87,7 @@ func (s *apikeySubject) Setup(ctx context.Context, w *explore.World) ([]string, 
 }
 
 func (s *apikeySubject) Strategy(*explore.World) (rotation.Strategy, error) {
-	return keyrotate.New(keyrotate.Config{Kind: s.kind, Overlap: apikeyOverlap, MaxAge: 90 * 24 * time.Hour, VerifierSecretID: s.verifierARN})
+	return apikeystrategy.New(apikeystrategy.Config{Kind: s.kind, Overlap: apikeyOverlap, MaxAge: 90 * 24 * time.Hour, VerifierSecretID: s.verifierARN})
 }
 
 // verify checks key against the verifier secret's AWSCURRENT records now.

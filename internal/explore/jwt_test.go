@@ -13,7 +13,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/rotation-suite/rotation/functions/jwtrotate/keyring"
+	"github.com/rotation-suite/rotation/functions/jwtrotate/jwtstrategy"
 	"github.com/rotation-suite/rotation/internal/explore"
 	"github.com/rotation-suite/rotation/pkg/envelope"
 	"github.com/rotation-suite/rotation/pkg/jwks"
@@ -133,8 +133,8 @@ var initialDocument = sync.OnceValues(func() ([]byte, error) {
 	return doc.Marshal()
 })
 
-func (s *jwtSubject) config() keyring.Config {
-	return keyring.Config{
+func (s *jwtSubject) config() jwtstrategy.Config {
+	return jwtstrategy.Config{
 		Algorithm: jwks.ES256, MaxTokenLifetime: jwtLifetime, ClockSkew: jwtSkew, SignerCache: jwtSignerCache,
 		MinPublish: time.Minute, PublicJWKSSecretARN: s.publicARN,
 		KMSKeyARN: "arn:aws:kms:us-east-1:123456789012:key/explore",
@@ -167,7 +167,7 @@ func (s *jwtSubject) Strategy(*explore.World) (rotation.Strategy, error) {
 	if err != nil {
 		return nil, err
 	}
-	return keyring.New(s.config(), sealer), nil
+	return jwtstrategy.New(s.config(), sealer), nil
 }
 
 func signToken(k crypto.Signer, kid string, iat time.Time) (string, error) {

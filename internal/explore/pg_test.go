@@ -9,7 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/rotation-suite/rotation/functions/dbrotate/pgrotate"
+	"github.com/rotation-suite/rotation/functions/dbrotate/pgstrategy"
 	"github.com/rotation-suite/rotation/internal/explore"
 	"github.com/rotation-suite/rotation/pkg/rotation"
 )
@@ -25,9 +25,9 @@ type memRole struct {
 	createRole bool
 }
 
-// memDB is an in-memory PostgreSQL behind pgrotate's DB seam: roles with
+// memDB is an in-memory PostgreSQL behind pgstrategy's DB seam: roles with
 // SCRAM verifiers and VALID UNTIL, password authentication as the server
-// does it (pgrotate.VerifierMatches), the server's SQLSTATEs, and the
+// does it (pgstrategy.VerifierMatches), the server's SQLSTATEs, and the
 // role locks (LockRole) with their transactions: a locked session's changes
 // are invisible to other sessions until Unlock commits them, and Close
 // discards them and releases the lock. It counts as one server and one
@@ -62,7 +62,7 @@ func verifierMatches(verifier, password string) bool {
 	if seen {
 		return ok
 	}
-	ok = pgrotate.VerifierMatches(verifier, password)
+	ok = pgstrategy.VerifierMatches(verifier, password)
 	matches.Lock()
 	if len(matches.m) > 1<<18 {
 		clear(matches.m)
@@ -77,7 +77,7 @@ func verifierMatches(verifier, password string) bool {
 var initialVerifiers = sync.OnceValues(func() (map[string]string, error) {
 	out := map[string]string{}
 	for role, pw := range map[string]string{"app": "initial-app-password-0", "admin": "initial-admin-password-0"} {
-		v, err := pgrotate.ScramVerifier(pw)
+		v, err := pgstrategy.ScramVerifier(pw)
 		if err != nil {
 			return nil, err
 		}
@@ -112,7 +112,7 @@ func (d *memDB) Login(user, password string) error {
 	return d.login(user, password)
 }
 
-func (d *memDB) Connect(_ context.Context, _ pgrotate.Target, l pgrotate.Login) (pgrotate.Session, error) {
+func (d *memDB) Connect(_ context.Context, _ pgstrategy.Target, l pgstrategy.Login) (pgstrategy.Session, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err := d.login(l.User, l.Password); err != nil {
@@ -237,23 +237,23 @@ func (s *memSession) SetValidUntil(_ context.Context, role string, until time.Ti
 	return nil
 }
 
-func (s *memSession) Takeover(_ context.Context, pending, current string) (pgrotate.TakeoverFacts, error) {
+func (s *memSession) Takeover(_ context.Context, pending, current string) (pgstrategy.TakeoverFacts, error) {
 	s.db.mu.Lock()
 	defer s.db.mu.Unlock()
 	p, c := s.db.roles[pending], s.db.roles[current]
 	if p == nil || c == nil {
-		return pgrotate.TakeoverFacts{}, nil
+		return pgstrategy.TakeoverFacts{}, nil
 	}
-	return pgrotate.TakeoverFacts{Found: true, Related: slices.Contains(p.memberOf, current) || slices.Contains(c.memberOf, pending)}, nil
+	return pgstrategy.TakeoverFacts{Found: true, Related: slices.Contains(p.memberOf, current) || slices.Contains(c.memberOf, pending)}, nil
 }
 
-func (s *memSession) Roles(_ context.Context, names []string) (map[string]pgrotate.RoleFacts, error) {
+func (s *memSession) Roles(_ context.Context, names []string) (map[string]pgstrategy.RoleFacts, error) {
 	s.db.mu.Lock()
 	defer s.db.mu.Unlock()
-	out := map[string]pgrotate.RoleFacts{}
+	out := map[string]pgstrategy.RoleFacts{}
 	for _, n := range names {
 		if r := s.db.roles[n]; r != nil {
-			out[n] = pgrotate.RoleFacts{MemberOf: slices.Clone(r.memberOf), Attrs: "INHERIT,CONNECTION LIMIT -1"}
+			out[n] = pgstrategy.RoleFacts{MemberOf: slices.Clone(r.memberOf), Attrs: "INHERIT,CONNECTION LIMIT -1"}
 		}
 	}
 	return out, nil
@@ -321,7 +321,7 @@ func (s *pgSubject) Setup(ctx context.Context, w *explore.World) ([]string, erro
 }
 
 func (s *pgSubject) Strategy(*explore.World) (rotation.Strategy, error) {
-	return pgrotate.NewWithDB(pgrotate.Config{Password: pgrotate.PasswordPolicy{Length: 24}, OutgoingGrace: pgGrace}, nil, s.db), nil
+	return pgstrategy.NewWithDB(pgstrategy.Config{Password: pgstrategy.PasswordPolicy{Length: 24}, OutgoingGrace: pgGrace}, nil, s.db), nil
 }
 
 func parseLogin(v []byte) (user, password string, err error) {

@@ -5,7 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/rotation-suite/rotation/functions/dbrotate/pgrotate"
+	"github.com/rotation-suite/rotation/functions/dbrotate/pgstrategy"
 	"github.com/rotation-suite/rotation/pkg/apikey"
 	"github.com/rotation-suite/rotation/pkg/jwks"
 )
@@ -72,7 +72,7 @@ func documentCorpus(t *testing.T) []docCase {
 		case "jwk-set":
 			_, err = jwks.ParseSet([]byte(text))
 		case "db-secret":
-			_, err = pgrotate.ParseSecret("the value", []byte(text))
+			_, err = pgstrategy.ParseSecret("the value", []byte(text))
 		}
 		cases = append(cases, docCase{Kind: kind, Name: name, Text: text, OK: err == nil})
 	}

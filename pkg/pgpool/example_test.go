@@ -14,7 +14,7 @@ import (
 
 // A service's database pool on the secret dbrotate rotates. It needs AWS
 // credentials and a database, so it only runs with DB_SECRET_ARN set;
-// TestZeroDowntime in functions/dbrotate/pgrotate runs this wiring under 100
+// TestZeroDowntime in functions/dbrotate/pgstrategy runs this wiring under 100
 // rotations.
 func ExampleNew() {
 	secretARN := os.Getenv("DB_SECRET_ARN")

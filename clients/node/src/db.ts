@@ -38,7 +38,7 @@ export function validRoleName(name: string): boolean {
   return name.length > 0 && Buffer.byteLength(name) <= MAX_IDENT && /^[A-Za-z_][A-Za-z0-9_$]*$/.test(name) && !RESERVED.has(name.toLowerCase()) && !name.toLowerCase().startsWith('pg_');
 }
 
-/** Parses an application database secret with the rules of pgrotate.ParseSecret; errors never show a value. */
+/** Parses an application database secret with the rules of pgstrategy.ParseSecret; errors never show a value. */
 export function parseDatabaseSecret(text: string): DatabaseSecret {
   let o: unknown;
   try {

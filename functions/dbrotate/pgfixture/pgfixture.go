@@ -16,18 +16,18 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/rotation-suite/rotation/functions/dbrotate/pgrotate"
+	"github.com/rotation-suite/rotation/functions/dbrotate/pgstrategy"
 	"github.com/rotation-suite/rotation/internal/testenv"
 )
 
 // Mode selects the kind of secrets Provision makes.
 type Mode string
 
-// The modes of pgrotate.
+// The modes of pgstrategy.
 const (
-	Single Mode = pgrotate.ModeSingle
-	Clone  Mode = pgrotate.ModeClone
-	Pair   Mode = pgrotate.ModePair
+	Single Mode = pgstrategy.ModeSingle
+	Clone  Mode = pgstrategy.ModeClone
+	Pair   Mode = pgstrategy.ModePair
 )
 
 // Fleet is a set of provisioned secrets.
@@ -54,13 +54,13 @@ func Provision(ctx context.Context, pg *testenv.Postgres, sm *secretsmanager.Cli
 		return nil, err
 	}
 	defer conn.Close(ctx)
-	pol := pgrotate.PasswordPolicy{Length: 32, Exclude: pgrotate.DefaultExclude}
+	pol := pgstrategy.PasswordPolicy{Length: 32, Exclude: pgstrategy.DefaultExclude}
 	newRole := func(name, attrs string) (string, error) {
 		pw, err := pol.Generate()
 		if err != nil {
 			return "", err
 		}
-		v, err := pgrotate.ScramVerifier(pw)
+		v, err := pgstrategy.ScramVerifier(pw)
 		if err != nil {
 			return "", err
 		}

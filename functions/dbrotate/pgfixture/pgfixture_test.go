@@ -9,7 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/rotation-suite/rotation/functions/dbrotate/pgfixture"
-	"github.com/rotation-suite/rotation/functions/dbrotate/pgrotate"
+	"github.com/rotation-suite/rotation/functions/dbrotate/pgstrategy"
 	"github.com/rotation-suite/rotation/internal/driver"
 	"github.com/rotation-suite/rotation/internal/testenv"
 	"github.com/rotation-suite/rotation/pkg/rotation"
@@ -41,7 +41,7 @@ func TestProvisionedSecretsRotate(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			st := pgrotate.New(pgrotate.Config{Password: pgrotate.PasswordPolicy{Length: 32, Exclude: pgrotate.DefaultExclude}, CABundlePEM: pg.CACertPEM, OutgoingGrace: time.Hour}, nil)
+			st := pgstrategy.New(pgstrategy.Config{Password: pgstrategy.PasswordPolicy{Length: 32, Exclude: pgstrategy.DefaultExclude}, CABundlePEM: pg.CACertPEM, OutgoingGrace: time.Hour}, nil)
 			defer st.Close()
 			eng, err := rotation.New(rotation.Config{Secrets: sm, Strategy: st, Logger: slog.New(slog.DiscardHandler)})
 			if err != nil {
