@@ -8,9 +8,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
-	"github.com/rotation-suite/rotation/internal/pgfixture"
 	"github.com/rotation-suite/rotation/functions/dbrotate/pgstrategy"
 	"github.com/rotation-suite/rotation/internal/driver"
+	"github.com/rotation-suite/rotation/internal/pgfixture"
 	"github.com/rotation-suite/rotation/internal/testenv"
 	"github.com/rotation-suite/rotation/pkg/rotation"
 )
