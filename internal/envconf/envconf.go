@@ -8,22 +8,33 @@
 //
 // Durations, the one grammar (docs/configuration.md):
 //
-//   - a Go duration: 90s, 90m, 36h, 1h30m;
+//   - whole hours, minutes, seconds or milliseconds, as Go writes
+//     durations: 90s, 90m, 36h, 1h30m, 500ms;
 //   - a whole number of days: 7d, 30d;
 //   - 0, where the variable allows it (DurationOrOff).
 //
 // A bare number other than 0 ("86400") is refused: it has no unit, and a
-// reader cannot tell seconds from minutes or days.
+// reader cannot tell seconds from minutes or days. Fractions (1.5h) and
+// units below a millisecond are refused too, so that DurationPattern, the
+// stacks' AllowedPattern, accepts exactly what ParseDuration does.
 package envconf
 
 import (
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/rotation-suite/rotation/pkg/rotation"
 )
+
+// DurationPattern is the grammar as a regular expression: the
+// AllowedPattern of every duration parameter of the stacks (a test holds
+// them to it). Bounds are checked by the function, not by the pattern.
+const DurationPattern = `^(0|[0-9]+d|([0-9]+(h|m|s|ms))+)$`
+
+var durationRE = regexp.MustCompile(DurationPattern)
 
 // Day is 24 hours, the unit of the "d" suffix.
 const Day = 24 * time.Hour
@@ -181,23 +192,25 @@ func (r *Reader) Err() error {
 		"the function's environment is invalid; fix it and redeploy: "+strings.Join(r.problems, "; "), nil)
 }
 
-// ParseDuration parses the duration grammar: a Go duration (90s, 90m, 36h,
-// 1h30m), a whole number of days (7d), or 0. Negative durations and bare
-// numbers other than 0 are refused.
+// ParseDuration parses the duration grammar: whole hours, minutes, seconds
+// or milliseconds as Go writes them (90s, 90m, 36h, 1h30m, 500ms), a whole
+// number of days (7d), or 0. Bare numbers other than 0, fractions, signs
+// and smaller units are refused.
 func ParseDuration(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
-	if s == "0" {
-		return 0, nil
-	}
-	if s != "" && strings.Trim(s, "0123456789") == "" {
+	switch {
+	case s != "" && strings.Trim(s, "0123456789") == "" && s != "0":
 		return 0, fmt.Errorf("has no unit: write it like 90m, 36h or 7d")
+	case strings.HasPrefix(s, "-"):
+		return 0, fmt.Errorf("is negative")
+	case !durationRE.MatchString(s):
+		return 0, fmt.Errorf("is not a duration: write it like 90m, 36h or 7d")
+	case s == "0":
+		return 0, nil
 	}
 	if days, ok := strings.CutSuffix(s, "d"); ok {
 		n, err := strconv.Atoi(days)
-		if err != nil || n < 0 || strings.HasPrefix(days, "+") {
-			return 0, fmt.Errorf("is not a duration: write it like 90m, 36h or 7d")
-		}
-		if n > maxDays {
+		if err != nil || n > maxDays {
 			return 0, fmt.Errorf("is longer than %d days", maxDays)
 		}
 		return time.Duration(n) * Day, nil
@@ -206,14 +219,11 @@ func ParseDuration(s string) (time.Duration, error) {
 	if err != nil {
 		return 0, fmt.Errorf("is not a duration: write it like 90m, 36h or 7d")
 	}
-	if d < 0 {
-		return 0, fmt.Errorf("is negative")
-	}
 	return d, nil
 }
 
-// FormatDuration writes d in the grammar, shortest first: whole days as
-// "7d", whole hours as "36h", whole minutes as "90m", otherwise Go's form.
+// FormatDuration writes d in the grammar, in its largest whole unit: "7d",
+// "36h", "90m", "90s", else milliseconds (anything finer is cut).
 func FormatDuration(d time.Duration) string {
 	switch {
 	case d == 0:
@@ -224,8 +234,10 @@ func FormatDuration(d time.Duration) string {
 		return strconv.FormatInt(int64(d/time.Hour), 10) + "h"
 	case d%time.Minute == 0:
 		return strconv.FormatInt(int64(d/time.Minute), 10) + "m"
+	case d%time.Second == 0:
+		return strconv.FormatInt(int64(d/time.Second), 10) + "s"
 	}
-	return d.String()
+	return strconv.FormatInt(int64(d/time.Millisecond), 10) + "ms"
 }
 
 // clip keeps a hostile value from flooding the error: values are shown

@@ -1,6 +1,7 @@
 package envconf
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +14,7 @@ func env(m map[string]string) func(string) string { return func(k string) string
 func TestTheDurationGrammarIsGoDurationsWholeDaysOrZero(t *testing.T) {
 	good := map[string]time.Duration{
 		"90s": 90 * time.Second, "90m": 90 * time.Minute, "36h": 36 * time.Hour, "1h30m": 90 * time.Minute,
-		"7d": 7 * Day, "0d": 0, "0": 0, " 24h ": 24 * time.Hour, "3650d": 3650 * Day,
+		"7d": 7 * Day, "0d": 0, "0": 0, " 24h ": 24 * time.Hour, "3650d": 3650 * Day, "500ms": 500 * time.Millisecond, "1m30s": 90 * time.Second,
 	}
 	for in, want := range good {
 		got, err := ParseDuration(in)
@@ -21,7 +22,7 @@ func TestTheDurationGrammarIsGoDurationsWholeDaysOrZero(t *testing.T) {
 			t.Errorf("ParseDuration(%q) = %v, %v; want %v", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"86400", "24", "-1h", "-1d", "+1d", "1.5d", "7 d", "d", "1w", "3651d", "abc", ""} {
+	for _, in := range []string{"86400", "24", "-1h", "-1d", "+1d", "1.5d", "7 d", "d", "1w", "3651d", "abc", "", "1.5h", "10us", "1h-30m", "+1h", "00x"} {
 		if d, err := ParseDuration(in); err == nil {
 			t.Errorf("ParseDuration(%q) = %v, want an error", in, d)
 		}
@@ -36,7 +37,7 @@ func TestABareNumberIsRefusedWithTheUnitsToUse(t *testing.T) {
 }
 
 func TestFormatDurationRoundTripsThroughTheGrammar(t *testing.T) {
-	for _, d := range []time.Duration{0, time.Second, 90 * time.Second, 90 * time.Minute, 36 * time.Hour, 7 * Day, 1500 * time.Millisecond} {
+	for _, d := range []time.Duration{0, time.Second, 90 * time.Second, 90 * time.Minute, 36 * time.Hour, 7 * Day, 1500 * time.Millisecond, 90 * time.Minute} {
 		s := FormatDuration(d)
 		back, err := ParseDuration(s)
 		if err != nil || back != d {
@@ -112,5 +113,18 @@ func TestAHostileValueIsClippedInTheError(t *testing.T) {
 	r.Bool("B", false)
 	if len(r.Err().Error()) > 300 {
 		t.Fatalf("error is %d bytes", len(r.Err().Error()))
+	}
+}
+
+// The stacks' AllowedPattern and the parser agree on every sample: a value
+// CloudFormation lets through is one the function can read.
+func TestDurationPatternAcceptsExactlyWhatParseDurationDoes(t *testing.T) {
+	re := regexp.MustCompile(DurationPattern)
+	for _, s := range []string{"90s", "90m", "36h", "1h30m", "500ms", "7d", "0", "0d", "86400", "24", "-1h", "1.5h",
+		"7 d", "1w", "", "abc", "10us", "1h-30m", "+1h", "1d12h", "h", "1hh", "2400h", "30d"} {
+		_, err := ParseDuration(s)
+		if re.MatchString(s) != (err == nil) {
+			t.Errorf("%q: pattern matches %v, ParseDuration error %v", s, re.MatchString(s), err)
+		}
 	}
 }
