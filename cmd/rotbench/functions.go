@@ -97,11 +97,11 @@ func (s *stack) engineFor(ctx context.Context, function string, env []string, cl
 		}
 		strategy = jwtstrategy.New(cfg, env)
 	case "apikeyrotate":
-		cfg, _, err := apikeystrategy.LoadConfig(getenv)
+		cfg, err := apikeystrategy.ConfigFromEnv(getenv)
 		if err != nil {
 			return nil, nil, err
 		}
-		if strategy, err = apikeystrategy.New(cfg); err != nil {
+		if strategy, err = apikeystrategy.New(cfg, apikeystrategy.Deps{}); err != nil {
 			return nil, nil, err
 		}
 	default:

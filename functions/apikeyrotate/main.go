@@ -1,8 +1,8 @@
 // Command apikeyrotate is the Lambda function that rotates API keys and
-// webhook signing keys with an overlap window. It is wiring only:
-// the environment goes to apikeystrategy.LoadConfig, the strategy is
-// apikeystrategy.Strategy, and the shared engine runs it (internal/fnmain). See
-// docs/apikey.md.
+// webhook signing keys with an overlap window. It is wiring only: the
+// environment goes to apikeystrategy.ConfigFromEnv, the strategy is
+// apikeystrategy.Strategy, and the shared engine runs it (internal/fnmain).
+// See docs/apikey.md.
 package main
 
 import (
@@ -15,13 +15,13 @@ import (
 
 func main() { fnmain.Run(build) }
 
-func build(_ context.Context, d fnmain.Deps) (rotation.Strategy, error) {
-	cfg, warnings, err := apikeystrategy.LoadConfig(d.Getenv)
+func build(ctx context.Context, d fnmain.Deps) (rotation.Strategy, error) {
+	cfg, err := apikeystrategy.ConfigFromEnv(d.Getenv)
 	if err != nil {
 		return nil, err
 	}
-	for _, w := range warnings {
+	for _, w := range cfg.Warnings {
 		d.Logger.Warn("configuration warning", "warning", w)
 	}
-	return apikeystrategy.New(cfg)
+	return apikeystrategy.New(cfg, apikeystrategy.Deps{Logger: d.Logger})
 }

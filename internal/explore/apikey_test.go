@@ -87,7 +87,7 @@ func (s *apikeySubject) Setup(ctx context.Context, w *explore.World) ([]string, 
 }
 
 func (s *apikeySubject) Strategy(*explore.World) (rotation.Strategy, error) {
-	return apikeystrategy.New(apikeystrategy.Config{Kind: s.kind, Overlap: apikeyOverlap, MaxAge: 90 * 24 * time.Hour, VerifierSecretID: s.verifierARN})
+	return apikeystrategy.New(apikeystrategy.Config{Kind: s.kind, Overlap: apikeyOverlap, MaxAge: 90 * 24 * time.Hour, VerifierSecretID: s.verifierARN}, apikeystrategy.Deps{})
 }
 
 // verify checks key against the verifier secret's AWSCURRENT records now.

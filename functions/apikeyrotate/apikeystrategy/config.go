@@ -1,177 +1,168 @@
-// Package apikeystrategy is the API-key and webhook-signing-key rotation
-// strategy: createSecret issues a new key as the pending caller secret;
-// setSecret adds its verifier record to the verifier secret (and registers it
-// with an optional HTTPS endpoint); testSecret verifies it through the
-// consumer library pkg/apikey (and an optional test endpoint); after the
-// engine promotes it, the previous key is set to retiring until the end of
-// the overlap. Every issued key verifies until its own notAfter: a later
-// rotation within the overlap retires another key but revokes none before
-// its end (at most maxRetiring per caller; beyond that the rotation is
-// refused), and only the operator's EmergencyRevokeTag revokes earlier keys
-// at once. It owns the configuration, the record transitions and the HTTP
-// calls; the key format, the documents and verification are pkg/apikey's, and
-// labels, events and storage of the rotated secret are the engine's.
 package apikeystrategy
 
 import (
-	"crypto/tls"
+	"bytes"
 	"crypto/x509"
-	"fmt"
-	"net/http"
 	"net/url"
 	"os"
 	"time"
 
+	"github.com/rotation-suite/rotation/internal/envconf"
 	"github.com/rotation-suite/rotation/pkg/apikey"
-	"github.com/rotation-suite/rotation/pkg/rotation"
+)
+
+// Environment variables the function reads at start-up (docs/apikey.md).
+const (
+	EnvKind                  = "APIKEY_KIND"
+	EnvPrefix                = "APIKEY_PREFIX"
+	EnvOverlap               = "APIKEY_OVERLAP"
+	EnvMaxAge                = "APIKEY_MAX_AGE"
+	EnvVerifierSecretARN     = "APIKEY_VERIFIER_SECRET_ARN"
+	EnvPepperSecretARN       = "APIKEY_PEPPER_SECRET_ARN"
+	EnvRegisterURL           = "APIKEY_REGISTER_URL"
+	EnvRegisterHMACSecretARN = "APIKEY_REGISTER_HMAC_SECRET_ARN"
+	EnvTestURL               = "APIKEY_TEST_URL"
+	EnvCAFile                = "APIKEY_CA_FILE"
 )
 
 // Defaults and bounds.
 const (
 	DefaultOverlap = 24 * time.Hour
+	// MinOverlap is the shortest overlap: key times are whole seconds, so a
+	// shorter one would end before it began.
+	MinOverlap = time.Second
+	MaxOverlap = 90 * envconf.Day
 	// CallerCacheTTL is the secret-cache time of the callers (the AWS caching
 	// client's default); an overlap shorter than that warns.
-	CallerCacheTTL       = apikey.DefaultCallerCacheTTL
-	MaxOverlap           = 90 * 24 * time.Hour
-	DefaultMaxAge        = 90 * 24 * time.Hour
+	CallerCacheTTL = apikey.DefaultCallerCacheTTL
+	DefaultMaxAge  = 90 * envconf.Day
+	// MaxMaxAge is the longest key lifetime, the longest duration the
+	// grammar's days allow (ten years).
+	MaxMaxAge            = 3650 * envconf.Day
 	DefaultAPIKeyPrefix  = "sk"
 	DefaultWebhookPrefix = "whsec"
 )
 
-// Config is the function's configuration, from the environment.
+// Config is the function's configuration. ConfigFromEnv fills it from the
+// environment; tests build it directly. Fields carry settings, not clients
+// (the HTTP client is in Deps).
 type Config struct {
 	// Kind is apikey or webhook; empty: from the caller secret's kind.
 	Kind string
 	// Prefix of new keys; empty: sk for API keys, whsec for webhook keys.
 	Prefix string
-	// Overlap is how long the previous key stays valid after a rotation.
+	// Overlap is how long the previous key stays valid after a rotation
+	// (MinOverlap to MaxOverlap).
 	Overlap time.Duration
-	// MaxAge is a key's lifetime from creation (its expiresAt).
+	// MaxAge is a key's lifetime from creation (its expiresAt); longer than
+	// Overlap, at most MaxMaxAge.
 	MaxAge time.Duration
 	// VerifierSecretID is the verifier secret (required).
 	VerifierSecretID string
 	// PepperSecretID, if set, makes API-key records HMAC-SHA-256 under the
-	// pepper it holds instead of plain SHA-256.
+	// pepper it holds instead of plain SHA-256. Not for webhook keys.
 	PepperSecretID string
-	// RegisterURL, if set, receives each new key's record (HTTPS).
+	// RegisterURL, if set, receives each new key's record (https, no user
+	// information); RegisterHMACSecretID must be set with it.
 	RegisterURL string
 	// RegisterHMACSecretID holds the key that signs registration requests.
 	RegisterHMACSecretID string
-	// TestURL, if set, is called with the pending key in testSecret (HTTPS).
+	// TestURL, if set, is called with the pending key in testSecret (https,
+	// no user information).
 	TestURL string
-	// HTTPClient makes the registration and test calls; nil: a client with
-	// TLS 1.2+, system roots plus CAFile, no redirects.
-	HTTPClient *http.Client
-	// CAFile is an optional PEM bundle trusted besides the system roots.
-	CAFile string
+	// CAPEM, from the file APIKEY_CA_FILE names (ConfigFromEnv reads it), is
+	// a PEM bundle trusted besides the system roots by the client New builds
+	// for the two URLs.
+	CAPEM []byte
+	// Warnings are settings that work but are risky, found by
+	// ConfigFromEnv; main logs them once at start-up.
+	Warnings []string
 }
 
-// LoadConfig reads the configuration from the environment. It returns the
-// warnings to log once at start-up; a bad setting is a ClassConfiguration
-// error naming the variable.
-func LoadConfig(getenv func(string) string) (Config, []string, error) {
+// ConfigFromEnv reads the configuration from the environment through
+// internal/envconf; every problem is reported at once as one
+// rotation.ClassConfiguration error naming the variables. Durations are in
+// the one grammar (Go durations such as 90m or 36h, or whole days such as
+// 7d). It reads the APIKEY_CA_FILE file, so a missing or empty bundle fails
+// at cold start. Warnings are in cfg.Warnings.
+func ConfigFromEnv(getenv func(string) string) (Config, error) {
+	r := envconf.New(getenv)
 	c := Config{
-		Kind:                 getenv("APIKEY_KIND"),
-		Prefix:               getenv("APIKEY_PREFIX"),
-		VerifierSecretID:     getenv("APIKEY_VERIFIER_SECRET_ARN"),
-		PepperSecretID:       getenv("APIKEY_PEPPER_SECRET_ARN"),
-		RegisterURL:          getenv("APIKEY_REGISTER_URL"),
-		RegisterHMACSecretID: getenv("APIKEY_REGISTER_HMAC_SECRET_ARN"),
-		TestURL:              getenv("APIKEY_TEST_URL"),
-		CAFile:               getenv("APIKEY_CA_FILE"),
-		Overlap:              DefaultOverlap,
-		MaxAge:               DefaultMaxAge,
+		Kind:                 r.String(EnvKind, ""),
+		Prefix:               r.String(EnvPrefix, ""),
+		Overlap:              r.Duration(EnvOverlap, DefaultOverlap, MinOverlap, MaxOverlap),
+		MaxAge:               r.Duration(EnvMaxAge, DefaultMaxAge, MinOverlap, MaxMaxAge),
+		VerifierSecretID:     r.String(EnvVerifierSecretARN, ""),
+		PepperSecretID:       r.String(EnvPepperSecretARN, ""),
+		RegisterURL:          r.String(EnvRegisterURL, ""),
+		RegisterHMACSecretID: r.String(EnvRegisterHMACSecretARN, ""),
+		TestURL:              r.String(EnvTestURL, ""),
 	}
-	var err error
-	if v := getenv("APIKEY_OVERLAP"); v != "" {
-		if c.Overlap, err = time.ParseDuration(v); err != nil {
-			return c, nil, configErr("APIKEY_OVERLAP", "is not a Go duration such as 24h or 90m", err)
+	if path, ok := r.Lookup(EnvCAFile); ok {
+		switch pem, err := os.ReadFile(path); {
+		case err != nil:
+			r.Problem(EnvCAFile, "cannot be read: %v", err)
+		case len(bytes.TrimSpace(pem)) == 0:
+			r.Problem(EnvCAFile, "names an empty file: it must hold PEM certificates")
+		default:
+			c.CAPEM = pem
+		}
+		if c.RegisterURL == "" && c.TestURL == "" {
+			r.Warn("%s is set, but neither %s nor %s is: nothing uses the bundle", EnvCAFile, EnvRegisterURL, EnvTestURL)
 		}
 	}
-	if v := getenv("APIKEY_MAX_AGE"); v != "" {
-		if c.MaxAge, err = time.ParseDuration(v); err != nil {
-			return c, nil, configErr("APIKEY_MAX_AGE", "is not a Go duration such as 2160h", err)
-		}
-	}
-	warnings, err := c.Validate()
-	return c, warnings, err
+	c.check(r)
+	c.Warnings = r.Warnings()
+	return c, r.Err()
 }
 
-// Validate checks c and fills defaults; it returns warnings for settings that
-// work but are risky.
-func (c *Config) Validate() ([]string, error) {
-	var warnings []string
+// check records every problem of c in r, and a warning for each setting
+// that works but is risky. ConfigFromEnv runs it on what it read (a value it
+// could not read is already a problem, and its default is checked here);
+// New runs it on the Config it is given.
+func (c *Config) check(r *envconf.Reader) {
 	switch c.Kind {
 	case "", apikey.KindAPIKey, apikey.KindWebhook:
 	default:
-		return nil, configErr("APIKEY_KIND", "must be apikey, webhook or empty (take the kind from the secret)", nil)
+		r.Problem(EnvKind, "must be apikey, webhook or unset (take the kind from the secret)")
 	}
 	if c.Prefix != "" && !apikey.ValidPrefix(c.Prefix) {
-		return nil, configErr("APIKEY_PREFIX", "must be 2–16 of [a-z0-9], starting with a letter", nil)
+		r.Problem(EnvPrefix, "must be 2–16 of [a-z0-9], starting with a letter")
 	}
-	if c.Overlap <= 0 || c.Overlap > MaxOverlap {
-		return nil, configErr("APIKEY_OVERLAP", fmt.Sprintf("must be positive and at most %s", MaxOverlap), nil)
+	if c.Overlap < MinOverlap || c.Overlap > MaxOverlap {
+		r.Problem(EnvOverlap, "%s is outside %s…%s", envconf.FormatDuration(c.Overlap), envconf.FormatDuration(MinOverlap), envconf.FormatDuration(MaxOverlap))
+	} else if c.Overlap < CallerCacheTTL {
+		r.Warn("%s %s is shorter than the callers' secret-cache time of %s: a caller that cached the previous key can be refused before it re-reads the secret", EnvOverlap, envconf.FormatDuration(c.Overlap), envconf.FormatDuration(CallerCacheTTL))
 	}
-	if c.Overlap < CallerCacheTTL {
-		warnings = append(warnings, fmt.Sprintf("APIKEY_OVERLAP %s is shorter than the callers' secret-cache time of %s: a caller that cached the previous key can be refused before it re-reads the secret", c.Overlap, CallerCacheTTL))
-	}
-	if c.MaxAge <= c.Overlap {
-		return nil, configErr("APIKEY_MAX_AGE", "must be longer than APIKEY_OVERLAP", nil)
+	switch {
+	case c.MaxAge > MaxMaxAge:
+		r.Problem(EnvMaxAge, "%s is longer than %s", envconf.FormatDuration(c.MaxAge), envconf.FormatDuration(MaxMaxAge))
+	case c.MaxAge <= c.Overlap:
+		r.Problem(EnvMaxAge, "%s must be longer than %s %s", envconf.FormatDuration(c.MaxAge), EnvOverlap, envconf.FormatDuration(c.Overlap))
 	}
 	if c.VerifierSecretID == "" {
-		return nil, configErr("APIKEY_VERIFIER_SECRET_ARN", "is required: the secret that holds the verifier records", nil)
+		r.Problem(EnvVerifierSecretARN, "is required: the secret that holds the verifier records")
 	}
 	if c.PepperSecretID != "" && c.Kind == apikey.KindWebhook {
-		return nil, configErr("APIKEY_PEPPER_SECRET_ARN", "has no meaning for webhook keys (their verifier must hold the key itself); unset it", nil)
+		r.Problem(EnvPepperSecretARN, pepperForWebhook)
 	}
-	for _, u := range []struct{ name, v string }{{"APIKEY_REGISTER_URL", c.RegisterURL}, {"APIKEY_TEST_URL", c.TestURL}} {
+	for _, u := range []struct{ name, v string }{{EnvRegisterURL, c.RegisterURL}, {EnvTestURL, c.TestURL}} {
 		if u.v == "" {
 			continue
 		}
-		p, err := url.Parse(u.v)
-		if err != nil || p.Scheme != "https" || p.Host == "" || p.User != nil {
-			return nil, configErr(u.name, "must be an https:// URL without user information", nil)
+		// The URL is not quoted back: its query could hold a token.
+		if p, err := url.Parse(u.v); err != nil || p.Scheme != "https" || p.Host == "" || p.User != nil {
+			r.Problem(u.name, "must be an https:// URL without user information")
 		}
 	}
 	if (c.RegisterURL == "") != (c.RegisterHMACSecretID == "") {
-		return nil, configErr("APIKEY_REGISTER_HMAC_SECRET_ARN", "and APIKEY_REGISTER_URL must be set together: registrations are always signed", nil)
+		r.Problem(EnvRegisterHMACSecretARN, "and %s must be set together: registrations are always signed", EnvRegisterURL)
 	}
-	if c.HTTPClient == nil && (c.RegisterURL != "" || c.TestURL != "") {
-		client, err := newHTTPClient(c.CAFile)
-		if err != nil {
-			return nil, err
-		}
-		c.HTTPClient = client
+	if len(c.CAPEM) > 0 && !x509.NewCertPool().AppendCertsFromPEM(c.CAPEM) {
+		r.Problem(EnvCAFile, "holds no PEM certificate")
 	}
-	return warnings, nil
 }
 
-func newHTTPClient(caFile string) (*http.Client, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12}
-	if caFile != "" {
-		pem, err := os.ReadFile(caFile)
-		if err != nil {
-			return nil, configErr("APIKEY_CA_FILE", "cannot be read", err)
-		}
-		pool, err := x509.SystemCertPool()
-		if err != nil || pool == nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, configErr("APIKEY_CA_FILE", "holds no PEM certificate", nil)
-		}
-		tc.RootCAs = pool
-	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = tc
-	tr.Proxy = http.ProxyFromEnvironment
-	return &http.Client{
-		Transport: tr,
-		// A redirect could carry a key or a registration elsewhere.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}, nil
-}
-
-func configErr(name, msg string, cause error) error {
-	return rotation.NewError(rotation.ClassConfiguration, name, name+" "+msg, cause)
-}
+// pepperForWebhook is the problem of a pepper set for webhook keys, found
+// by check when APIKEY_KIND says webhook and at run time when the secret does.
+const pepperForWebhook = "has no meaning for webhook keys (their verifier must hold the key itself); unset it"

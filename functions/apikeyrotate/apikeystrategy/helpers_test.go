@@ -320,19 +320,20 @@ func newFixture(t testing.TB, o fixtureOpts) *fixture {
 		f.verifierID = s.secret(t, "verifier", dv)
 	}
 	f.cfg = apikeystrategy.Config{Kind: o.kind, Overlap: o.overlap, MaxAge: 90 * 24 * time.Hour, VerifierSecretID: f.verifierID, PepperSecretID: f.pepperID}
+	var deps apikeystrategy.Deps
 	if !o.noRegister {
 		f.hmacID = s.secret(t, "register-hmac", registerKey)
 		f.reg = newRegistry(t, f.clock, registerKey)
 		f.cfg.RegisterURL = f.reg.srv.URL + "/keys"
 		f.cfg.RegisterHMACSecretID = f.hmacID
-		f.cfg.HTTPClient = f.reg.srv.Client()
+		deps.HTTPClient = f.reg.srv.Client()
 	}
 	if !o.noTestURL {
 		f.svc = newService(t, s, f.clock, f.verifierID, f.pepperID)
 		f.cfg.TestURL = f.svc.srv.URL + "/probe"
-		f.cfg.HTTPClient = f.svc.srv.Client() // httptest servers share one certificate
+		deps.HTTPClient = f.svc.srv.Client() // httptest servers share one certificate
 	}
-	strat, err := apikeystrategy.New(f.cfg)
+	strat, err := apikeystrategy.New(f.cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}

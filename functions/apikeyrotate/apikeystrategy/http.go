@@ -3,6 +3,8 @@ package apikeystrategy
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net/http"
@@ -23,6 +25,8 @@ const (
 	IdempotencyKeyHeader        = "Idempotency-Key"
 	RegistrationSignatureHeader = "Rotation-Signature"
 	maxResponseBytes            = 4 << 10
+	// minRegisterKeyLen is the least length of the registration signing key.
+	minRegisterKeyLen = 32
 )
 
 func (s *Strategy) register(ctx context.Context, st rotation.Store, token string, now time.Time, doc *apikey.VerifierDoc, rec *apikey.Record) error {
@@ -33,8 +37,8 @@ func (s *Strategy) register(ctx context.Context, st rotation.Store, token string
 	if err != nil {
 		return err
 	}
-	if hk == nil || len(hk.Value) < 32 {
-		return configErr("APIKEY_REGISTER_HMAC_SECRET_ARN", "must name a secret whose value has at least 32 bytes", nil)
+	if hk == nil || len(hk.Value) < minRegisterKeyLen {
+		return configErr(EnvRegisterHMACSecretARN, fmt.Sprintf("must name a secret whose value has at least %d bytes", minRegisterKeyLen), nil)
 	}
 	one := &apikey.VerifierDoc{Kind: doc.Kind, Records: []apikey.Record{*rec}}
 	if rec.Alg == apikey.AlgHMACSHA256 {
@@ -80,7 +84,7 @@ func (s *Strategy) do(ctx context.Context, op, method, url string, h http.Header
 			return err
 		}
 		req.Header = h.Clone()
-		resp, err := s.cfg.HTTPClient.Do(req)
+		resp, err := s.http.Do(req)
 		if err != nil {
 			return err
 		}
@@ -113,3 +117,29 @@ func (s *Strategy) do(ctx context.Context, op, method, url string, h http.Header
 	}
 	return rotation.NewError(rotation.ClassConfiguration, op, msg+": check the URL", nil)
 }
+
+// newHTTPClient is the default client for the registration and test calls:
+// TLS 1.2 or later, the system roots plus caPEM, the proxy from the
+// environment. New adds the redirect policy.
+func newHTTPClient(caPEM []byte) (*http.Client, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if len(caPEM) > 0 {
+		pool, err := x509.SystemCertPool()
+		if err != nil || pool == nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(caPEM) {
+			return nil, configErr(EnvCAFile, "holds no PEM certificate", nil)
+		}
+		tc.RootCAs = pool
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = tc
+	tr.Proxy = http.ProxyFromEnvironment
+	return &http.Client{Transport: tr}, nil
+}
+
+// refuseRedirect is the redirect policy of every client the strategy uses:
+// a redirect could carry a key or a registration elsewhere, so the 3xx
+// answer is returned as it is (and do reports it).
+func refuseRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }

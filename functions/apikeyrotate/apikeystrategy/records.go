@@ -1,8 +1,6 @@
 package apikeystrategy
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"slices"
 	"sort"
@@ -17,21 +15,6 @@ import (
 // ones are dropped. Revoked webhook records are dropped at once: they would
 // hold key material for nothing.
 const keepRevoked = 5
-
-// derivedToken is the ClientRequestToken of a verifier-secret version written
-// by one step of one rotation on top of one base version: a UUID (version 8)
-// from SHA-256 of the rotation's token and the purpose (which names the base),
-// so a retried step writes under the same token and never creates another
-// version, while a retry over a version someone else wrote meanwhile merges
-// into a new one instead of failing on a reused token.
-func derivedToken(token, purpose string) string {
-	sum := sha256.Sum256([]byte("apikeyrotate/verifier\x00" + purpose + "\x00" + token))
-	u := sum[:16]
-	u[6] = u[6]&0x0f | 0x80 // version 8
-	u[8] = u[8]&0x3f | 0x80 // RFC 9562 variant
-	h := hex.EncodeToString(u)
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
-}
 
 // maxRetiring is how many keys of one caller secret may be retiring (in
 // their overlap) at once. Each rotation within an overlap adds one, and a
@@ -75,7 +58,8 @@ type policy struct {
 //
 // More than maxRetiring retiring keys after the finish hook would add the
 // current one is refused with a state error naming when the earliest
-// overlap ends; so is a document over Secrets Manager's 64 KiB.
+// overlap ends; so is a document of more than apikey.MaxRecords records or
+// over Secrets Manager's 64 KiB (apikey.MaxDocBytes).
 //
 // It also returns the key ids the emergency revocation revoked. The
 // document depends only on its inputs (times from the pending key's
@@ -270,67 +254,4 @@ func applyFinish(doc *apikey.VerifierDoc, previousKeyID, currentKeyID string, un
 		r.NotAfter = until.UTC().Truncate(time.Second)
 	}
 	return true, nil
-}
-
-// EmergencyRevokeTag is the caller-secret tag that requests an emergency
-// revocation: set it to an RFC 3339 instant (the time the leak was found) and
-// rotate. That rotation revokes every key of the caller secret issued before
-// the instant — the earlier keys in their overlap at setSecret, the key being
-// replaced right after the promotion (finish hook) — instead of letting them
-// live to their notAfter. The new key is never revoked. Keys issued after the
-// instant are not affected, so the tag need not be removed: later rotations
-// are ordinary; a later instant requests another revocation.
-const EmergencyRevokeTag = "apikey-rotation/emergency-revoke"
-
-// emergencyFutureSlack is how far in the future an EmergencyRevokeTag instant
-// may lie (clock skew); a later one would revoke the keys of rotations yet to
-// come and is refused.
-const emergencyFutureSlack = 5 * time.Minute
-
-// revokeBefore reads EmergencyRevokeTag from the secret's tags: the zero
-// time when absent, a configuration error naming the tag (never its value)
-// when it is not an RFC 3339 instant or lies in the future.
-func revokeBefore(tags map[string]string, now time.Time) (time.Time, error) {
-	v, ok := tags[EmergencyRevokeTag]
-	if !ok || v == "" {
-		return time.Time{}, nil
-	}
-	t, err := time.Parse(time.RFC3339, v)
-	if err != nil {
-		return time.Time{}, rotation.NewError(rotation.ClassConfiguration, EmergencyRevokeTag, "the tag "+EmergencyRevokeTag+" must be an RFC 3339 instant such as 2026-03-20T14:00:00Z (revoke every key issued before it); fix or remove it", nil)
-	}
-	if t.After(now.Add(emergencyFutureSlack)) {
-		return time.Time{}, rotation.NewError(rotation.ClassConfiguration, EmergencyRevokeTag, "the tag "+EmergencyRevokeTag+" lies in the future; it would revoke the keys of rotations yet to come: set it to the time the leak was found", nil)
-	}
-	return t.UTC(), nil
-}
-
-// applyEmergency revokes, at at, every live record of owner (and the
-// previous key's record, which may predate owners) issued before before and
-// before the current key (createdAt current) — never the current key nor one
-// a later rotation issued, should this be a late re-run of the finish hook;
-// a revoked webhook record is dropped with its material. It returns the key
-// ids revoked. before zero: nothing.
-func applyEmergency(doc *apikey.VerifierDoc, owner, previousKeyID, currentKeyID string, current, before, at time.Time) []string {
-	if before.IsZero() {
-		return nil
-	}
-	at = at.UTC().Truncate(time.Second)
-	var revoked []string
-	out := doc.Records[:0:0]
-	for _, r := range doc.Records {
-		if (r.Owner == owner || r.KeyID == previousKeyID) && r.KeyID != currentKeyID && r.Status != apikey.StatusRevoked && r.NotBefore.Before(before) && r.NotBefore.Before(current) {
-			revoked = append(revoked, r.KeyID)
-			r.Status = apikey.StatusRevoked
-			if r.NotAfter.IsZero() || r.NotAfter.After(at) {
-				r.NotAfter = at
-			}
-			if r.Hash == nil {
-				continue // a revoked webhook key: drop it with its material
-			}
-		}
-		out = append(out, r)
-	}
-	doc.Records = out
-	return revoked
 }

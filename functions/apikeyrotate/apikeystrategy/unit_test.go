@@ -2,6 +2,11 @@ package apikeystrategy
 
 import (
 	"bytes"
+	"encoding/pem"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -235,20 +240,128 @@ func TestInvalidConfigurationIsAConfigurationErrorNamingTheVariable(t *testing.T
 			}
 			return base[k]
 		}
-		_, _, err := LoadConfig(getenv)
+		_, err := ConfigFromEnv(getenv)
 		if rotation.ClassOf(err) != rotation.ClassConfiguration || !strings.Contains(err.Error(), name) {
 			t.Errorf("%s: got %v", name, err)
 		}
 	}
-	cfg, warnings, err := LoadConfig(func(k string) string {
+	cfg, err := ConfigFromEnv(func(k string) string {
 		return map[string]string{"APIKEY_VERIFIER_SECRET_ARN": "arn:v", "APIKEY_OVERLAP": "30m"}[k]
 	})
-	if err != nil || cfg.Overlap != 30*time.Minute || len(warnings) != 1 || !strings.Contains(warnings[0], "secret-cache") {
-		t.Fatalf("short overlap: %v %v", warnings, err)
+	if err != nil || cfg.Overlap != 30*time.Minute || len(cfg.Warnings) != 1 || !strings.Contains(cfg.Warnings[0], "secret-cache") {
+		t.Fatalf("short overlap: %v %v", cfg.Warnings, err)
 	}
-	cfg, warnings, err = LoadConfig(func(k string) string { return base[k] })
-	if err != nil || cfg.Overlap != DefaultOverlap || len(warnings) != 0 {
-		t.Fatalf("defaults: %+v %v %v", cfg, warnings, err)
+	cfg, err = ConfigFromEnv(func(k string) string { return base[k] })
+	if err != nil || cfg.Overlap != DefaultOverlap || cfg.MaxAge != DefaultMaxAge || len(cfg.Warnings) != 0 {
+		t.Fatalf("defaults: %+v %v", cfg, err)
+	}
+}
+
+func envOf(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+// The durations take the one grammar: Go durations or whole days.
+func TestOverlapAndMaxAgeTakeGoDurationsOrWholeDays(t *testing.T) {
+	cfg, err := ConfigFromEnv(envOf(map[string]string{EnvVerifierSecretARN: "arn:v", EnvOverlap: "7d", EnvMaxAge: "30d"}))
+	if err != nil || cfg.Overlap != 7*day || cfg.MaxAge != 30*day {
+		t.Fatalf("7d/30d: %v %v %v", cfg.Overlap, cfg.MaxAge, err)
+	}
+	cfg, err = ConfigFromEnv(envOf(map[string]string{EnvVerifierSecretARN: "arn:v", EnvOverlap: "1h30m", EnvMaxAge: "2160h"}))
+	if err != nil || cfg.Overlap != 90*time.Minute || cfg.MaxAge != 90*day {
+		t.Fatalf("1h30m/2160h: %v %v %v", cfg.Overlap, cfg.MaxAge, err)
+	}
+	for v, want := range map[string]string{"86400": "no unit", "0": "outside 1s…90d", "91d": "outside 1s…90d", "-1h": "negative"} {
+		_, err := ConfigFromEnv(envOf(map[string]string{EnvVerifierSecretARN: "arn:v", EnvOverlap: v}))
+		if rotation.ClassOf(err) != rotation.ClassConfiguration || !strings.Contains(err.Error(), EnvOverlap) || !strings.Contains(err.Error(), want) {
+			t.Errorf("APIKEY_OVERLAP=%s: %v, want a configuration error saying %q", v, err, want)
+		}
+	}
+	_, err = ConfigFromEnv(envOf(map[string]string{EnvVerifierSecretARN: "arn:v", EnvOverlap: "7d", EnvMaxAge: "7d"}))
+	if err == nil || !strings.Contains(err.Error(), "APIKEY_MAX_AGE 7d must be longer than APIKEY_OVERLAP 7d") {
+		t.Fatalf("max age = overlap: %v", err)
+	}
+}
+
+func TestEveryConfigurationProblemIsReportedAtOnce(t *testing.T) {
+	_, err := ConfigFromEnv(envOf(map[string]string{EnvKind: "password", EnvOverlap: "a day", EnvMaxAge: "86400", EnvTestURL: "http://x.example/"}))
+	if rotation.ClassOf(err) != rotation.ClassConfiguration {
+		t.Fatalf("err = %v", err)
+	}
+	for _, name := range []string{EnvKind, EnvOverlap, EnvMaxAge, EnvVerifierSecretARN, EnvTestURL} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("the error does not name %s: %v", name, err)
+		}
+	}
+}
+
+// A Config built in code gets the checks ConfigFromEnv makes, from New.
+func TestNewChecksAConfigBuiltInCode(t *testing.T) {
+	_, err := New(Config{Kind: "password", MaxAge: time.Hour}, Deps{})
+	if rotation.ClassOf(err) != rotation.ClassConfiguration {
+		t.Fatalf("err = %v", err)
+	}
+	for _, name := range []string{EnvKind, EnvOverlap, EnvVerifierSecretARN} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("the error does not name %s: %v", name, err)
+		}
+	}
+	if _, err := New(Config{Overlap: day, MaxAge: 2 * day, VerifierSecretID: "arn:v", TestURL: "https://x.example/", CAPEM: []byte("not a certificate")}, Deps{}); err == nil || !strings.Contains(err.Error(), EnvCAFile) {
+		t.Fatalf("a bundle without a certificate: %v", err)
+	}
+	s, err := New(Config{Overlap: day, MaxAge: 2 * day, VerifierSecretID: "arn:v"}, Deps{})
+	if err != nil || s.http != nil {
+		t.Fatalf("without URLs: %v, client %v", err, s.http)
+	}
+}
+
+func TestTheCAFileIsReadAtStartUp(t *testing.T) {
+	dir := t.TempDir()
+	srv := httptest.NewTLSServer(http.NotFoundHandler())
+	defer srv.Close()
+	good := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(good, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	empty, junk := filepath.Join(dir, "empty.pem"), filepath.Join(dir, "junk.pem")
+	_ = os.WriteFile(empty, nil, 0o600)
+	_ = os.WriteFile(junk, []byte("junk"), 0o600)
+	env := map[string]string{EnvVerifierSecretARN: "arn:v", EnvTestURL: "https://x.example/", EnvCAFile: good}
+	cfg, err := ConfigFromEnv(envOf(env))
+	if err != nil || len(cfg.CAPEM) == 0 {
+		t.Fatalf("a good bundle: %v", err)
+	}
+	if _, err := New(cfg, Deps{}); err != nil {
+		t.Fatal(err)
+	}
+	for file, want := range map[string]string{empty: "empty", junk: "no PEM certificate", filepath.Join(dir, "missing.pem"): "cannot be read"} {
+		env[EnvCAFile] = file
+		if _, err := ConfigFromEnv(envOf(env)); rotation.ClassOf(err) != rotation.ClassConfiguration || !strings.Contains(err.Error(), EnvCAFile+" ") || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", filepath.Base(file), err, want)
+		}
+	}
+	delete(env, EnvTestURL)
+	env[EnvCAFile] = good
+	if cfg, err := ConfigFromEnv(envOf(env)); err != nil || len(cfg.Warnings) != 1 || !strings.Contains(cfg.Warnings[0], "nothing uses") {
+		t.Fatalf("a bundle without URLs: %v %v", cfg.Warnings, err)
+	}
+}
+
+// Whatever client main or a test gives, a redirect is answered as it is,
+// never followed: it could carry a key elsewhere.
+func TestTheStrategyNeverFollowsARedirect(t *testing.T) {
+	given := &http.Client{}
+	s, err := New(Config{Overlap: day, MaxAge: 2 * day, VerifierSecretID: "arn:v", TestURL: "https://x.example/"}, Deps{HTTPClient: given})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if given.CheckRedirect != nil {
+		t.Fatal("New changed the client it was given")
+	}
+	if s.http.CheckRedirect == nil || s.http.CheckRedirect(nil, nil) != http.ErrUseLastResponse {
+		t.Fatal("the strategy's client follows redirects")
+	}
+	d, err := New(Config{Overlap: day, MaxAge: 2 * day, VerifierSecretID: "arn:v", TestURL: "https://x.example/"}, Deps{})
+	if err != nil || d.http.CheckRedirect(nil, nil) != http.ErrUseLastResponse {
+		t.Fatalf("the default client follows redirects (%v)", err)
 	}
 }
 
