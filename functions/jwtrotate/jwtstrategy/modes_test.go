@@ -256,7 +256,7 @@ func TestTheConfigurationTestOpensAndVerifiesTheCurrentKeys(t *testing.T) {
 	cfg := s.config()
 	r := s.rig(t, cfg, c)
 	secret, d := bootstrapped(t, r)
-	st := jwtstrategy.New(cfg, s.env)
+	st := s.strategy(t, cfg)
 	name := secret[strings.Index(secret, ":secret:")+8 : strings.LastIndexByte(secret, '-')]
 	ctx := context.Background()
 	b, _ := d.Marshal()
@@ -302,7 +302,7 @@ func TestSetSecretNeverPublishesASetThatDropsASigningKey(t *testing.T) {
 	_, unrelated := bootstrapped(t, r)
 	cb, _ := cur.Marshal()
 	pb, _ := unrelated.Marshal()
-	st := jwtstrategy.New(cfg, s.env)
+	st := s.strategy(t, cfg)
 	_, err := st.Set(context.Background(), &rotation.SetRequest{
 		Secret: rotation.SecretInfo{Name: "x"}, Token: "t", Now: c.Now(), Store: recordingStore{t: t},
 		Current: &rotation.Version{Value: cb}, Pending: &rotation.Version{Value: pb},
