@@ -14,7 +14,8 @@ import (
 	"github.com/rotation-suite/rotation/pkg/rotation"
 )
 
-// GenerateKey makes a private key for alg from crypto/rand.
+// GenerateKey makes a private key for alg from crypto/rand; rsaBits is the
+// RS256 key size and is not used for the other algorithms.
 func GenerateKey(alg string, rsaBits int) (crypto.Signer, error) {
 	switch alg {
 	case jwks.ES256:

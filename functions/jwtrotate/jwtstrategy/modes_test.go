@@ -150,6 +150,11 @@ func TestEmergencyRekeyReplacesBothKeysDropsTheLeakedKidsAndSaysSoOnce(t *testin
 	if last.Details["mode"] != "emergency-rekey" || !strings.Contains(strings.Join(last.Warnings, " "), "EMERGENCY RE-KEY") || !strings.Contains(last.Details["droppedKids"], leaked.Active.KID) {
 		t.Fatalf("the notification does not say it was an emergency re-key: %+v", last)
 	}
+	// The nonce is an identifier, not a secret: the notification carries it
+	// in clear, so an operator can tie the re-key to the incident.
+	if last.Details["rekeyNonce"] != "incident-42" || !strings.Contains(strings.Join(last.Warnings, " "), jwtstrategy.RekeyTag+"=incident-42") {
+		t.Fatalf("the notification does not show the nonce in clear: %+v", last)
+	}
 	signAndVerify(t, s, c, secret, jwks.ES256)
 
 	// The tag stays; the next rotation is a normal one.
