@@ -139,7 +139,7 @@ func (c Config) check(problem func(name, format string, args ...any)) {
 		problem(EnvKMSKeyARN, "%q is not a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID); aliases are not accepted so the allowed key cannot move", c.KMSKeyARN)
 	}
 	if err := jwks.CheckAlgorithm(c.Algorithm); err != nil {
-		problem(EnvAlgorithm, "%q is not supported: use ES256 (default), RS256 or EdDSA", c.Algorithm)
+		problem(EnvAlgorithm, "%q is not supported: use one of %s", c.Algorithm, strings.Join(jwks.Algorithms, ", "))
 	}
 	if c.RSABits != 0 && c.RSABits != 2048 && c.RSABits != 3072 {
 		problem(EnvRSABits, "%d: use 2048 or 3072", c.RSABits)
