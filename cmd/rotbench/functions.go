@@ -83,7 +83,7 @@ func (s *stack) engineFor(ctx context.Context, function string, env []string, cl
 		st := pgstrategy.New(cfg, nil)
 		strategy, closer = st, st.Close
 	case "jwtrotate":
-		cfg, err := jwtstrategy.LoadConfig(getenv)
+		cfg, err := jwtstrategy.ConfigFromEnv(getenv)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -95,7 +95,9 @@ func (s *stack) engineFor(ctx context.Context, function string, env []string, cl
 		if err != nil {
 			return nil, nil, err
 		}
-		strategy = jwtstrategy.New(cfg, env)
+		if strategy, err = jwtstrategy.New(cfg, jwtstrategy.Deps{Envelope: env}); err != nil {
+			return nil, nil, err
+		}
 	case "apikeyrotate":
 		cfg, err := apikeystrategy.ConfigFromEnv(getenv)
 		if err != nil {

@@ -27,31 +27,10 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 // error.
 func TestTheBuiltBootstrapRotatesUnderTheRuntimeEmulator(t *testing.T) {
 	t.Parallel()
-	m := testenv.SharedMoto(t)
 	ctx := context.Background()
-	cfg, err := m.AWSConfig(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sm := secretsmanager.NewFromConfig(cfg)
-	kc := kms.NewFromConfig(cfg)
-	key, err := kc.CreateKey(ctx, &kms.CreateKeyInput{Description: aws.String("jwtrotate e2e")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyARN := aws.ToString(key.KeyMetadata.Arn)
-	fn, err := m.RegisterNoopLambda(ctx, "jwtrotate-e2e")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bootstrap, err := testenv.BuildBootstrap("./functions/jwtrotate")
-	testenv.Require(t, err)
-	start := func(env ...string) *testenv.RIE {
-		rie, err := testenv.StartRIE(bootstrap, append(m.Env(), env...))
-		testenv.Require(t, err)
-		t.Cleanup(rie.Stop)
-		return rie
-	}
+	e := newE2E(t, "jwtrotate-e2e")
+	sm, keyARN, fn := e.sm, e.keyARN, e.lambdaARN
+	start := func(env ...string) *testenv.RIE { return e.start(t, env...) }
 	rie := start("JWT_KMS_KEY_ARN="+keyARN, "AWS_LAMBDA_FUNCTION_TIMEOUT=30", "LOG_LEVEL=warn")
 
 	name := "jwt/e2e-" + time.Now().Format("150405.000000")
@@ -74,15 +53,7 @@ func TestTheBuiltBootstrapRotatesUnderTheRuntimeEmulator(t *testing.T) {
 	if err != nil || doc.Active == nil || len(doc.Retired) != 1 {
 		t.Fatalf("after two rotations want active, next and one retired key: %v", err)
 	}
-	kp, err := envelope.NewKMSProvider(ctx, envelope.KMSConfig{Client: kc, KeyID: keyARN})
-	if err != nil {
-		t.Fatal(err)
-	}
-	env, err := envelope.New(envelope.Config{Provider: kp})
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := jwks.NewSigner(ctx, jwks.SignerConfig{Secrets: sm, SecretID: secret, Sealer: env})
+	signer, err := jwks.NewSigner(ctx, jwks.SignerConfig{Secrets: sm, SecretID: secret, Sealer: e.envelope(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,4 +78,62 @@ func TestTheBuiltBootstrapRotatesUnderTheRuntimeEmulator(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "JWT_ALGORITHM") || !strings.Contains(err.Error(), "configuration") {
 		t.Fatalf("want a configuration error naming JWT_ALGORITHM, got %v", err)
 	}
+}
+
+// e2e is the local stack an end-to-end test runs the built function on:
+// moto's Secrets Manager and KMS, a KMS key made for the test, a no-op
+// function registered for RotateSecret, and the bootstrap binary.
+type e2e struct {
+	moto      *testenv.Moto
+	sm        *secretsmanager.Client
+	kms       *kms.Client
+	keyARN    string
+	lambdaARN string
+	bootstrap string
+}
+
+func newE2E(t *testing.T, name string) *e2e {
+	t.Helper()
+	m := testenv.SharedMoto(t)
+	ctx := context.Background()
+	cfg, err := m.AWSConfig(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &e2e{moto: m, sm: secretsmanager.NewFromConfig(cfg), kms: kms.NewFromConfig(cfg)}
+	key, err := e.kms.CreateKey(ctx, &kms.CreateKeyInput{Description: aws.String(name)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.keyARN = aws.ToString(key.KeyMetadata.Arn)
+	if e.lambdaARN, err = m.RegisterNoopLambda(ctx, name); err != nil {
+		t.Fatal(err)
+	}
+	e.bootstrap, err = testenv.BuildBootstrap("./functions/jwtrotate")
+	testenv.Require(t, err)
+	return e
+}
+
+// start runs the bootstrap under the runtime emulator with moto's
+// environment and env; the test's cleanup stops it.
+func (e *e2e) start(t *testing.T, env ...string) *testenv.RIE {
+	t.Helper()
+	rie, err := testenv.StartRIE(e.bootstrap, append(e.moto.Env(), env...))
+	testenv.Require(t, err)
+	t.Cleanup(rie.Stop)
+	return rie
+}
+
+// envelope opens keys sealed under the test's KMS key, as a signer would.
+func (e *e2e) envelope(t *testing.T) *envelope.Envelope {
+	t.Helper()
+	kp, err := envelope.NewKMSProvider(context.Background(), envelope.KMSConfig{Client: e.kms, KeyID: e.keyARN})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := envelope.New(envelope.Config{Provider: kp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env
 }

@@ -6,13 +6,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/rotation-suite/rotation/internal/driver"
-	"github.com/rotation-suite/rotation/internal/testenv"
-	"github.com/rotation-suite/rotation/pkg/envelope"
 	"github.com/rotation-suite/rotation/pkg/jwks"
 	"github.com/rotation-suite/rotation/pkg/rotation"
 )
@@ -26,29 +23,11 @@ import (
 // the token must verify, until the token expires.
 func TestALateFinishFollowedByAnImmediateRotationKeepsTheKeyUnderTheRuntimeEmulator(t *testing.T) {
 	t.Parallel()
-	m := testenv.SharedMoto(t)
 	ctx := context.Background()
-	cfg, err := m.AWSConfig(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sm := secretsmanager.NewFromConfig(cfg)
-	kc := kms.NewFromConfig(cfg)
-	key, err := kc.CreateKey(ctx, &kms.CreateKeyInput{Description: aws.String("jwtrotate late finish")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyARN := aws.ToString(key.KeyMetadata.Arn)
-	fn, err := m.RegisterNoopLambda(ctx, "jwtrotate-late-finish")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bootstrap, err := testenv.BuildBootstrap("./functions/jwtrotate")
-	testenv.Require(t, err)
-	rie, err := testenv.StartRIE(bootstrap, append(m.Env(), "JWT_KMS_KEY_ARN="+keyARN, "AWS_LAMBDA_FUNCTION_TIMEOUT=30", "LOG_LEVEL=warn",
-		"JWT_MAX_TOKEN_LIFETIME=1m", "JWT_CLOCK_SKEW=0s", "JWT_SIGNER_CACHE=1s", "JWT_MIN_PUBLISH=1m"))
-	testenv.Require(t, err)
-	t.Cleanup(rie.Stop)
+	e := newE2E(t, "jwtrotate-late-finish")
+	sm, fn := e.sm, e.lambdaARN
+	rie := e.start(t, "JWT_KMS_KEY_ARN="+e.keyARN, "AWS_LAMBDA_FUNCTION_TIMEOUT=30", "LOG_LEVEL=warn",
+		"JWT_MAX_TOKEN_LIFETIME=1m", "JWT_CLOCK_SKEW=0s", "JWT_SIGNER_CACHE=1s", "JWT_MIN_PUBLISH=1m")
 
 	out, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("jwt/late-finish-" + time.Now().Format("150405.000000")), SecretString: aws.String(`{}`)})
 	if err != nil {
@@ -59,15 +38,7 @@ func TestALateFinishFollowedByAnImmediateRotationKeepsTheKeyUnderTheRuntimeEmula
 	if _, err := d.Rotate(ctx, secret, ""); err != nil { // bootstrap
 		t.Fatalf("bootstrap: %v\n%s", err, rie.Logs())
 	}
-	kp, err := envelope.NewKMSProvider(ctx, envelope.KMSConfig{Client: kc, KeyID: keyARN})
-	if err != nil {
-		t.Fatal(err)
-	}
-	env, err := envelope.New(envelope.Config{Provider: kp})
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := jwks.NewSigner(ctx, jwks.SignerConfig{Secrets: sm, SecretID: secret, Sealer: env, Refresh: time.Second})
+	signer, err := jwks.NewSigner(ctx, jwks.SignerConfig{Secrets: sm, SecretID: secret, Sealer: e.envelope(t), Refresh: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

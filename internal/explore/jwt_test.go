@@ -167,7 +167,7 @@ func (s *jwtSubject) Strategy(*explore.World) (rotation.Strategy, error) {
 	if err != nil {
 		return nil, err
 	}
-	return jwtstrategy.New(s.config(), sealer), nil
+	return jwtstrategy.New(s.config(), jwtstrategy.Deps{Envelope: sealer})
 }
 
 func signToken(k crypto.Signer, kid string, iat time.Time) (string, error) {

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/rotation-suite/rotation/pkg/envelope"
@@ -42,7 +43,8 @@ type SigningKey struct {
 	KID string `json:"kid"`
 	Alg string `json:"alg"`
 	// PrivateKey is the PKCS #8 private key sealed with pkg/envelope under
-	// KeyContext(secret name, kid), in the envelope's text form ("env1:…").
+	// KeyContext(secret name, kid), in the envelope's text form ("env2:…";
+	// keys sealed in envelope format 1 are "env1:…").
 	PrivateKey  string          `json:"privateKey"`
 	PublicJWK   json.RawMessage `json:"publicJwk"`
 	CreatedAt   time.Time       `json:"createdAt"`
@@ -208,18 +210,7 @@ func (d *Document) Marshal() ([]byte, error) {
 
 // HasKID reports whether the document's JWK Set holds kid.
 func (d *Document) HasKID(kid string) bool {
-	if d.JWKS == nil {
-		return false
-	}
-	for _, raw := range d.JWKS.Keys {
-		var m struct {
-			KID string `json:"kid"`
-		}
-		if json.Unmarshal(raw, &m) == nil && m.KID == kid {
-			return true
-		}
-	}
-	return false
+	return kid != "" && slices.Contains(d.JWKS.KIDs(), kid)
 }
 
 // Sealer seals and opens private keys under an encryption context.

@@ -514,3 +514,23 @@ func TestVerifierAndHandlerAreSafeForConcurrentUse(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+func TestSetKIDsListsEveryKidInTheSetsOrder(t *testing.T) {
+	s := &jwks.Set{Keys: []json.RawMessage{
+		json.RawMessage(`{"kty":"OKP","kid":"b"}`),
+		json.RawMessage(`{"kty":"OKP","kid":"a"}`),
+		json.RawMessage(`{"kty":"OKP"}`),
+		json.RawMessage(`[1]`),
+	}}
+	if got, want := s.KIDs(), []string{"b", "a", "", ""}; !slices.Equal(got, want) {
+		t.Fatalf("KIDs() = %q, want %q", got, want)
+	}
+	var none *jwks.Set
+	if got := none.KIDs(); got != nil {
+		t.Fatalf("a nil set's KIDs() = %q, want none", got)
+	}
+	d := &jwks.Document{JWKS: s}
+	if !d.HasKID("a") || d.HasKID("c") || d.HasKID("") || (&jwks.Document{}).HasKID("a") {
+		t.Fatal("HasKID disagrees with KIDs")
+	}
+}

@@ -163,6 +163,26 @@ type Set struct {
 	Keys []json.RawMessage `json:"keys"`
 }
 
+// KIDs returns the kid of every key in the set, in the set's order; a key
+// that is not a JSON object with a string kid gives "". A nil set has none.
+// It does not validate the keys: ParseSet does.
+func (s *Set) KIDs() []string {
+	if s == nil {
+		return nil
+	}
+	out := make([]string, 0, len(s.Keys))
+	for _, raw := range s.Keys {
+		var m struct {
+			KID string `json:"kid"`
+		}
+		if json.Unmarshal(raw, &m) != nil {
+			m.KID = ""
+		}
+		out = append(out, m.KID)
+	}
+	return out
+}
+
 // ParseSet parses a JWK Set and every key in it with ParsePublicJWK; kids
 // must be unique. It returns the keys by kid.
 func ParseSet(raw []byte) (map[string]*jose.JSONWebKey, error) {

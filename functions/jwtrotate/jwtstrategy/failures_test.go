@@ -177,12 +177,12 @@ func TestInvalidConfigurationIsAConfigurationErrorNamingTheVariable(t *testing.T
 		{map[string]string{"JWT_KMS_KEY_ARN": key, "JWT_ENVELOPE_FORMAT": "v2"}, "JWT_ENVELOPE_FORMAT"},
 	}
 	for _, tc := range cases {
-		_, err := jwtstrategy.LoadConfig(func(k string) string { return tc.env[k] })
+		_, err := jwtstrategy.ConfigFromEnv(func(k string) string { return tc.env[k] })
 		if rotation.ClassOf(err) != rotation.ClassConfiguration || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("env %v: got %v; want a configuration error naming %s", tc.env, err, tc.want)
 		}
 	}
-	cfg, err := jwtstrategy.LoadConfig(func(k string) string {
+	cfg, err := jwtstrategy.ConfigFromEnv(func(k string) string {
 		return map[string]string{"JWT_KMS_KEY_ARN": key, "JWT_ALGORITHM": "EdDSA", "JWT_MIN_PUBLISH": "7d", "JWT_RSA_BITS": "3072"}[k]
 	})
 	if err != nil {
@@ -191,13 +191,75 @@ func TestInvalidConfigurationIsAConfigurationErrorNamingTheVariable(t *testing.T
 	if cfg.EnvelopeFormat != 2 {
 		t.Fatalf("new private keys are sealed in envelope format %d by default; want 2", cfg.EnvelopeFormat)
 	}
-	if c1, err := jwtstrategy.LoadConfig(func(k string) string {
+	if c1, err := jwtstrategy.ConfigFromEnv(func(k string) string {
 		return map[string]string{"JWT_KMS_KEY_ARN": key, "JWT_ENVELOPE_FORMAT": "1"}[k]
 	}); err != nil || c1.EnvelopeFormat != 1 {
 		t.Fatalf("JWT_ENVELOPE_FORMAT=1: got %d, %v; want format 1", c1.EnvelopeFormat, err)
 	}
 	if cfg.Algorithm != "EdDSA" || cfg.MinPublish.Hours() != 168 || cfg.RSABits != 3072 || cfg.RemovalDelay() != jwtstrategy.DefaultMaxTokenLifetime+jwtstrategy.DefaultClockSkew+jwtstrategy.DefaultSignerCache {
 		t.Fatalf("unexpected configuration %+v", cfg)
+	}
+}
+
+// Every problem of the environment is reported at once, each naming its
+// variable; the duration grammar is envconf's (no bare numbers), and a zero
+// clock skew is allowed.
+func TestConfigFromEnvReportsEveryProblemAtOnce(t *testing.T) {
+	env := map[string]string{
+		"JWT_KMS_KEY_ARN": "alias/jwt", "JWT_ALGORITHM": "HS256", "JWT_RSA_BITS": "4096",
+		"JWT_MAX_TOKEN_LIFETIME": "3600", "JWT_SIGNER_CACHE": "0s", "JWT_ENVELOPE_FORMAT": "3",
+		"JWT_PUBLIC_JWKS_SECRET_ARN": "public-jwks",
+	}
+	_, err := jwtstrategy.ConfigFromEnv(func(k string) string { return env[k] })
+	if rotation.ClassOf(err) != rotation.ClassConfiguration {
+		t.Fatalf("got %v; want a configuration error", err)
+	}
+	for name := range env {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("the error does not name %s: %v", name, err)
+		}
+	}
+	if !strings.Contains(err.Error(), "has no unit") {
+		t.Errorf("a bare number of seconds was not refused as unitless: %v", err)
+	}
+	key := "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+	for _, skew := range []string{"0", "0s", "1h"} {
+		cfg, err := jwtstrategy.ConfigFromEnv(func(k string) string {
+			return map[string]string{"JWT_KMS_KEY_ARN": key, "JWT_CLOCK_SKEW": skew}[k]
+		})
+		if err != nil {
+			t.Fatalf("JWT_CLOCK_SKEW=%s: %v", skew, err)
+		}
+		if len(cfg.Warnings) != 0 {
+			t.Fatalf("unexpected warnings %q", cfg.Warnings)
+		}
+	}
+}
+
+// New holds a Config built in code to the rules ConfigFromEnv applies, and
+// needs the envelope.
+func TestNewChecksTheConfigurationAndTheEnvelope(t *testing.T) {
+	s := newStack(t)
+	bad := s.config()
+	bad.KMSKeyARN = "alias/jwt"
+	bad.MaxTokenLifetime = 0
+	bad.RSABits = 1024
+	_, err := jwtstrategy.New(bad, jwtstrategy.Deps{Envelope: s.env})
+	if rotation.ClassOf(err) != rotation.ClassConfiguration {
+		t.Fatalf("got %v; want a configuration error", err)
+	}
+	for _, name := range []string{"JWT_KMS_KEY_ARN", "JWT_MAX_TOKEN_LIFETIME", "JWT_RSA_BITS"} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("the error does not name %s: %v", name, err)
+		}
+	}
+	if _, err := jwtstrategy.New(s.config(), jwtstrategy.Deps{}); rotation.ClassOf(err) != rotation.ClassConfiguration || !strings.Contains(err.Error(), "Envelope") {
+		t.Fatalf("without an envelope: got %v; want a configuration error", err)
+	}
+	cfg := s.config()
+	cfg.RSABits = 0 // read as the default
+	if _, err := jwtstrategy.New(cfg, jwtstrategy.Deps{Envelope: s.env}); err != nil {
+		t.Fatalf("a valid configuration was refused: %v", err)
 	}
 }
 

@@ -2,7 +2,6 @@ package jwtstrategy_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -146,7 +145,7 @@ func (s *stack) rig(t testing.TB, cfg jwtstrategy.Config, c *clock) *rig {
 	r := &rig{stack: s, cfg: cfg, clock: c}
 	eng, err := rotation.New(rotation.Config{
 		Secrets:  s.sm,
-		Strategy: jwtstrategy.New(cfg, s.env),
+		Strategy: s.strategy(t, cfg),
 		Notifier: rotation.NotifierFunc(func(_ context.Context, n rotation.Notification) error {
 			r.mu.Lock()
 			r.notified = append(r.notified, n)
@@ -213,15 +212,20 @@ func (s *stack) putCurrent(t testing.TB, secret string, value []byte) {
 	}
 }
 
-func setKIDs(s *jwks.Set) []string {
-	var out []string
-	for _, raw := range s.Keys {
-		var m struct {
-			KID string `json:"kid"`
-		}
-		_ = json.Unmarshal(raw, &m)
-		out = append(out, m.KID)
+// strategy is jwtstrategy.New over the stack's envelope; a refused
+// configuration fails the test.
+func (s *stack) strategy(t testing.TB, cfg jwtstrategy.Config) *jwtstrategy.Strategy {
+	t.Helper()
+	st, err := jwtstrategy.New(cfg, jwtstrategy.Deps{Envelope: s.env})
+	if err != nil {
+		t.Fatal(err)
 	}
+	return st
+}
+
+// setKIDs returns the set's kids, sorted.
+func setKIDs(s *jwks.Set) []string {
+	out := s.KIDs()
 	slices.Sort(out)
 	return out
 }

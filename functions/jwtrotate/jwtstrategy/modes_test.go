@@ -150,6 +150,11 @@ func TestEmergencyRekeyReplacesBothKeysDropsTheLeakedKidsAndSaysSoOnce(t *testin
 	if last.Details["mode"] != "emergency-rekey" || !strings.Contains(strings.Join(last.Warnings, " "), "EMERGENCY RE-KEY") || !strings.Contains(last.Details["droppedKids"], leaked.Active.KID) {
 		t.Fatalf("the notification does not say it was an emergency re-key: %+v", last)
 	}
+	// The nonce is an identifier, not a secret: the notification carries it
+	// in clear, so an operator can tie the re-key to the incident.
+	if last.Details["rekeyNonce"] != "incident-42" || !strings.Contains(strings.Join(last.Warnings, " "), jwtstrategy.RekeyTag+"=incident-42") {
+		t.Fatalf("the notification does not show the nonce in clear: %+v", last)
+	}
 	signAndVerify(t, s, c, secret, jwks.ES256)
 
 	// The tag stays; the next rotation is a normal one.
@@ -256,7 +261,7 @@ func TestTheConfigurationTestOpensAndVerifiesTheCurrentKeys(t *testing.T) {
 	cfg := s.config()
 	r := s.rig(t, cfg, c)
 	secret, d := bootstrapped(t, r)
-	st := jwtstrategy.New(cfg, s.env)
+	st := s.strategy(t, cfg)
 	name := secret[strings.Index(secret, ":secret:")+8 : strings.LastIndexByte(secret, '-')]
 	ctx := context.Background()
 	b, _ := d.Marshal()
@@ -302,7 +307,7 @@ func TestSetSecretNeverPublishesASetThatDropsASigningKey(t *testing.T) {
 	_, unrelated := bootstrapped(t, r)
 	cb, _ := cur.Marshal()
 	pb, _ := unrelated.Marshal()
-	st := jwtstrategy.New(cfg, s.env)
+	st := s.strategy(t, cfg)
 	_, err := st.Set(context.Background(), &rotation.SetRequest{
 		Secret: rotation.SecretInfo{Name: "x"}, Token: "t", Now: c.Now(), Store: recordingStore{t: t},
 		Current: &rotation.Version{Value: cb}, Pending: &rotation.Version{Value: pb},
