@@ -4,7 +4,7 @@
 // (webhook) is kept out of JSON and logs.
 
 import { DocumentError } from '../errors.js';
-import { isObject, fields, optString, optInt, optTime, zeroTime, type Obj } from '../json.js';
+import { isObject, parseJSON, fields, optString, optInt, optTime, zeroTime, type Obj } from '../json.js';
 import { isBase62, parseKey, validPrefix, KEY_ID_LEN, type HashAlg, type Kind, type ParsedKey, type Status } from './format.js';
 
 export const SCHEMA_VERSION = 1;
@@ -15,12 +15,7 @@ const docErr = (msg: string) => new DocumentError('apikey: malformed document: '
 
 function readDoc(text: string, what: string): Obj {
   if (Buffer.byteLength(text, 'utf8') > MAX_DOC_BYTES) throw docErr(`${what} is more than ${MAX_DOC_BYTES} bytes`);
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch {
-    v = undefined;
-  }
+  const v = parseJSON(text);
   if (!isObject(v)) throw docErr(`${what} is not a JSON object of the documented schema`);
   return v;
 }

@@ -4,7 +4,7 @@
 // a whole signing-key document.
 
 import type { JWK } from 'jose';
-import { isObject, fields, optInt, optString, optTime, type Obj } from '../json.js';
+import { isObject, parseJSON, fields, optInt, optString, optTime, type Obj } from '../json.js';
 import { checkAlgorithm, malformed, parseJwkSet, parsePublicJWK, type Algorithm, type PublicKey } from './jwk.js';
 
 export const JWT_SCHEMA_VERSION = 1;
@@ -138,12 +138,7 @@ async function validate(d: JwtKeyring): Promise<void> {
 
 /** Returns the JWK Set inside raw, which is a bare set or a whole signing-key document. */
 export async function extractJwkSet(raw: string): Promise<Map<string, PublicKey>> {
-  let o: unknown;
-  try {
-    o = JSON.parse(raw);
-  } catch {
-    o = undefined;
-  }
+  const o = parseJSON(raw);
   if (!isObject(o)) throw malformed('the JWK Set source is not a JSON object');
   if ('keys' in o) return parseJwkSet(o);
   const doc = await parseJwtKeyring(raw);
