@@ -18,6 +18,7 @@
 
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { parseJSON } from './json.js';
 
 /** One version of a secret. value is not enumerable: it stays out of JSON.stringify and console.log. */
 export interface SecretValue {
@@ -305,13 +306,7 @@ export class SecretCache {
  * and UpdateSecretVersionStage (detail.requestParameters.secretId). Anything else: undefined.
  */
 export function rotatedSecret(body: string): string | undefined {
-  const parse = (s: string): any => {
-    try {
-      return JSON.parse(s);
-    } catch {
-      return undefined;
-    }
-  };
+  const parse = (s: string): any => parseJSON(s);
   let o = parse(body);
   if (o && o.Type === 'Notification' && typeof o.Message === 'string') o = parse(o.Message);
   if (!o || typeof o !== 'object') return undefined;

@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { checkServerIdentity, rootCertificates, type ConnectionOptions } from 'node:tls';
 import pg from 'pg';
 import { DocumentError } from './errors.js';
-import { isObject } from './json.js';
+import { isObject, parseJSON } from './json.js';
 import type { SecretCache, SecretValue } from './cache.js';
 
 export type SSLMode = 'verify-full' | 'verify-ca' | 'require' | 'disable';
@@ -40,12 +40,7 @@ export function validRoleName(name: string): boolean {
 
 /** Parses an application database secret with the rules of pgstrategy.ParseSecret; errors never show a value. */
 export function parseDatabaseSecret(text: string): DatabaseSecret {
-  let o: unknown;
-  try {
-    o = JSON.parse(text);
-  } catch {
-    o = undefined;
-  }
+  const o = parseJSON(text);
   if (!isObject(o)) throw bad("the value is not a JSON object (SecretString must hold the JSON of AWS's PostgreSQL templates)");
   const str = (f: string): string => {
     const v = o[f];

@@ -5,6 +5,15 @@
 
 export type Obj = Record<string, unknown>;
 
+/** The value of JSON text, or undefined when the text is not JSON (callers say what they expected). */
+export function parseJSON(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
 export function isObject(v: unknown): v is Obj {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
