@@ -2,11 +2,11 @@ package rotation
 
 import (
 	"encoding/json"
-	"fmt"
-	"log/slog"
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/rotation-suite/rotation/pkg/redact"
 )
 
 // minSecretLen is the shortest string treated as a secret for redaction;
@@ -101,18 +101,9 @@ func (r *Redactor) Redact(s string) string {
 	return s
 }
 
-// SecretValue is a secret's value. It redacts itself when printed or logged;
-// Bytes returns the value itself.
-type SecretValue []byte
-
-// Bytes returns the raw value.
-func (v SecretValue) Bytes() []byte { return v }
-
-func (v SecretValue) String() string   { return "[REDACTED]" }
-func (v SecretValue) GoString() string { return "[REDACTED]" }
-
-// LogValue keeps the value out of slog output.
-func (v SecretValue) LogValue() slog.Value { return slog.StringValue("[REDACTED]") }
-
-// Format keeps the value out of every fmt verb, %x and %q included.
-func (v SecretValue) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte("[REDACTED]")) }
+// SecretValue is a secret's value. It is redact.Bytes: it prints as
+// [REDACTED] in every fmt verb (%x, %q and %#v included), in slog and in
+// encoding/json and MarshalText; Bytes returns the value itself. Because it
+// is an alias, a SecretValue converts to and from []byte and envelope.Secret
+// without copying.
+type SecretValue = redact.Bytes
