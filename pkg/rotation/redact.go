@@ -15,14 +15,15 @@ const minSecretLen = 6
 
 // Redactor replaces known secret strings in text. It learns secrets from
 // secret values (every string leaf of a JSON value and the whole value) and
-// from strategies (generated passwords, decrypted keys).
+// from strategies (generated passwords, decrypted keys). A printed or logged
+// Redactor shows none of them: they are held as redact.String.
 type Redactor struct {
 	mu      sync.Mutex
-	secrets map[string]struct{}
+	secrets map[redact.String]struct{}
 }
 
 // NewRedactor returns an empty Redactor.
-func NewRedactor() *Redactor { return &Redactor{secrets: map[string]struct{}{}} }
+func NewRedactor() *Redactor { return &Redactor{secrets: map[redact.String]struct{}{}} }
 
 // Add registers literal secret strings.
 func (r *Redactor) Add(secrets ...string) {
@@ -33,7 +34,7 @@ func (r *Redactor) Add(secrets ...string) {
 	defer r.mu.Unlock()
 	for _, s := range secrets {
 		if len(s) >= minSecretLen {
-			r.secrets[s] = struct{}{}
+			r.secrets[redact.NewString(s)] = struct{}{}
 		}
 	}
 }
@@ -88,7 +89,7 @@ func (r *Redactor) Redact(s string) string {
 	r.mu.Lock()
 	list := make([]string, 0, len(r.secrets))
 	for k := range r.secrets {
-		list = append(list, k)
+		list = append(list, k.Reveal())
 	}
 	r.mu.Unlock()
 	// Longest first, so a secret that contains another is replaced whole.
