@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math/big"
 	"reflect"
 	"sort"
 	"strings"
@@ -232,8 +233,12 @@ var table = map[string]checkCase{
 		if err != nil {
 			t.Fatal(err)
 		}
-		d := getField(t, ca, "key").(*ecdsa.PrivateKey).D
-		return ca, []string{string(d.Bytes()), d.String(), strings.Trim(fmt.Sprint(d.Bits()), "[]")}
+		raw, err := getField(t, ca, "key").(*ecdsa.PrivateKey).Bytes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := new(big.Int).SetBytes(raw)
+		return ca, []string{string(raw), d.String(), strings.Trim(fmt.Sprint(d.Bits()), "[]")}
 	}},
 	"internal/driver.Driver":    {make: just(&driver.Driver{LambdaARN: "arn:aws:lambda:eu-west-1:123456789012:function:f", Attempts: 1, RotationToken: secret})},
 	"internal/testenv.Postgres": {make: just(&testenv.Postgres{Host: "127.0.0.1", Port: 5432, SuperUser: "postgres", SuperPassword: secret})},

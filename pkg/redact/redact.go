@@ -15,6 +15,14 @@
 // writes base64, so a struct holding one cannot round-trip through JSON.
 // Stored documents use wire structs with plain fields and copy the value in
 // and out on purpose.
+//
+// A redaction type protects itself, not the struct around it, in two cases
+// fmt does not call its methods: when it is reached through an unexported
+// field, and when a pointer to the struct holding it is a field printed with
+// %s or %q (fmt then prints the pointee with every method switched off). A
+// type that holds a secret that way needs a Format of its own;
+// internal/redactcheck finds every such type and proves it prints nothing
+// secret.
 package redact
 
 import (
