@@ -22,7 +22,8 @@ import (
 //     whose type can carry raw secret text or bytes (string, []byte,
 //     [N]byte, json.RawMessage, or a slice, array, map or pointer of those);
 //   - the way printers reach: fmt prints every field, exported or not,
-//     through struct values, arrays, slices, maps and interfaces; below the
+//     through struct values, arrays, slices and maps (and interfaces,
+//     whose dynamic values the scanner cannot see); below the
 //     top level it prints a pointer as an address for verbs valid for
 //     pointers, but for %s or %q it prints the pointee once more, one level
 //     deep, with every String, Format and GoString method switched off (its
@@ -38,7 +39,10 @@ import (
 // Fields of interface type are not followed, except the private-key
 // interfaces in secretForeign; channels and functions are not printed.
 // Fields listed in notSecret are skipped, each with its reason. Only
-// importable packages are scanned: package main and test files are not.
+// importable packages are scanned: package main and test files are not. A
+// secret in a field whose name and type say neither (a "b []byte") is not
+// found: hold secrets in the redaction types, so the source says what they
+// are and this scanner sees them.
 
 // secretNameParts are lower-case substrings of a field name that say the
 // field holds a secret.
