@@ -8,9 +8,10 @@ import (
 	"hash"
 	"hash/crc32"
 	"io"
-	"log/slog"
 	"strings"
 	"sync"
+
+	"github.com/rotation-suite/rotation/pkg/redact"
 )
 
 // The key format is
@@ -68,41 +69,23 @@ func ValidPrefix(p string) bool {
 	return true
 }
 
-// Key is a plaintext API key or webhook signing key. It redacts itself in
-// every fmt verb, in slog and in JSON, showing only its prefix and key id;
-// Reveal returns the key itself, for the Authorization header or an HMAC.
-type Key struct{ s string }
+// Key is a plaintext API key or webhook signing key. It is redact.String:
+// it redacts itself in every fmt verb (%x, %q and %#v included), in slog, in
+// JSON and MarshalText, showing only the prefix and key id of a well-formed
+// key ("<prefix>_<keyid>_[REDACTED]", Redacted) or "[REDACTED]" for any
+// other; Reveal returns the key itself, for the Authorization header or an
+// HMAC. The caller secret is encoded with the plaintext on purpose
+// (CallerSecret.Encode). The zero Key holds no key (IsZero).
+type Key = redact.String
 
-// NewKey wraps s (not checked; use ParseKey to check it).
-func NewKey(s string) Key { return Key{s} }
-
-// Reveal returns the plaintext key.
-func (k Key) Reveal() string { return k.s }
-
-// IsZero reports whether k holds no key.
-func (k Key) IsZero() bool { return k.s == "" }
-
-// Redacted is the key's printable form: "<prefix>_<keyid>_[REDACTED]", or
-// "[REDACTED]" when the key does not parse.
-func (k Key) Redacted() string {
-	if p, err := ParseKey(k.s); err == nil {
-		return p.Prefix + "_" + p.KeyID + "_[REDACTED]"
+// NewKey wraps s (not checked; use ParseKey to check it). The printed form
+// shows the prefix and key id when s is a well-formed key.
+func NewKey(s string) Key {
+	if p, err := ParseKey(s); err == nil {
+		return redact.NewLabelled(s, p.Prefix+"_"+p.KeyID+"_")
 	}
-	return "[REDACTED]"
+	return redact.NewString(s)
 }
-
-func (k Key) String() string   { return k.Redacted() }
-func (k Key) GoString() string { return k.Redacted() }
-
-// LogValue keeps the key out of slog output.
-func (k Key) LogValue() slog.Value { return slog.StringValue(k.Redacted()) }
-
-// Format keeps the key out of every fmt verb, %x and %q included.
-func (k Key) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, k.Redacted()) }
-
-// MarshalJSON writes the redacted form: a Key never reaches JSON by accident.
-// The caller secret is encoded with the plaintext on purpose (CallerSecret.Encode).
-func (k Key) MarshalJSON() ([]byte, error) { return fmt.Appendf(nil, "%q", k.Redacted()), nil }
 
 // ParsedKey is the public part of a well-formed key.
 type ParsedKey struct {
@@ -180,7 +163,7 @@ func GenerateKey(prefix string) (Key, error) {
 	var sum [ChecksumLen]byte
 	encodeChecksum(&sum, crc32.ChecksumIEEE(b))
 	b = append(b, sum[:]...)
-	return Key{string(b)}, nil
+	return NewKey(string(b)), nil
 }
 
 // appendRandom62 appends n uniformly random base62 characters: random bytes

@@ -31,6 +31,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/rotation-suite/rotation/pkg/redact"
 )
 
 // SecretSource is the part of the Secrets Manager client the key loader
@@ -41,7 +43,7 @@ type SecretSource interface {
 
 // Key is a blind-index key: at least 32 bytes. It redacts itself.
 type Key struct {
-	b       []byte
+	b       redact.Bytes
 	version string // the secret version it was read from, "" when given directly
 }
 
@@ -98,7 +100,7 @@ type Config struct {
 // Index computes one column's blind index. It is safe for concurrent use.
 type Index struct {
 	cfg Config
-	key []byte // per-column key derived from the index key
+	key redact.Bytes // per-column key derived from the index key
 }
 
 const label = "rotation-suite/blind-index v1"

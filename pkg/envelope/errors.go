@@ -3,7 +3,8 @@ package envelope
 import (
 	"errors"
 	"fmt"
-	"log/slog"
+
+	"github.com/rotation-suite/rotation/pkg/redact"
 )
 
 // The error kinds. Every error this package returns is an *Error that
@@ -65,20 +66,9 @@ func newErr(kind error, op, format string, args ...any) *Error {
 	return &Error{Kind: kind, Op: op, Detail: fmt.Sprintf(format, args...)}
 }
 
-// Secret is plaintext or key material. It redacts itself in every fmt verb,
-// in %#v, in slog and in encoding/json; convert it (or pass it where a []byte is expected, which
-// needs no conversion) to use the bytes. Clear it with clear() when done.
-type Secret []byte
-
-func (Secret) String() string   { return "[REDACTED]" }
-func (Secret) GoString() string { return "[REDACTED]" }
-
-// LogValue keeps the bytes out of slog output.
-func (Secret) LogValue() slog.Value { return slog.StringValue("[REDACTED]") }
-
-// Format keeps the bytes out of every fmt verb, %x and %q included.
-func (Secret) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte("[REDACTED]")) }
-
-// MarshalJSON writes "[REDACTED]", so a Secret inside a logged or encoded
-// struct stays hidden; encode []byte(s) to write the bytes on purpose.
-func (Secret) MarshalJSON() ([]byte, error) { return []byte(`"[REDACTED]"`), nil }
+// Secret is plaintext or key material. It is redact.Bytes: it prints as
+// [REDACTED] in every fmt verb (%x, %q and %#v included), in slog, in
+// encoding/json and MarshalText. It is a []byte, so pass it where a []byte
+// is expected (no conversion needed) to use the bytes, or call Bytes; encode
+// []byte(s) to write the bytes on purpose. Clear it with clear() when done.
+type Secret = redact.Bytes

@@ -158,6 +158,10 @@ func (p *LocalProvider) GoString() string { return p.String() }
 // LogValue logs the primary key's id.
 func (p *LocalProvider) LogValue() slog.Value { return slog.StringValue(p.String()) }
 
+// Format prints String for every verb: with %s or %q fmt would print the
+// primary *LocalKey's fields with its methods switched off.
+func (p *LocalProvider) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(p.String())) }
+
 const localWrapLabel = "rotation-suite/envelope v1 local wrap"
 
 // wrapAAD binds a wrapped key to the key id and the canonical context.

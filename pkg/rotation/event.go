@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"strings"
 	"unicode"
+
+	"github.com/rotation-suite/rotation/pkg/redact"
 )
 
 // Step is one of the four rotation steps, camelCase as on the wire.
@@ -30,8 +34,11 @@ const StepProbe Step = "probeSecret"
 var Steps = []Step{StepCreate, StepSet, StepTest, StepFinish}
 
 // Event is what Secrets Manager sends the rotation function for each step.
-// RotationToken is sensitive: it is never logged and Event's String and
-// LogValue leave it out.
+// RotationToken is sensitive. Event's String, GoString, Format (every verb)
+// and LogValue never show it: String and the plain verbs leave it out, %+v,
+// %#v and slog show RotationToken as [REDACTED] when it is set. Its JSON
+// encoding is the wire format, token included, because tools build the
+// Lambda invocation from it; never encode an Event to a log or a message.
 type Event struct {
 	Step               Step   `json:"Step"`
 	SecretID           string `json:"SecretId"`
@@ -148,4 +155,46 @@ func clip(s string, n int) string {
 // String describes the event without its RotationToken.
 func (e Event) String() string {
 	return fmt.Sprintf("%s %s version %s", e.Step, e.SecretID, e.ClientRequestToken)
+}
+
+// GoString describes the event for %#v, with the RotationToken redacted.
+func (e Event) GoString() string {
+	tok := `""`
+	if e.RotationToken != "" {
+		tok = redact.Placeholder
+	}
+	return fmt.Sprintf("rotation.Event{Step:%q, SecretID:%q, ClientRequestToken:%q, RotationToken:%s}", string(e.Step), e.SecretID, e.ClientRequestToken, tok)
+}
+
+// Format prints the event in every fmt verb without its RotationToken: %#v
+// is GoString, %+v names the fields (RotationToken:[REDACTED] when set), and
+// every other verb formats String.
+func (e Event) Format(f fmt.State, verb rune) {
+	switch {
+	case verb == 'v' && f.Flag('#'):
+		_, _ = io.WriteString(f, e.GoString())
+	case verb == 'v' && f.Flag('+'):
+		_, _ = fmt.Fprintf(f, "{Step:%s SecretID:%s ClientRequestToken:%s RotationToken:%s}", e.Step, e.SecretID, e.ClientRequestToken, e.redactedToken())
+	default:
+		_, _ = fmt.Fprintf(f, fmt.FormatString(f, verb), e.String())
+	}
+}
+
+// LogValue logs the event's fields, with the RotationToken redacted.
+func (e Event) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("Step", string(e.Step)),
+		slog.String("SecretId", e.SecretID),
+		slog.String("ClientRequestToken", e.ClientRequestToken),
+		slog.String("RotationToken", e.redactedToken()),
+	)
+}
+
+// redactedToken is redact.Placeholder when the event has a RotationToken
+// and "" when it has none.
+func (e Event) redactedToken() string {
+	if e.RotationToken == "" {
+		return ""
+	}
+	return redact.Placeholder
 }

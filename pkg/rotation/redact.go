@@ -2,11 +2,11 @@ package rotation
 
 import (
 	"encoding/json"
-	"fmt"
-	"log/slog"
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/rotation-suite/rotation/pkg/redact"
 )
 
 // minSecretLen is the shortest string treated as a secret for redaction;
@@ -15,14 +15,15 @@ const minSecretLen = 6
 
 // Redactor replaces known secret strings in text. It learns secrets from
 // secret values (every string leaf of a JSON value and the whole value) and
-// from strategies (generated passwords, decrypted keys).
+// from strategies (generated passwords, decrypted keys). A printed or logged
+// Redactor shows none of them: they are held as redact.String.
 type Redactor struct {
 	mu      sync.Mutex
-	secrets map[string]struct{}
+	secrets map[redact.String]struct{}
 }
 
 // NewRedactor returns an empty Redactor.
-func NewRedactor() *Redactor { return &Redactor{secrets: map[string]struct{}{}} }
+func NewRedactor() *Redactor { return &Redactor{secrets: map[redact.String]struct{}{}} }
 
 // Add registers literal secret strings.
 func (r *Redactor) Add(secrets ...string) {
@@ -33,7 +34,7 @@ func (r *Redactor) Add(secrets ...string) {
 	defer r.mu.Unlock()
 	for _, s := range secrets {
 		if len(s) >= minSecretLen {
-			r.secrets[s] = struct{}{}
+			r.secrets[redact.NewString(s)] = struct{}{}
 		}
 	}
 }
@@ -88,7 +89,7 @@ func (r *Redactor) Redact(s string) string {
 	r.mu.Lock()
 	list := make([]string, 0, len(r.secrets))
 	for k := range r.secrets {
-		list = append(list, k)
+		list = append(list, k.Reveal())
 	}
 	r.mu.Unlock()
 	// Longest first, so a secret that contains another is replaced whole.
@@ -101,18 +102,9 @@ func (r *Redactor) Redact(s string) string {
 	return s
 }
 
-// SecretValue is a secret's value. It redacts itself when printed or logged;
-// Bytes returns the value itself.
-type SecretValue []byte
-
-// Bytes returns the raw value.
-func (v SecretValue) Bytes() []byte { return v }
-
-func (v SecretValue) String() string   { return "[REDACTED]" }
-func (v SecretValue) GoString() string { return "[REDACTED]" }
-
-// LogValue keeps the value out of slog output.
-func (v SecretValue) LogValue() slog.Value { return slog.StringValue("[REDACTED]") }
-
-// Format keeps the value out of every fmt verb, %x and %q included.
-func (v SecretValue) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte("[REDACTED]")) }
+// SecretValue is a secret's value. It is redact.Bytes: it prints as
+// [REDACTED] in every fmt verb (%x, %q and %#v included), in slog and in
+// encoding/json and MarshalText; Bytes returns the value itself. Because it
+// is an alias, a SecretValue converts to and from []byte and envelope.Secret
+// without copying.
+type SecretValue = redact.Bytes

@@ -144,9 +144,10 @@ type CreateRequest struct {
 	Now     time.Time
 }
 
-// CreateResponse carries the new pending value.
+// CreateResponse carries the new pending value. Value is a SecretValue, so a
+// logged or printed response does not show it; a []byte is assignable to it.
 type CreateResponse struct {
-	Value []byte
+	Value SecretValue
 	Report
 }
 

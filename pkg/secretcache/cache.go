@@ -16,6 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/rotation-suite/rotation/pkg/extcall"
+
+	"github.com/rotation-suite/rotation/pkg/redact"
 )
 
 // StageCurrent is the stage Get and Refresh read.
@@ -563,13 +565,13 @@ func (c *Cache) fetch(ctx context.Context, k key) (*Value, error) {
 	v := &Value{
 		ARN: aws.ToString(out.ARN), Name: aws.ToString(out.Name), VersionID: aws.ToString(out.VersionId),
 		Stages: out.VersionStages, CreatedDate: aws.ToTime(out.CreatedDate), FetchedAt: c.cfg.Now(),
-		text: aws.ToString(out.SecretString), binary: out.SecretBinary,
+		text: redact.NewString(aws.ToString(out.SecretString)), binary: out.SecretBinary,
 	}
 	if out.SecretString != nil {
 		v.binary = nil
 	}
 	if v.VersionID == "" { // a source without versions: name the value by its digest
-		sum := sha256.Sum256(append([]byte(v.text), v.binary...))
+		sum := sha256.Sum256(append([]byte(v.text.Reveal()), v.binary...))
 		v.VersionID = "sha256:" + hex.EncodeToString(sum[:16])
 	}
 	if v.ARN == "" {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/rotation-suite/rotation/pkg/redact"
 )
 
 // Value is one version of a secret. Its secret part is reached only through
@@ -17,14 +19,16 @@ type Value struct {
 	CreatedDate time.Time
 	FetchedAt   time.Time // when the cache read it
 
-	text   string
-	binary []byte
+	// The value, held in redaction types so that a printed or encoded
+	// Value (even a copy, which has none of *Value's methods) does not show it.
+	text   redact.String
+	binary redact.Bytes
 }
 
 // NewValue builds a Value, for tests and for sources other than Secrets
 // Manager.
 func NewValue(arn, versionID string, secret []byte) *Value {
-	return &Value{ARN: arn, Name: arn, VersionID: versionID, text: string(secret)}
+	return &Value{ARN: arn, Name: arn, VersionID: versionID, text: redact.NewString(string(secret))}
 }
 
 // Bytes returns a copy of the secret: SecretString's bytes, or SecretBinary.
@@ -32,7 +36,7 @@ func (v *Value) Bytes() []byte {
 	if v.binary != nil {
 		return append([]byte(nil), v.binary...)
 	}
-	return []byte(v.text)
+	return []byte(v.text.Reveal())
 }
 
 // Text returns SecretString (or SecretBinary as a string).
@@ -40,7 +44,7 @@ func (v *Value) Text() string {
 	if v.binary != nil {
 		return string(v.binary)
 	}
-	return v.text
+	return v.text.Reveal()
 }
 
 // String names the version, never its value.
@@ -54,8 +58,10 @@ func (v *Value) String() string {
 // GoString is String.
 func (v *Value) GoString() string { return v.String() }
 
-// Format prints String for every verb.
-func (v *Value) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(v.String())) }
+// Format prints String for every verb, for a Value and a *Value alike (fmt
+// calls no method of the redaction types in the unexported fields, so a
+// copied Value must format itself).
+func (v Value) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(v.String())) }
 
 // LogValue logs the identity only.
 func (v *Value) LogValue() slog.Value {
