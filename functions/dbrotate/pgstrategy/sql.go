@@ -129,12 +129,14 @@ func expireSQL(role string, until time.Time) (string, error) {
 }
 
 // roleLockKey is the advisory-lock key of role: the first 8 bytes of
-// SHA-256("pgstrategy role lock\x00" + role), as a signed 64-bit integer. It
+// SHA-256("pgrotate role lock\x00" + role), as a signed 64-bit integer. It
 // is computed here, not with the server's hashtext, so that it never
 // changes between PostgreSQL versions; the prefix keeps it apart from keys
-// an application derives from the same name.
+// an application derives from the same name. The prefix carries the
+// package's former name and must stay as it is: a deployed version that
+// locked under another key would not exclude this one.
 func roleLockKey(role string) int64 {
-	h := sha256.Sum256([]byte("pgstrategy role lock\x00" + role))
+	h := sha256.Sum256([]byte("pgrotate role lock\x00" + role))
 	return int64(binary.BigEndian.Uint64(h[:8]))
 }
 
