@@ -73,6 +73,15 @@ func quoteLiteral(s string) (string, error) {
 	return "'" + strings.ReplaceAll(s, "'", "''") + "'", nil
 }
 
+// verifierLiteral quotes a SCRAM verifier as a literal, after checking it
+// has the exact shape ScramVerifier produces (never a plaintext password).
+func verifierLiteral(verifier string) (string, error) {
+	if !verifierPattern.MatchString(verifier) {
+		return "", fmt.Errorf("internal error: the password verifier has an unexpected shape")
+	}
+	return quoteLiteral(verifier)
+}
+
 // alterPasswordSQL sets role's password to a precomputed SCRAM verifier.
 // Utility statements take no bind parameters, so the verifier is a literal;
 // it is checked against the exact verifier shape first.
@@ -80,10 +89,7 @@ func alterPasswordSQL(role, verifier string, validInfinity bool) (string, error)
 	if err := ValidateRoleName("role", role); err != nil {
 		return "", err
 	}
-	if !verifierPattern.MatchString(verifier) {
-		return "", fmt.Errorf("internal error: the password verifier has an unexpected shape")
-	}
-	lit, err := quoteLiteral(verifier)
+	lit, err := verifierLiteral(verifier)
 	if err != nil {
 		return "", err
 	}
@@ -103,10 +109,7 @@ func createCloneSQL(clone, original, verifier string) (string, error) {
 	if err := ValidateRoleName("original role", original); err != nil {
 		return "", err
 	}
-	if !verifierPattern.MatchString(verifier) {
-		return "", fmt.Errorf("internal error: the password verifier has an unexpected shape")
-	}
-	lit, err := quoteLiteral(verifier)
+	lit, err := verifierLiteral(verifier)
 	if err != nil {
 		return "", err
 	}
