@@ -80,7 +80,10 @@ func (s *stack) engineFor(ctx context.Context, function string, env []string, cl
 		if err != nil {
 			return nil, nil, err
 		}
-		st := pgstrategy.New(cfg, nil)
+		st, err := pgstrategy.New(cfg, pgstrategy.Deps{})
+		if err != nil {
+			return nil, nil, err
+		}
 		strategy, closer = st, st.Close
 	case "jwtrotate":
 		cfg, err := jwtstrategy.ConfigFromEnv(getenv)

@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/rotation-suite/rotation/functions/dbrotate/pgstrategy"
+	"github.com/rotation-suite/rotation/internal/password"
 	"github.com/rotation-suite/rotation/internal/testenv"
 	"github.com/rotation-suite/rotation/internal/wirecount"
 )
@@ -180,7 +181,7 @@ type dbRole struct{ name, password string }
 // newRoles creates login roles with random passwords. The statements carry
 // SCRAM verifiers, never the passwords (the server logs every statement).
 func (s *stack) newRoles(ctx context.Context, attrs string, names ...string) ([]dbRole, error) {
-	policy := pgstrategy.PasswordPolicy{Length: pgstrategy.DefaultPasswordLength, Exclude: pgstrategy.DefaultExclude}
+	policy := password.Policy{Length: password.DefaultLength, Exclude: password.DefaultExclude}
 	roles := make([]dbRole, len(names))
 	var stmts []string
 	for i, n := range names {

@@ -13,12 +13,15 @@ import (
 	"github.com/rotation-suite/rotation/pkg/rotation"
 )
 
-func main() {
-	fnmain.Run(func(_ context.Context, d fnmain.Deps) (rotation.Strategy, error) {
-		cfg, err := pgstrategy.ConfigFromEnv(d.Getenv)
-		if err != nil {
-			return nil, err
-		}
-		return pgstrategy.New(cfg, d.Logger), nil
-	})
+func main() { fnmain.Run(build) }
+
+func build(ctx context.Context, d fnmain.Deps) (rotation.Strategy, error) {
+	cfg, err := pgstrategy.ConfigFromEnv(d.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range cfg.Warnings {
+		d.Logger.Warn("configuration warning", "warning", w)
+	}
+	return pgstrategy.New(cfg, pgstrategy.Deps{Logger: d.Logger})
 }

@@ -30,6 +30,7 @@ import (
 	"github.com/rotation-suite/rotation/internal/awscall"
 	"github.com/rotation-suite/rotation/internal/driver"
 	"github.com/rotation-suite/rotation/internal/operator"
+	"github.com/rotation-suite/rotation/internal/password"
 	"github.com/rotation-suite/rotation/internal/testenv"
 	"github.com/rotation-suite/rotation/pkg/rotation"
 )
@@ -83,11 +84,11 @@ func newStack(t *testing.T, env ...string) *stack {
 
 // singleUser creates a login role and its secret, which reaches the
 // database through the test's proxy (so the test can take it down).
-func (s *stack) singleUser() (arn, password string) {
+func (s *stack) singleUser() (arn, pw string) {
 	s.t.Helper()
 	ctx := context.Background()
 	user := fmt.Sprintf("main_%d", time.Now().UnixNano())
-	pw, err := pgstrategy.PasswordPolicy{Length: 24, Exclude: pgstrategy.DefaultExclude}.Generate()
+	pw, err := password.Policy{Length: 24, Exclude: password.DefaultExclude}.Generate()
 	if err != nil {
 		s.t.Fatal(err)
 	}

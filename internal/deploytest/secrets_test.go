@@ -8,6 +8,7 @@ import (
 	"github.com/rotation-suite/rotation/functions/dbrotate/pgstrategy"
 	"github.com/rotation-suite/rotation/pkg/apikey"
 	"github.com/rotation-suite/rotation/pkg/jwks"
+	"github.com/rotation-suite/rotation/pkg/pgsecret"
 )
 
 // generatedValue renders a secret's initial value as Secrets Manager would
@@ -80,7 +81,7 @@ func TestDatabaseExampleSecretsParseAsDbrotateReadsThem(t *testing.T) {
 			if err != nil {
 				t.Fatalf("dbrotate rejects the example application secret: %v", err)
 			}
-			if s.SSLMode != pgstrategy.SSLVerifyFull {
+			if s.SSLMode != pgsecret.SSLVerifyFull {
 				t.Errorf("sslmode %q, want verify-full by default", s.SSLMode)
 			}
 			if s.Alternating() != tc.alternating {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/rotation-suite/rotation/functions/dbrotate/pgstrategy"
 	"github.com/rotation-suite/rotation/internal/explore"
+	"github.com/rotation-suite/rotation/internal/password"
 	"github.com/rotation-suite/rotation/pkg/rotation"
 )
 
@@ -321,7 +322,7 @@ func (s *pgSubject) Setup(ctx context.Context, w *explore.World) ([]string, erro
 }
 
 func (s *pgSubject) Strategy(*explore.World) (rotation.Strategy, error) {
-	return pgstrategy.NewWithDB(pgstrategy.Config{Password: pgstrategy.PasswordPolicy{Length: 24}, OutgoingGrace: pgGrace}, nil, s.db), nil
+	return pgstrategy.New(pgstrategy.Config{Password: password.Policy{Length: 24}, OutgoingGrace: pgGrace}, pgstrategy.Deps{DB: s.db})
 }
 
 func parseLogin(v []byte) (user, password string, err error) {

@@ -19,6 +19,8 @@ var consumers = []string{
 	"pkg/apikey",
 	"pkg/secretcache",
 	"pkg/secretcache/sqsinvalidate",
+	"pkg/pgsecret",
+	"pkg/pgpool",
 }
 
 // forbidden are import-path prefixes no consumer package may link: the engine,

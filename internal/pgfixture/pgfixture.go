@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/rotation-suite/rotation/functions/dbrotate/pgstrategy"
+	"github.com/rotation-suite/rotation/internal/password"
 	"github.com/rotation-suite/rotation/internal/testenv"
 )
 
@@ -54,7 +55,7 @@ func Provision(ctx context.Context, pg *testenv.Postgres, sm *secretsmanager.Cli
 		return nil, err
 	}
 	defer conn.Close(ctx)
-	pol := pgstrategy.PasswordPolicy{Length: 32, Exclude: pgstrategy.DefaultExclude}
+	pol := password.Policy{Length: 32, Exclude: password.DefaultExclude}
 	newRole := func(name, attrs string) (string, error) {
 		pw, err := pol.Generate()
 		if err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/rotation-suite/rotation/functions/dbrotate/pgstrategy"
 	"github.com/rotation-suite/rotation/internal/driver"
+	"github.com/rotation-suite/rotation/internal/password"
 	"github.com/rotation-suite/rotation/internal/pgfixture"
 	"github.com/rotation-suite/rotation/internal/testenv"
 	"github.com/rotation-suite/rotation/pkg/rotation"
@@ -41,7 +42,10 @@ func TestProvisionedSecretsRotate(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			st := pgstrategy.New(pgstrategy.Config{Password: pgstrategy.PasswordPolicy{Length: 32, Exclude: pgstrategy.DefaultExclude}, CABundlePEM: pg.CACertPEM, OutgoingGrace: time.Hour}, nil)
+			st, err := pgstrategy.New(pgstrategy.Config{Password: password.Policy{Length: 32, Exclude: password.DefaultExclude}, CABundlePEM: pg.CACertPEM, OutgoingGrace: time.Hour}, pgstrategy.Deps{})
+			if err != nil {
+				t.Fatal(err)
+			}
 			defer st.Close()
 			eng, err := rotation.New(rotation.Config{Secrets: sm, Strategy: st, Logger: slog.New(slog.DiscardHandler)})
 			if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rotation-suite/rotation/internal/smfake"
+	"github.com/rotation-suite/rotation/internal/testenv"
 	"github.com/rotation-suite/rotation/pkg/pgpool"
 )
 
@@ -65,6 +66,37 @@ func TestTheSecretsTLSFieldsAreHonouredAsDbrotateDoes(t *testing.T) {
 			}
 			if strings.Contains(err.Error(), pw) {
 				t.Fatal("the password is in the error")
+			}
+		})
+	}
+}
+
+// TestAPinnedCAIsTheOnlyTrustAnchor: with "sslrootcertonly", the secret's
+// sslrootcertpem alone is trusted, as in dbrotate; Config.CABundlePEM (here
+// the cluster's CA) no longer is.
+func TestAPinnedCAIsTheOnlyTrustAnchor(t *testing.T) {
+	other, err := testenv.NewCA("some other CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name    string
+		pem     []byte
+		wantErr bool
+	}{{"the cluster's CA pinned", nil, false}, {"another CA pinned", other.CertPEM, true}} {
+		t.Run(c.name, func(t *testing.T) {
+			e, pw := newEnv(t, time.Minute)
+			pem := c.pem
+			if pem == nil {
+				pem = e.pg.CACertPEM
+			}
+			e.put(t, e.value(pw, map[string]any{"sslrootcertpem": string(pem), "sslrootcertonly": true}), "AWSCURRENT")
+			err := e.pool(t).Ping(context.Background())
+			if c.wantErr != (err != nil) {
+				t.Fatalf("got %v, want an error: %v", err, c.wantErr)
+			}
+			if err != nil && !strings.Contains(err.Error(), "certificate") {
+				t.Fatalf("got %v, want a certificate error", err)
 			}
 		})
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rotation-suite/rotation/pkg/pgsecret"
 	"github.com/rotation-suite/rotation/pkg/rotation"
 )
 
@@ -67,10 +68,10 @@ func TestAdminLoginNeverSendsThePassword(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			port, leaked := passwordPhisher(t, c.method)
-			ep := endpoint{host: "127.0.0.1", port: port, db: "postgres", mode: SSLDisable}
+			ep := endpoint{host: "127.0.0.1", port: port, db: "postgres", mode: pgsecret.SSLDisable}
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			conn, err := New(Config{AllowPlaintext: true}, nil).connect(ctx, ep, "admin", "m4ster-password", c.admin, "the admin user admin")
+			conn, err := mustNew(t, Config{Password: testPolicy, AllowPlaintext: true}).connect(ctx, ep, "admin", "m4ster-password", c.admin, "the admin user admin")
 			if err == nil {
 				closeConn(conn)
 				t.Fatal("the login succeeded")

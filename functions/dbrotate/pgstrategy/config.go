@@ -4,10 +4,11 @@ import (
 	"crypto/x509"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/rotation-suite/rotation/internal/envconf"
+	"github.com/rotation-suite/rotation/internal/password"
 	"github.com/rotation-suite/rotation/pkg/rotation"
 )
 
@@ -29,111 +30,92 @@ const (
 // not set.
 const DefaultOutgoingGrace = 24 * time.Hour
 
-// Config is the function's configuration, from the environment.
+// Bounds of OutgoingGrace other than 0 (never expire).
+const (
+	MinOutgoingGrace = time.Minute
+	MaxOutgoingGrace = 3650 * envconf.Day
+)
+
+// Config is the function's configuration. ConfigFromEnv fills it from the
+// environment; tests build it directly. Fields carry settings, not clients.
 type Config struct {
-	Password PasswordPolicy
+	// Password is the policy of the generated passwords.
+	Password password.Policy
 	// CABundlePEM, from DB_CA_BUNDLE_FILE, is trusted in addition to the
 	// system roots and a bundle in the secret.
 	CABundlePEM []byte
 	// OutgoingGrace is how long the outgoing alternating role keeps working
-	// after finishSecret; 0 disables the expiry.
+	// after finishSecret; 0 disables the expiry. Otherwise it is within
+	// MinOutgoingGrace…MaxOutgoingGrace.
 	OutgoingGrace time.Duration
 	// AllowPlaintext lets a secret with "sslmode":"disable" connect without
 	// TLS. Every rotation that does so carries a warning.
 	AllowPlaintext bool
+	// Warnings are settings that work but are risky, found by
+	// ConfigFromEnv; main logs them once at start-up.
+	Warnings []string
 }
 
-// ConfigFromEnv reads the configuration. Every problem is reported at once,
-// as one ClassConfiguration error, so it shows at cold start.
+// ConfigFromEnv reads the configuration from the environment through
+// internal/envconf; every problem is reported at once as one
+// rotation.ClassConfiguration error, so it shows at cold start. Warnings
+// (settings that work but are risky) are in cfg.Warnings, logged once at
+// start-up by main.
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
-	c := Config{Password: PasswordPolicy{Length: DefaultPasswordLength, Exclude: DefaultExclude}, OutgoingGrace: DefaultOutgoingGrace}
-	var problems []string
-	if v, ok := lookup(getenv, EnvExcludeCharacters); ok {
-		c.Password.Exclude = v
+	r := envconf.New(getenv)
+	c := Config{
+		Password: password.Policy{
+			Length:        r.Int(EnvPasswordLength, password.DefaultLength, password.MinLength, password.MaxLength),
+			Exclude:       r.String(EnvExcludeCharacters, password.DefaultExclude),
+			NoDigits:      r.Bool(EnvExcludeNumbers, false),
+			NoPunctuation: r.Bool(EnvExcludePunctuation, false),
+			NoUpper:       r.Bool(EnvExcludeUppercase, false),
+			NoLower:       r.Bool(EnvExcludeLowercase, false),
+		},
+		OutgoingGrace:  r.DurationOrOff(EnvOutgoingGrace, DefaultOutgoingGrace, MinOutgoingGrace, MaxOutgoingGrace),
+		AllowPlaintext: r.Bool(EnvAllowPlaintext, false),
 	}
-	if v, ok := lookup(getenv, EnvPasswordLength); ok {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			problems = append(problems, fmt.Sprintf("%s=%q is not a whole number", EnvPasswordLength, v))
-		} else {
-			c.Password.Length = n
-		}
+	if err := c.Password.Validate(); err != nil {
+		r.Problem(EnvExcludeCharacters, "and the EXCLUDE_* settings: %v", err)
 	}
-	for _, b := range []struct {
-		name string
-		dst  *bool
-	}{{EnvExcludeNumbers, &c.Password.NoDigits}, {EnvExcludePunctuation, &c.Password.NoPunctuation},
-		{EnvExcludeUppercase, &c.Password.NoUpper}, {EnvExcludeLowercase, &c.Password.NoLower},
-		{EnvAllowPlaintext, &c.AllowPlaintext}} {
-		if v, ok := lookup(getenv, b.name); ok {
-			x, err := strconv.ParseBool(v)
-			if err != nil {
-				problems = append(problems, fmt.Sprintf("%s=%q is not true or false", b.name, v))
-			}
-			*b.dst = x
-		}
-	}
-	if err := c.Password.Validate(); err != nil && len(problems) == 0 {
-		problems = append(problems, err.Error())
-	}
-	if v, ok := lookup(getenv, EnvOutgoingGrace); ok {
-		d, err := parseGrace(v)
-		if err != nil {
-			problems = append(problems, fmt.Sprintf("%s=%q: %v", EnvOutgoingGrace, v, err))
-		}
-		c.OutgoingGrace = d
-	}
-	if path, ok := lookup(getenv, EnvCABundleFile); ok {
+	if path, ok := r.Lookup(EnvCABundleFile); ok {
 		pem, err := os.ReadFile(path)
 		switch {
 		case err != nil:
-			problems = append(problems, fmt.Sprintf("%s: %v", EnvCABundleFile, err))
+			r.Problem(EnvCABundleFile, "cannot be read: %v", err)
 		case !x509.NewCertPool().AppendCertsFromPEM(pem):
-			problems = append(problems, fmt.Sprintf("%s=%s holds no PEM certificate", EnvCABundleFile, path))
+			r.Problem(EnvCABundleFile, "%s holds no PEM certificate", path)
 		default:
 			c.CABundlePEM = pem
 		}
 	}
-	if len(problems) > 0 {
-		return c, rotation.NewError(rotation.ClassConfiguration, "read environment",
-			"the function's environment is invalid; fix it and redeploy: "+strings.Join(problems, "; "), nil)
+	if c.AllowPlaintext {
+		r.Warn("%s=true: a secret with \"sslmode\":\"disable\" connects without TLS, and its passwords cross the network readable", EnvAllowPlaintext)
 	}
-	return c, nil
+	if c.OutgoingGrace == 0 {
+		r.Warn("%s=0: the outgoing role of an alternating pair never expires, so its old password keeps working until the next rotation", EnvOutgoingGrace)
+	}
+	c.Warnings = r.Warnings()
+	return c, r.Err()
 }
 
-func lookup(getenv func(string) string, k string) (string, bool) {
-	v := strings.TrimSpace(getenv(k))
-	return v, v != ""
-}
-
-// parseGrace accepts a Go duration ("36h", "90m"), a number of seconds, or
-// a number of days with a "d" suffix ("7d"). 0 disables the expiry.
-func parseGrace(v string) (time.Duration, error) {
-	var d time.Duration
-	var err error
-	switch {
-	case strings.HasSuffix(v, "d"):
-		var n int
-		n, err = strconv.Atoi(strings.TrimSuffix(v, "d"))
-		d = time.Duration(n) * 24 * time.Hour
-	case strings.Trim(v, "0123456789") == "":
-		var n int
-		n, err = strconv.Atoi(v)
-		d = time.Duration(n) * time.Second
-	default:
-		d, err = time.ParseDuration(v)
+// check is New's check of a Config, the same a Config from ConfigFromEnv
+// passed: every problem at once, as one configuration error.
+func (c Config) check() error {
+	var problems []string
+	if err := c.Password.Validate(); err != nil {
+		problems = append(problems, "Password: "+err.Error())
 	}
-	if err != nil {
-		return 0, fmt.Errorf("not a duration (use 36h, 90m, 7d or seconds)")
+	if g := c.OutgoingGrace; g != 0 && (g < MinOutgoingGrace || g > MaxOutgoingGrace) {
+		problems = append(problems, fmt.Sprintf("OutgoingGrace %s is outside %s…%s, or 0 to turn it off",
+			envconf.FormatDuration(g), envconf.FormatDuration(MinOutgoingGrace), envconf.FormatDuration(MaxOutgoingGrace)))
 	}
-	if d < 0 {
-		return 0, fmt.Errorf("negative")
+	if len(c.CABundlePEM) > 0 && !x509.NewCertPool().AppendCertsFromPEM(c.CABundlePEM) {
+		problems = append(problems, "CABundlePEM holds no PEM certificate")
 	}
-	if d > 0 && d < time.Minute {
-		return 0, fmt.Errorf("below one minute; use 0 to disable the expiry")
+	if len(problems) == 0 {
+		return nil
 	}
-	if d > 3650*24*time.Hour {
-		return 0, fmt.Errorf("longer than ten years")
-	}
-	return d, nil
+	return rotation.NewError(rotation.ClassConfiguration, "configuration",
+		"the strategy's configuration is invalid: "+strings.Join(problems, "; "), nil)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/rotation-suite/rotation/pkg/pgsecret"
 	"github.com/rotation-suite/rotation/pkg/rotation"
 )
 
@@ -45,11 +46,10 @@ func (e endpoint) String() string {
 }
 
 // endpointFor builds the connection target of an application secret,
-// with its TLS settings.
+// with its TLS settings (pkg/pgsecret's, trusting baseRoots).
 func (s *Strategy) endpointFor(sec *Secret) (endpoint, error) {
-	ep := endpoint{host: sec.Host, port: sec.port(), db: sec.dbname(), mode: sec.SSLMode}
-	switch sec.SSLMode {
-	case SSLDisable:
+	ep := endpoint{host: sec.Host, port: sec.PortOrDefault(), db: sec.DBNameOrDefault(), mode: sec.SSLMode}
+	if sec.SSLMode == pgsecret.SSLDisable {
 		if !s.cfg.AllowPlaintext {
 			return ep, rotation.NewError(rotation.ClassConfiguration, "tls settings",
 				fmt.Sprintf("the secret asks for sslmode=disable (no TLS) for %s, which this function refuses unless %s=true is set in its environment", ep, EnvAllowPlaintext), nil)
@@ -57,51 +57,26 @@ func (s *Strategy) endpointFor(sec *Secret) (endpoint, error) {
 		ep.warning = fmt.Sprintf("connections to %s are NOT encrypted (sslmode=disable, allowed by %s): the database session, including the admin login, can be read on the network", ep, EnvAllowPlaintext)
 		return ep, nil
 	}
-	roots, err := s.roots(sec.SSLRootCert, sec.SSLRootCertOnly)
-	if err != nil {
-		return ep, err
+	var base *x509.CertPool
+	if !sec.SSLRootCertOnly {
+		base = s.baseRoots()
 	}
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots}
-	switch sec.SSLMode {
-	case SSLVerifyFull:
-		cfg.ServerName = sec.Host
-		if sec.SSLServerName != "" {
-			cfg.ServerName = sec.SSLServerName
-		}
-	case SSLVerifyCA:
-		// Verify the chain but not the name, as libpq's verify-ca does.
-		cfg.InsecureSkipVerify = true
-		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
-			if len(cs.PeerCertificates) == 0 {
-				return errors.New("the server sent no certificate")
-			}
-			opts := x509.VerifyOptions{Roots: roots, Intermediates: x509.NewCertPool()}
-			for _, c := range cs.PeerCertificates[1:] {
-				opts.Intermediates.AddCert(c)
-			}
-			_, err := cs.PeerCertificates[0].Verify(opts)
-			return err
-		}
-	case SSLRequire:
-		cfg.InsecureSkipVerify = true
+	cfg, err := sec.TLSConfig(base)
+	if err != nil {
+		return ep, rotation.NewError(rotation.ClassInput, "tls settings", err.Error(), nil)
+	}
+	if sec.SSLMode == pgsecret.SSLRequire {
 		ep.warning = fmt.Sprintf("connections to %s are encrypted but the server certificate is not verified (sslmode=require); use verify-full", ep)
 	}
 	ep.tls = cfg
 	return ep, nil
 }
 
-// roots returns the system roots, the packaged RDS and Amazon Trust Services
-// roots (rdsca.go), and the function's and the secret's CA bundles. The base
-// pool (system + packaged + DB_CA_BUNDLE_FILE) is built once. only (the
-// secret's sslrootcertonly) returns the secret's bundle alone.
-func (s *Strategy) roots(secretPEM []byte, only bool) (*x509.CertPool, error) {
-	if only {
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(secretPEM) {
-			return nil, rotation.NewError(rotation.ClassInput, "tls settings", "the secret's "+FieldSSLRootCert+" holds no PEM certificate", nil)
-		}
-		return pool, nil
-	}
+// baseRoots returns the roots every secret trusts unless it pins its own CA
+// (sslrootcertonly): the system roots, the packaged RDS and Amazon Trust
+// Services roots (rdsca.go) and DB_CA_BUNDLE_FILE, built once. The secret's
+// sslrootcertpem is added per secret (pgsecret.Secret.Roots).
+func (s *Strategy) baseRoots() *x509.CertPool {
 	s.rootsOnce.Do(func() {
 		pool, err := x509.SystemCertPool()
 		if err != nil || pool == nil {
@@ -113,16 +88,9 @@ func (s *Strategy) roots(secretPEM []byte, only bool) (*x509.CertPool, error) {
 		if len(s.cfg.CABundlePEM) > 0 {
 			pool.AppendCertsFromPEM(s.cfg.CABundlePEM)
 		}
-		s.baseRoots = pool
+		s.roots = pool
 	})
-	if len(secretPEM) == 0 {
-		return s.baseRoots, nil
-	}
-	pool := s.baseRoots.Clone()
-	if !pool.AppendCertsFromPEM(secretPEM) {
-		return nil, rotation.NewError(rotation.ClassInput, "tls settings", "the secret's "+FieldSSLRootCert+" holds no PEM certificate", nil)
-	}
-	return pool, nil
+	return s.roots
 }
 
 // connConfig builds a pgx configuration programmatically: the password is

@@ -34,7 +34,7 @@ func (l Login) GoString() string { return l.String() }
 // rotation logic (which login to try, which role gets which password, the
 // takeover and preflight rules) and PostgreSQL. Production uses the pgx
 // implementation (NewPGX); a test of the rotation state machine may plug in
-// an in-memory target with NewWithDB.
+// an in-memory target as Deps.DB.
 //
 // The strategy wraps every method call in rotation.Call (so each is timed
 // against the step's budget, counted and fault-injectable as

@@ -14,7 +14,6 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/rotation-suite/rotation/functions/dbrotate/pgstrategy"
 	"github.com/rotation-suite/rotation/pkg/pgpool"
 	"github.com/rotation-suite/rotation/pkg/rotation"
 	"github.com/rotation-suite/rotation/pkg/secretcache"
@@ -263,7 +262,7 @@ func TestZeroDowntime(t *testing.T) {
 				arn = s.createSecret(t, uniq("zd"), s.appSecret(user, pw, nil))
 			}
 			n, notifier := newNotes(t, s)
-			st := pgstrategy.New(testConfig(s), nil)
+			st := newStrategy(t, testConfig(s))
 			t.Cleanup(st.Close)
 			eng, err := rotation.New(rotation.Config{Secrets: s.sm, Strategy: st, Notifier: notifier, Logger: slog.New(slog.NewJSONHandler(s.logs, nil))})
 			if err != nil {

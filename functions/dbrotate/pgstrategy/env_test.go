@@ -24,6 +24,7 @@ import (
 
 	"github.com/rotation-suite/rotation/functions/dbrotate/pgstrategy"
 	"github.com/rotation-suite/rotation/internal/driver"
+	"github.com/rotation-suite/rotation/internal/password"
 	"github.com/rotation-suite/rotation/internal/testenv"
 	"github.com/rotation-suite/rotation/pkg/rotation"
 )
@@ -71,7 +72,7 @@ func uniq(prefix string) string {
 }
 
 func randomPassword(t testing.TB) string {
-	pw, err := pgstrategy.PasswordPolicy{Length: 24, Exclude: pgstrategy.DefaultExclude}.Generate()
+	pw, err := password.Policy{Length: 24, Exclude: password.DefaultExclude}.Generate()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,16 +165,27 @@ func jsonString(s string) string { b, _ := json.Marshal(s); return string(b) }
 
 func testConfig(s *stack) pgstrategy.Config {
 	return pgstrategy.Config{
-		Password:      pgstrategy.PasswordPolicy{Length: pgstrategy.DefaultPasswordLength, Exclude: pgstrategy.DefaultExclude},
+		Password:      password.Policy{Length: password.DefaultLength, Exclude: password.DefaultExclude},
 		CABundlePEM:   s.pg.CACertPEM,
 		OutgoingGrace: time.Hour,
 	}
 }
 
+// newStrategy is pgstrategy.New for a configuration the test knows to be
+// valid.
+func newStrategy(t testing.TB, cfg pgstrategy.Config) *pgstrategy.Strategy {
+	t.Helper()
+	st, err := pgstrategy.New(cfg, pgstrategy.Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
 // engine builds the in-process function: the strategy behind the engine.
 func (s *stack) engine(t testing.TB, cfg pgstrategy.Config) (*rotation.Engine, *pgstrategy.Strategy) {
 	t.Helper()
-	st := pgstrategy.New(cfg, nil)
+	st := newStrategy(t, cfg)
 	t.Cleanup(st.Close)
 	eng, err := rotation.New(rotation.Config{Secrets: s.sm, Strategy: st, Logger: slog.New(slog.NewJSONHandler(s.logs, nil))})
 	if err != nil {

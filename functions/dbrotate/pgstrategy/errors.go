@@ -39,29 +39,55 @@ func sqlState(err error) string {
 // isAuthFailure reports a refused password (wrong or expired).
 func isAuthFailure(err error) bool { return sqlState(err) == sqlInvalidPassword }
 
+// explanation is the class and the advice for one SQLSTATE.
+type explanation struct {
+	class rotation.Class
+	why   string
+}
+
+// connectStates explain the SQLSTATEs of a failed login.
+var connectStates = map[string]explanation{
+	sqlInvalidPassword:  {rotation.ClassAuthentication, "the server refused the password (28P01): the secret does not match the database, or the role's VALID UNTIL has passed; compare the secret with the role and check pg_hba.conf"},
+	sqlInvalidAuthSpec:  {rotation.ClassAuthentication, "the server refused the login (28000): the role may not exist, lack LOGIN, or pg_hba.conf has no entry for it"},
+	sqlInvalidCatalog:   {rotation.ClassConfiguration, "the database does not exist (3D000): fix dbname in the secret"},
+	sqlInsufficientPriv: {rotation.ClassPermission, "the role lacks CONNECT on the database (42501): GRANT CONNECT ON DATABASE to it"},
+	sqlTooManyConns:     {rotation.ClassDependency, "the server is not accepting connections now (" + sqlTooManyConns + "); the rotation will be retried"},
+	sqlCannotConnectNow: {rotation.ClassDependency, "the server is not accepting connections now (" + sqlCannotConnectNow + "); the rotation will be retried"},
+}
+
+// execStates explain the SQLSTATEs of a failed statement.
+var execStates = map[string]explanation{
+	sqlInsufficientPriv: {rotation.ClassPermission, "permission denied (42501): the admin role needs CREATEROLE (and ADMIN OPTION on the roles it manages, on PostgreSQL 16+); a single user may change only its own password"},
+	sqlUndefinedObject:  {rotation.ClassConfiguration, "the role does not exist (42704): create it, or fix the secret"},
+	sqlDuplicateObject:  {rotation.ClassState, "the role already exists (42710); the rotation will be retried"},
+	sqlLockNotAvailable: {rotation.ClassDependency, "another invocation of this function is changing the same role right now (55P03, lock not available); the rotation will be retried"},
+}
+
+// classified reports an error that is a *rotation.Error already (the step's
+// budget exhausted, an injected fault): it is passed on as it is.
+func classified(err error) bool {
+	var re *rotation.Error
+	return errors.As(err, &re)
+}
+
+// explainer returns the constructor of op's classified errors for err: the
+// message is "<doing>: <why>", the cause err.
+func explainer(err error, op, doing string) func(rotation.Class, string) error {
+	return func(c rotation.Class, why string) error {
+		return rotation.NewError(c, op, doing+": "+why, err)
+	}
+}
+
 // classifyConnect turns a connection failure into an actionable error. who
 // says which credentials were used ("the AWSCURRENT user app"); target is
 // host:port/db.
 func classifyConnect(err error, who, target string) error {
-	var re *rotation.Error
-	if errors.As(err, &re) {
-		return err // already classified (budget exhausted, injected fault)
+	if classified(err) {
+		return err
 	}
-	op := "postgres:connect"
-	mk := func(c rotation.Class, msg string) error {
-		return rotation.NewError(c, op, fmt.Sprintf("connecting to %s as %s: %s", target, who, msg), err)
-	}
-	switch sqlState(err) {
-	case sqlInvalidPassword:
-		return mk(rotation.ClassAuthentication, "the server refused the password (28P01): the secret does not match the database, or the role's VALID UNTIL has passed; compare the secret with the role and check pg_hba.conf")
-	case sqlInvalidAuthSpec:
-		return mk(rotation.ClassAuthentication, "the server refused the login (28000): the role may not exist, lack LOGIN, or pg_hba.conf has no entry for it")
-	case sqlInvalidCatalog:
-		return mk(rotation.ClassConfiguration, "the database does not exist (3D000): fix dbname in the secret")
-	case sqlInsufficientPriv:
-		return mk(rotation.ClassPermission, "the role lacks CONNECT on the database (42501): GRANT CONNECT ON DATABASE to it")
-	case sqlTooManyConns, sqlCannotConnectNow:
-		return mk(rotation.ClassDependency, "the server is not accepting connections now ("+sqlState(err)+"); the rotation will be retried")
+	mk := explainer(err, "postgres:connect", fmt.Sprintf("connecting to %s as %s", target, who))
+	if e, ok := connectStates[sqlState(err)]; ok {
+		return mk(e.class, e.why)
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return mk(rotation.ClassTimeout, "the connection did not complete within the step's time budget: check that the function can reach the database (VPC, security group) and that the host is right")
@@ -102,23 +128,12 @@ func classifyConnect(err error, who, target string) error {
 // classifyExec turns a failed statement into an actionable error. what says
 // what the statement was for.
 func classifyExec(err error, what, who string) error {
-	var re *rotation.Error
-	if errors.As(err, &re) {
+	if classified(err) {
 		return err
 	}
-	op := "postgres:exec"
-	mk := func(c rotation.Class, msg string) error {
-		return rotation.NewError(c, op, fmt.Sprintf("%s as %s: %s", what, who, msg), err)
-	}
-	switch sqlState(err) {
-	case sqlInsufficientPriv:
-		return mk(rotation.ClassPermission, "permission denied (42501): the admin role needs CREATEROLE (and ADMIN OPTION on the roles it manages, on PostgreSQL 16+); a single user may change only its own password")
-	case sqlUndefinedObject:
-		return mk(rotation.ClassConfiguration, "the role does not exist (42704): create it, or fix the secret")
-	case sqlDuplicateObject:
-		return mk(rotation.ClassState, "the role already exists (42710); the rotation will be retried")
-	case sqlLockNotAvailable:
-		return mk(rotation.ClassDependency, "another invocation of this function is changing the same role right now (55P03, lock not available); the rotation will be retried")
+	mk := explainer(err, "postgres:exec", what+" as "+who)
+	if e, ok := execStates[sqlState(err)]; ok {
+		return mk(e.class, e.why)
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return mk(rotation.ClassTimeout, "the statement did not finish within the step's time budget")

@@ -40,7 +40,7 @@ func (r *recorder) warnings(step string) []string {
 
 func (s *stack) engineWithNotifier(t *testing.T, cfg pgstrategy.Config) (*rotation.Engine, *recorder) {
 	t.Helper()
-	st := pgstrategy.New(cfg, nil)
+	st := newStrategy(t, cfg)
 	t.Cleanup(st.Close)
 	rec := &recorder{}
 	eng, err := rotation.New(rotation.Config{Secrets: s.sm, Strategy: st, Notifier: rec, Logger: slog.New(slog.NewJSONHandler(s.logs, nil))})

@@ -24,7 +24,7 @@ func TestTheOutgoingUsersGraceStartsAtThePromotion(t *testing.T) {
 	arn, userA, _ := alternating(t, s, true, false)
 	now := time.Now().UTC().Truncate(time.Second)
 	clock := func() time.Time { return now }
-	st := pgstrategy.New(testConfig(s), nil)
+	st := newStrategy(t, testConfig(s))
 	t.Cleanup(st.Close)
 	eng, err := rotation.New(rotation.Config{Secrets: s.sm, Strategy: st, Logger: slog.New(slog.NewJSONHandler(s.logs, nil)), Now: clock})
 	if err != nil {

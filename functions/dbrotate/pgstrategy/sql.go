@@ -73,6 +73,15 @@ func quoteLiteral(s string) (string, error) {
 	return "'" + strings.ReplaceAll(s, "'", "''") + "'", nil
 }
 
+// verifierLiteral quotes a SCRAM verifier as a literal, after checking it
+// has the exact shape ScramVerifier produces (never a plaintext password).
+func verifierLiteral(verifier string) (string, error) {
+	if !verifierPattern.MatchString(verifier) {
+		return "", fmt.Errorf("internal error: the password verifier has an unexpected shape")
+	}
+	return quoteLiteral(verifier)
+}
+
 // alterPasswordSQL sets role's password to a precomputed SCRAM verifier.
 // Utility statements take no bind parameters, so the verifier is a literal;
 // it is checked against the exact verifier shape first.
@@ -80,10 +89,7 @@ func alterPasswordSQL(role, verifier string, validInfinity bool) (string, error)
 	if err := ValidateRoleName("role", role); err != nil {
 		return "", err
 	}
-	if !verifierPattern.MatchString(verifier) {
-		return "", fmt.Errorf("internal error: the password verifier has an unexpected shape")
-	}
-	lit, err := quoteLiteral(verifier)
+	lit, err := verifierLiteral(verifier)
 	if err != nil {
 		return "", err
 	}
@@ -103,10 +109,7 @@ func createCloneSQL(clone, original, verifier string) (string, error) {
 	if err := ValidateRoleName("original role", original); err != nil {
 		return "", err
 	}
-	if !verifierPattern.MatchString(verifier) {
-		return "", fmt.Errorf("internal error: the password verifier has an unexpected shape")
-	}
-	lit, err := quoteLiteral(verifier)
+	lit, err := verifierLiteral(verifier)
 	if err != nil {
 		return "", err
 	}
@@ -132,10 +135,9 @@ func expireSQL(role string, until time.Time) (string, error) {
 // SHA-256("pgrotate role lock\x00" + role), as a signed 64-bit integer. It
 // is computed here, not with the server's hashtext, so that it never
 // changes between PostgreSQL versions; the prefix keeps it apart from keys
-// an application derives from the same name. The prefix is a fixed domain
-// string, not the package's name: it must never change, or two versions of
-// the function running side by side during a deployment would not exclude
-// one another.
+// an application derives from the same name. The prefix carries the
+// package's former name and must stay as it is: a deployed version that
+// locked under another key would not exclude this one.
 func roleLockKey(role string) int64 {
 	h := sha256.Sum256([]byte("pgrotate role lock\x00" + role))
 	return int64(binary.BigEndian.Uint64(h[:8]))

@@ -3,7 +3,6 @@ package pgstrategy
 import (
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -13,64 +12,24 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/rotation-suite/rotation/internal/password"
+	"github.com/rotation-suite/rotation/pkg/pgsecret"
 	"github.com/rotation-suite/rotation/pkg/rotation"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
-func TestGeneratedPasswordsFollowThePolicy(t *testing.T) {
-	cases := []struct {
-		name string
-		pol  PasswordPolicy
-	}{
-		{"default policy", PasswordPolicy{Length: 32, Exclude: DefaultExclude}},
-		{"no punctuation", PasswordPolicy{Length: 20, Exclude: DefaultExclude, NoPunctuation: true}},
-		{"custom exclude", PasswordPolicy{Length: 64, Exclude: "abcdefABCDEF012345!#%"}},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			seen := map[string]bool{}
-			for range 200 {
-				pw, err := c.pol.Generate()
-				if err != nil {
-					t.Fatal(err)
-				}
-				if len(pw) != c.pol.Length {
-					t.Fatalf("length %d, want %d", len(pw), c.pol.Length)
-				}
-				if strings.ContainsAny(pw, c.pol.Exclude) {
-					t.Fatalf("password contains an excluded character")
-				}
-				for _, r := range pw {
-					if r <= ' ' || r > '~' {
-						t.Fatalf("password contains a non-printable or whitespace character %q", r)
-					}
-				}
-				_, classes := c.pol.alphabet()
-				for _, cl := range classes {
-					if !strings.ContainsAny(pw, cl) {
-						t.Fatalf("a required character class is missing")
-					}
-				}
-				if c.pol.NoPunctuation && strings.ContainsAny(pw, puncts) {
-					t.Fatal("punctuation in a no-punctuation password")
-				}
-				if seen[pw] {
-					t.Fatal("the generator repeated a password")
-				}
-				seen[pw] = true
-			}
-		})
-	}
-}
+// testPolicy is a valid password policy for strategies built in tests.
+var testPolicy = password.Policy{Length: password.DefaultLength, Exclude: password.DefaultExclude}
 
-func TestDefaultPolicyExcludesConnectionStringBreakers(t *testing.T) {
-	all, _ := PasswordPolicy{Length: 32, Exclude: DefaultExclude}.alphabet()
-	for _, c := range `:/@"'\ ` {
-		if strings.ContainsRune(all, c) {
-			t.Fatalf("default alphabet contains %q", c)
-		}
+// mustNew is New for a configuration the test knows to be valid.
+func mustNew(t testing.TB, cfg Config) *Strategy {
+	t.Helper()
+	st, err := New(cfg, Deps{})
+	if err != nil {
+		t.Fatal(err)
 	}
+	return st
 }
 
 func TestConfigFromEnv(t *testing.T) {
@@ -82,7 +41,7 @@ func TestConfigFromEnv(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c.Password.Length != 32 || c.Password.Exclude != DefaultExclude || c.OutgoingGrace != DefaultOutgoingGrace || c.AllowPlaintext {
+		if c.Password.Length != 32 || c.Password.Exclude != password.DefaultExclude || c.OutgoingGrace != DefaultOutgoingGrace || c.AllowPlaintext {
 			t.Fatalf("unexpected defaults %+v", c)
 		}
 	})
@@ -122,6 +81,51 @@ func TestConfigFromEnv(t *testing.T) {
 			t.Fatal("want an error")
 		}
 	})
+	t.Run("the grace is a duration of the one grammar, within its bounds", func(t *testing.T) {
+		for v, want := range map[string]time.Duration{"90m": 90 * time.Minute, "36h": 36 * time.Hour, "1h30m": 90 * time.Minute, "1m": time.Minute, "3650d": 3650 * 24 * time.Hour} {
+			c, err := ConfigFromEnv(env(map[string]string{EnvOutgoingGrace: v}))
+			if err != nil || c.OutgoingGrace != want {
+				t.Errorf("%s: grace %v err %v", v, c.OutgoingGrace, err)
+			}
+		}
+		// A bare number (once read as seconds) has no unit and is refused.
+		for _, v := range []string{"86400", "30s", "3651d", "-1h", "soon"} {
+			_, err := ConfigFromEnv(env(map[string]string{EnvOutgoingGrace: v}))
+			if rotation.ClassOf(err) != rotation.ClassConfiguration || !strings.Contains(err.Error(), EnvOutgoingGrace) {
+				t.Errorf("%s: want a configuration error naming %s, got %v", v, EnvOutgoingGrace, err)
+			}
+		}
+	})
+	t.Run("risky settings are warnings", func(t *testing.T) {
+		c, err := ConfigFromEnv(env(map[string]string{EnvAllowPlaintext: "true", EnvOutgoingGrace: "0"}))
+		if err != nil || len(c.Warnings) != 2 || !strings.Contains(c.Warnings[0], EnvAllowPlaintext) || !strings.Contains(c.Warnings[1], EnvOutgoingGrace) {
+			t.Fatalf("warnings %q err %v", c.Warnings, err)
+		}
+		if c, _ := ConfigFromEnv(env(nil)); len(c.Warnings) != 0 {
+			t.Fatalf("warnings for the defaults: %q", c.Warnings)
+		}
+	})
+}
+
+func TestNewChecksAConfigBuiltDirectly(t *testing.T) {
+	for name, cfg := range map[string]Config{
+		"no password policy": {},
+		"too short a grace":  {Password: testPolicy, OutgoingGrace: time.Second},
+		"too long a grace":   {Password: testPolicy, OutgoingGrace: 3651 * 24 * time.Hour},
+		"a CA bundle no PEM": {Password: testPolicy, CABundlePEM: []byte("not a cert")},
+		"a tiny alphabet":    {Password: password.Policy{Length: 32, NoLower: true, NoUpper: true, NoPunctuation: true, Exclude: "0123"}},
+	} {
+		if _, err := New(cfg, Deps{}); rotation.ClassOf(err) != rotation.ClassConfiguration {
+			t.Errorf("%s: want a configuration error, got %v", name, err)
+		}
+	}
+	for _, g := range []time.Duration{0, time.Minute, DefaultOutgoingGrace} {
+		st, err := New(Config{Password: testPolicy, OutgoingGrace: g}, Deps{})
+		if err != nil {
+			t.Fatalf("grace %v: %v", g, err)
+		}
+		st.Close()
+	}
 }
 
 func TestParseSecret(t *testing.T) {
@@ -131,12 +135,12 @@ func TestParseSecret(t *testing.T) {
 	t.Run("port as number and as string", func(t *testing.T) {
 		for _, p := range []string{`5433`, `"5433"`} {
 			s, err := ParseSecret("x", []byte(ok(`,"port":`+p)))
-			if err != nil || s.port() != 5433 {
+			if err != nil || s.PortOrDefault() != 5433 {
 				t.Fatalf("port %s: %v %v", p, s, err)
 			}
 		}
 		s, err := ParseSecret("x", []byte(ok("")))
-		if err != nil || s.port() != 5432 || s.SSLMode != SSLVerifyFull {
+		if err != nil || s.PortOrDefault() != 5432 || s.SSLMode != pgsecret.SSLVerifyFull {
 			t.Fatalf("defaults: %v %v", s, err)
 		}
 	})
@@ -179,27 +183,6 @@ func TestParseSecret(t *testing.T) {
 				t.Errorf("error leaks the password: %v", err)
 			}
 		})
-	}
-}
-
-func TestUnknownFieldsAreKept(t *testing.T) {
-	in := `{"engine":"postgres","host":"h","port":"5432","username":"app","password":"old-password-1","dbname":"d","masterarn":"arn:x","proxy":{"a":[1,2]},"note":"keep me"}`
-	s, err := ParseSecret("x", []byte(in))
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := s.WithCredentials("app_clone", "new-password-2")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got, want map[string]any
-	json.Unmarshal(out, &got)
-	json.Unmarshal([]byte(in), &want)
-	want["username"], want["password"] = "app_clone", "new-password-2"
-	gb, _ := json.Marshal(got)
-	wb, _ := json.Marshal(want)
-	if string(gb) != string(wb) {
-		t.Fatalf("fields changed:\n got %s\nwant %s", gb, wb)
 	}
 }
 
@@ -359,15 +342,15 @@ func TestConnectErrorsAreClassified(t *testing.T) {
 
 func TestPlaintextNeedsAnExplicitOptIn(t *testing.T) {
 	sec, _ := ParseSecret("x", []byte(`{"host":"h","username":"app","password":"pw-123456","sslmode":"disable"}`))
-	if _, err := New(Config{}, nil).endpointFor(sec); rotation.ClassOf(err) != rotation.ClassConfiguration {
+	if _, err := mustNew(t, Config{Password: testPolicy}).endpointFor(sec); rotation.ClassOf(err) != rotation.ClassConfiguration {
 		t.Fatalf("plaintext without opt-in: %v", err)
 	}
-	ep, err := New(Config{AllowPlaintext: true}, nil).endpointFor(sec)
+	ep, err := mustNew(t, Config{Password: testPolicy, AllowPlaintext: true}).endpointFor(sec)
 	if err != nil || ep.tls != nil || ep.warning == "" {
 		t.Fatalf("plaintext with opt-in: tls=%v warning=%q err=%v", ep.tls, ep.warning, err)
 	}
 	full, _ := ParseSecret("x", []byte(`{"host":"db.internal","username":"app","password":"pw-123456","sslservername":"db.example.com"}`))
-	ep, err = New(Config{}, nil).endpointFor(full)
+	ep, err = mustNew(t, Config{Password: testPolicy}).endpointFor(full)
 	if err != nil || ep.tls == nil || ep.tls.InsecureSkipVerify || ep.tls.ServerName != "db.example.com" || ep.warning != "" {
 		t.Fatalf("verify-full: %+v %v", ep, err)
 	}
