@@ -30,6 +30,7 @@ import (
 	"github.com/rotation-suite/rotation/pkg/envelope"
 	"github.com/rotation-suite/rotation/pkg/envelope/field"
 	"github.com/rotation-suite/rotation/pkg/pgpool"
+	"github.com/rotation-suite/rotation/pkg/pgsecret"
 	"github.com/rotation-suite/rotation/pkg/redact"
 	"github.com/rotation-suite/rotation/pkg/rotation"
 	"github.com/rotation-suite/rotation/pkg/secretcache"
@@ -191,6 +192,14 @@ var table = map[string]checkCase{
 	"functions/dbrotate/pgstrategy.Login": {make: just(&pgstrategy.Login{User: "app_user", Password: secret})},
 	"functions/dbrotate/pgstrategy.Secret": {make: func(t *testing.T) (any, []string) {
 		s, err := pgstrategy.ParseSecret("application", []byte(`{"engine":"postgres","host":"db.example","port":5432,"username":"app_user","password":"`+secret+`","extra":"`+secret+`"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s, []string{secret}
+	}},
+
+	"pkg/pgsecret.Secret": {make: func(t *testing.T) (any, []string) {
+		s, err := pgsecret.Parse("application", []byte(`{"engine":"postgres","host":"db.example","port":5432,"username":"app_user","password":"`+secret+`","extra":"`+secret+`"}`))
 		if err != nil {
 			t.Fatal(err)
 		}
