@@ -51,7 +51,7 @@ func (h *FailedHandler) Invoke(ctx context.Context, payload []byte) ([]byte, err
 			r.red.Add(ev.RotationToken)
 		}
 	}
-	r.ev.RotationToken = "" // reported nowhere; dropped so nothing can
+	r.ev.RotationToken = "" // never reported; dropped so that no later change can report it
 	err := h.err.redacted(r.red, string(r.ev.Step))
 	h.rep.report(ctx, r, h.rep.Now().Sub(start), err)
 	return nil, err
