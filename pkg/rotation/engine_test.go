@@ -522,7 +522,7 @@ func TestFailedStepsAreNotifiedWithStepAndClassAndSuccessesWithStartAndSuccess(t
 }
 
 func TestEmbeddedMetricFormatLinesCarryDurationAndFailureClass(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, func(c *rotation.Config) { c.FunctionName = "app-dev-rotate" })
 	arn := e.newSecret(initial)
 	if _, err := e.driver().Rotate(context.Background(), arn, ""); err != nil {
 		t.Fatal(err)
@@ -540,7 +540,8 @@ func TestEmbeddedMetricFormatLinesCarryDurationAndFailureClass(t *testing.T) {
 					Metrics    []struct{ Name, Unit string }
 				}
 			} `json:"_aws"`
-			Function     string
+			FunctionName string
+			Kind         string
 			Step         string
 			StepDuration *float64
 			StepFailures *int
@@ -548,7 +549,7 @@ func TestEmbeddedMetricFormatLinesCarryDurationAndFailureClass(t *testing.T) {
 		if err := json.Unmarshal([]byte(l), &doc); err != nil {
 			t.Fatalf("not JSON: %v: %s", err, l)
 		}
-		if len(doc.AWS.CloudWatchMetrics) != 1 || doc.AWS.CloudWatchMetrics[0].Namespace == "" || doc.Function != "test" || doc.Step == "" || doc.StepDuration == nil || doc.StepFailures == nil || *doc.StepFailures != 0 {
+		if len(doc.AWS.CloudWatchMetrics) != 1 || doc.AWS.CloudWatchMetrics[0].Namespace == "" || doc.FunctionName != "app-dev-rotate" || doc.Kind != "test" || doc.Step == "" || doc.StepDuration == nil || doc.StepFailures == nil || *doc.StepFailures != 0 {
 			t.Fatalf("bad EMF line %s", l)
 		}
 	}

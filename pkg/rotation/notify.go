@@ -64,7 +64,8 @@ type SNSPublisher interface {
 }
 
 // SNSNotifier publishes notifications to one SNS topic, with message
-// attributes (event, kind, outcome, step) for subscription filter policies.
+// attributes (event, kind, outcome, step; an empty one is left out) for
+// subscription filter policies.
 // For a FIFO topic (ARN ending in .fifo) it sets the group id to the secret
 // ARN and a deduplication id derived from token, step and event.
 type SNSNotifier struct {
@@ -81,12 +82,16 @@ func (s *SNSNotifier) Notify(ctx context.Context, n Notification) error {
 	attr := func(v string) snstypes.MessageAttributeValue {
 		return snstypes.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
 	}
+	attrs := map[string]snstypes.MessageAttributeValue{}
+	for k, v := range map[string]string{"event": n.Event, "kind": n.Kind, "outcome": n.Outcome, "step": n.Step} {
+		if v != "" { // SNS refuses an empty attribute value (a step unknown at cold start)
+			attrs[k] = attr(v)
+		}
+	}
 	in := &sns.PublishInput{
-		TopicArn: aws.String(s.TopicARN),
-		Message:  aws.String(string(body)),
-		MessageAttributes: map[string]snstypes.MessageAttributeValue{
-			"event": attr(n.Event), "kind": attr(n.Kind), "outcome": attr(n.Outcome), "step": attr(n.Step),
-		},
+		TopicArn:          aws.String(s.TopicARN),
+		Message:           aws.String(string(body)),
+		MessageAttributes: attrs,
 	}
 	if strings.HasSuffix(s.TopicARN, ".fifo") {
 		sum := sha256.Sum256([]byte(n.VersionID + "\x00" + n.Step + "\x00" + n.Event))
@@ -101,22 +106,22 @@ func (s *SNSNotifier) Notify(ctx context.Context, n Notification) error {
 
 // notify builds and sends the step's notification, if any. A failed publish
 // is logged and never fails the rotation.
-func (e *Engine) notify(ctx context.Context, r *run, dur time.Duration, re *Error) {
-	if e.cfg.Notifier == nil || r.ev.Step == StepProbe {
+func (rep *Reporter) notify(ctx context.Context, r *run, dur time.Duration, re *Error) {
+	if rep.Notifier == nil || r.ev.Step == StepProbe {
 		return // a probe is an operator's question, answered by its result
 	}
 	n := Notification{
-		SchemaVersion: NotificationSchemaVersion, Kind: e.cfg.Strategy.Kind(), Function: e.cfg.FunctionName,
+		SchemaVersion: NotificationSchemaVersion, Kind: rep.Kind, Function: rep.FunctionName,
 		SecretARN: r.arn, VersionID: r.ev.ClientRequestToken, Step: string(r.ev.Step), Outcome: "success",
 		DurationMs: dur.Milliseconds(), ConfigTest: r.configTest, Warnings: r.report.Warnings, Details: r.report.Details,
-		Time: e.cfg.Now().UTC(),
+		Time: rep.Now().UTC(),
 	}
 	if re != nil && r.promoted {
 		// AWSCURRENT moved and then the after-finish action failed: two
 		// events, the promotion (its one rotation.succeeded) and the failure.
 		ok := n
 		ok.Event, ok.Warnings, ok.Details = EventSucceeded, nil, nil
-		e.publish(ctx, r, ok)
+		rep.publish(ctx, r, ok)
 	}
 	switch {
 	case re != nil:
@@ -136,11 +141,11 @@ func (e *Engine) notify(ctx context.Context, r *run, dur time.Duration, re *Erro
 	default:
 		return
 	}
-	e.publish(ctx, r, n)
+	rep.publish(ctx, r, n)
 }
 
-func (e *Engine) publish(ctx context.Context, r *run, n Notification) {
-	if err := e.cfg.Notifier.Notify(ctx, n); err != nil {
-		e.log.WarnContext(ctx, "notification not published; the rotation goes on", "secretArn", r.arn, "event", n.Event, "error", r.red.Redact(err.Error()))
+func (rep *Reporter) publish(ctx context.Context, r *run, n Notification) {
+	if err := rep.Notifier.Notify(ctx, n); err != nil {
+		rep.Logger.WarnContext(ctx, "notification not published; the rotation goes on", "secretArn", r.arn, "event", n.Event, "error", r.red.Redact(err.Error()))
 	}
 }
