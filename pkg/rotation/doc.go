@@ -37,7 +37,12 @@
 //     notifications (Notification: one per event — exactly one
 //     rotation.succeeded per promotion; a retried finishSecret that re-runs
 //     the after-finish hook logs "finish-retried" and publishes only a
-//     failure or warning) and CloudWatch EMF metrics.
+//     failure or warning) and CloudWatch EMF metrics (namespace
+//     SecretRotation, dimensions FunctionName and Kind apart), all built in
+//     one place (Reporter);
+//   - a function that could not be configured (FailedHandler): every
+//     invocation fails with the configuration error and is reported exactly
+//     as a failed step is, so the alarms see it.
 //
 // A Strategy knows the target system (a database, a key store) and nothing of
 // labels or storage: it builds the new value, sets it, tests it, and may act
