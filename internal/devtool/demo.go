@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,17 +9,14 @@ import (
 	"os"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/golang-jwt/jwt/v5"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/rotation-suite/rotation/internal/cli"
 	"github.com/rotation-suite/rotation/internal/driver"
@@ -42,16 +37,14 @@ type demo struct {
 	failures []string
 	passes   int
 
-	moto   *testenv.Moto
-	pg     *testenv.Postgres
-	sm     *secretsmanager.Client
-	kmsc   *kms.Client
-	sqsc   *sqs.Client
-	queue  string
-	topic  string
-	lambda string
-	kmsKey string
-	env    []string // common function environment
+	*testenv.Stack // moto, PostgreSQL, the Secrets Manager client
+	kmsc           *kms.Client
+	sqsc           *sqs.Client
+	queue          string
+	topic          string
+	lambda         string
+	kmsKey         string
+	env            []string // common function environment
 
 	cleanups []func()
 }
@@ -99,7 +92,7 @@ func (d *demo) check(name string, err error) bool {
 
 func (d *demo) run(ctx context.Context) error {
 	d.section("Starting the local stack: moto (AWS APIs), PostgreSQL (scram-sha-256, TLS), Lambda runtime emulator")
-	if err := d.startStack(); err != nil {
+	if err := d.startStack(ctx); err != nil {
 		return err
 	}
 	if err := d.seedAWS(ctx); err != nil {
@@ -118,46 +111,22 @@ func (d *demo) run(ctx context.Context) error {
 	return nil
 }
 
-func (d *demo) startStack() error {
-	var wg sync.WaitGroup
-	var motoErr, pgErr, buildErr error
-	wg.Add(3)
-	go func() { defer wg.Done(); d.moto, motoErr = testenv.StartMoto() }()
-	go func() { defer wg.Done(); d.pg, pgErr = testenv.StartPostgres() }()
-	go func() {
-		defer wg.Done()
-		if _, buildErr = testenv.RIEBinary(); buildErr != nil {
-			return
-		}
-		for _, f := range functionNames {
-			if _, buildErr = testenv.BuildBootstrap("./functions/" + f); buildErr != nil {
-				return
-			}
-		}
-	}()
-	wg.Wait()
-	if d.moto != nil {
-		d.stopLater(d.moto.Stop)
+func (d *demo) startStack(ctx context.Context) error {
+	o := testenv.StackOptions{Postgres: true, RIE: true}
+	for _, f := range functionNames {
+		o.Bootstraps = append(o.Bootstraps, "./functions/"+f)
 	}
-	if d.pg != nil {
-		d.stopLater(d.pg.Stop)
+	s, err := testenv.StartStack(ctx, o)
+	var me *testenv.MissingError
+	if errors.As(err, &me) {
+		return fmt.Errorf("%s\n  install it with: %s", me.What, me.Fix)
 	}
-	for _, e := range []error{motoErr, pgErr, buildErr} {
-		var me *testenv.MissingError
-		if errors.As(e, &me) {
-			return fmt.Errorf("%s\n  install it with: %s", me.What, me.Fix)
-		}
+	if err != nil {
+		return err
 	}
-	if motoErr != nil {
-		return motoErr
-	}
-	if pgErr != nil {
-		return pgErr
-	}
-	if buildErr != nil {
-		return buildErr
-	}
-	d.line("  moto at %s; PostgreSQL %s:%d (TLS, server name %q); functions built for the runtime emulator", d.moto.Endpoint, d.pg.Host, d.pg.Port, d.pg.ServerName)
+	d.Stack = s
+	d.stopLater(s.Stop)
+	d.line("  moto at %s; PostgreSQL %s:%d (TLS, server name %q); functions built for the runtime emulator", d.Moto.Endpoint, d.Postgres.Host, d.Postgres.Port, d.Postgres.ServerName)
 	return nil
 }
 
@@ -173,11 +142,10 @@ func (d *demo) cleanup() {
 }
 
 func (d *demo) seedAWS(ctx context.Context) error {
-	cfg, err := d.moto.AWSConfig(ctx)
+	cfg, err := d.Moto.AWSConfig(ctx)
 	if err != nil {
 		return err
 	}
-	d.sm = secretsmanager.NewFromConfig(cfg)
 	d.kmsc = kms.NewFromConfig(cfg)
 	d.sqsc = sqs.NewFromConfig(cfg)
 	snsc := sns.NewFromConfig(cfg)
@@ -203,10 +171,10 @@ func (d *demo) seedAWS(ctx context.Context) error {
 	if _, err := snsc.Subscribe(ctx, &sns.SubscribeInput{TopicArn: topic.TopicArn, Protocol: aws.String("sqs"), Endpoint: aws.String(qa.Attributes["QueueArn"])}); err != nil {
 		return err
 	}
-	if d.lambda, err = d.moto.RegisterNoopLambda(ctx, "demo-rotation"); err != nil {
+	if d.lambda, err = d.Moto.RegisterNoopLambda(ctx, "demo-rotation"); err != nil {
 		return err
 	}
-	d.env = append(d.moto.Env(), "SNS_TOPIC_ARN="+d.topic, "LOG_LEVEL=warn")
+	d.env = append(d.Moto.Env(), "SNS_TOPIC_ARN="+d.topic, "LOG_LEVEL=warn")
 	d.line("  KMS key %s, SNS topic %s → SQS queue", short(d.kmsKey), short(d.topic))
 	return nil
 }
@@ -218,27 +186,11 @@ func short(arn string) string {
 	return arn
 }
 
-func (d *demo) createSecret(ctx context.Context, name, value string) (string, error) {
-	out, err := d.sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(name), SecretString: aws.String(value)})
-	if err != nil {
-		return "", fmt.Errorf("create secret %s: %w", name, err)
-	}
-	return aws.ToString(out.ARN), nil
-}
-
-func (d *demo) current(ctx context.Context, arn, stage string) ([]byte, error) {
-	out, err := d.sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(arn), VersionStage: aws.String(stage)})
-	if err != nil {
-		return nil, err
-	}
-	return []byte(aws.ToString(out.SecretString)), nil
-}
-
 // rotate rotates one secret through a function under the runtime emulator,
 // the way `rotate local` does, printing each step with its time.
 func (d *demo) rotate(ctx context.Context, rie *testenv.RIE, label, arn string) error {
 	d.line("  rotating %s", label)
-	drv := &driver.Driver{SM: d.sm, Invoke: rie, LambdaARN: d.lambda, Attempts: 1, OnStep: func(s driver.StepResult) {
+	drv := &driver.Driver{SM: d.SM, Invoke: rie, LambdaARN: d.lambda, Attempts: 1, OnStep: func(s driver.StepResult) {
 		status := "ok"
 		if s.Err != nil {
 			status = "FAILED: " + s.Err.Error()
@@ -279,24 +231,11 @@ func (d *demo) login(ctx context.Context, value []byte) error {
 }
 
 func (d *demo) loginAs(ctx context.Context, user, password string) error {
-	cfg, err := pgx.ParseConfig(fmt.Sprintf("host=%s port=%d dbname=postgres connect_timeout=5", d.pg.Host, d.pg.Port))
-	if err != nil {
-		return err
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(d.pg.CACertPEM)
-	cfg.User, cfg.Password = user, password
-	cfg.TLSConfig = &tls.Config{RootCAs: pool, ServerName: d.pg.ServerName, MinVersion: tls.VersionTLS12}
-	cfg.Fallbacks = nil
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		return fmt.Errorf("login as %s: %w", user, err)
-	}
-	return conn.Close(ctx)
+	return d.Postgres.LoginTLS(ctx, d.Postgres.Host, d.Postgres.Port, d.Postgres.ServerName, "postgres", user, password)
 }
 
 func (d *demo) admin(ctx context.Context, sql ...string) error {
-	conn, err := d.pg.AdminConn(ctx, "postgres")
+	conn, err := d.Postgres.AdminConn(ctx, "postgres")
 	if err != nil {
 		return err
 	}
@@ -319,16 +258,16 @@ func (d *demo) dbDemo(ctx context.Context) error {
 	); err != nil {
 		return err
 	}
-	base := fmt.Sprintf(`"engine":"postgres","host":"localhost","port":%d,"dbname":"postgres"`, d.pg.Port)
-	adminARN, err := d.createSecret(ctx, "/demo/dev/db/admin", fmt.Sprintf(`{%s,"username":"demo_admin","password":"demo-admin-initial-password-1"}`, base))
+	base := fmt.Sprintf(`"engine":"postgres","host":"localhost","port":%d,"dbname":"postgres"`, d.Postgres.Port)
+	adminARN, err := d.CreateSecret(ctx, "/demo/dev/db/admin", fmt.Sprintf(`{%s,"username":"demo_admin","password":"demo-admin-initial-password-1"}`, base))
 	if err != nil {
 		return err
 	}
-	singleARN, err := d.createSecret(ctx, "/demo/dev/db/single", fmt.Sprintf(`{%s,"username":"app_single","password":"app-single-initial-password-1"}`, base))
+	singleARN, err := d.CreateSecret(ctx, "/demo/dev/db/single", fmt.Sprintf(`{%s,"username":"app_single","password":"app-single-initial-password-1"}`, base))
 	if err != nil {
 		return err
 	}
-	altARN, err := d.createSecret(ctx, "/demo/dev/db/app", fmt.Sprintf(`{%s,"username":"app_user","password":"app-user-initial-password-1","masterarn":%q}`, base, adminARN))
+	altARN, err := d.CreateSecret(ctx, "/demo/dev/db/app", fmt.Sprintf(`{%s,"username":"app_user","password":"app-user-initial-password-1","masterarn":%q}`, base, adminARN))
 	if err != nil {
 		return err
 	}
@@ -337,7 +276,7 @@ func (d *demo) dbDemo(ctx context.Context) error {
 		return err
 	}
 	d.stopLater(func() { os.Remove(caFile.Name()) })
-	_, _ = caFile.Write(d.pg.CACertPEM)
+	_, _ = caFile.Write(d.Postgres.CACertPEM)
 	caFile.Close()
 	rie, err := d.startFunction("dbrotate", "DB_CA_BUNDLE_FILE="+caFile.Name(), "OUTGOING_USER_GRACE=1h")
 	if err != nil {
@@ -345,23 +284,23 @@ func (d *demo) dbDemo(ctx context.Context) error {
 	}
 
 	// Single user.
-	before, _ := d.current(ctx, singleARN, rotation.StageCurrent)
+	before, _ := d.SecretValue(ctx, singleARN, rotation.StageCurrent)
 	d.check("single user: the current password logs in before the rotation", d.login(ctx, before))
 	if !d.check("single user: rotation succeeds", d.rotate(ctx, rie, "/demo/dev/db/single (single user)", singleARN)) {
 		return nil
 	}
-	after, _ := d.current(ctx, singleARN, rotation.StageCurrent)
+	after, _ := d.SecretValue(ctx, singleARN, rotation.StageCurrent)
 	d.check("single user: the new AWSCURRENT password logs in", d.login(ctx, after))
 	d.check("single user: the old password is refused", expectErr(d.login(ctx, before), "the old password still logs in"))
 
 	// Alternating users: two rotations, so both roles have been switched to.
 	for i := 1; i <= 2; i++ {
-		prevVal, _ := d.current(ctx, altARN, rotation.StageCurrent)
+		prevVal, _ := d.SecretValue(ctx, altARN, rotation.StageCurrent)
 		if !d.check(fmt.Sprintf("alternating users: rotation %d succeeds", i), d.rotate(ctx, rie, fmt.Sprintf("/demo/dev/db/app (alternating users, rotation %d)", i), altARN)) {
 			return nil
 		}
-		cur, _ := d.current(ctx, altARN, rotation.StageCurrent)
-		prev, _ := d.current(ctx, altARN, rotation.StagePrevious)
+		cur, _ := d.SecretValue(ctx, altARN, rotation.StageCurrent)
+		prev, _ := d.SecretValue(ctx, altARN, rotation.StagePrevious)
 		var c, p dbCreds
 		_ = json.Unmarshal(cur, &c)
 		_ = json.Unmarshal(prev, &p)
@@ -390,7 +329,7 @@ func expectErr(err error, msg string) error {
 }
 
 func (d *demo) validUntilSet(ctx context.Context, role string) error {
-	conn, err := d.pg.AdminConn(ctx, "postgres")
+	conn, err := d.Postgres.AdminConn(ctx, "postgres")
 	if err != nil {
 		return err
 	}
@@ -407,13 +346,13 @@ func (d *demo) validUntilSet(ctx context.Context, role string) error {
 }
 
 func (d *demo) serverLogClean(ctx context.Context, arns ...string) error {
-	log, err := d.pg.ServerLog()
+	log, err := d.Postgres.ServerLog()
 	if err != nil {
 		return err
 	}
 	for _, arn := range arns {
 		for _, stage := range []string{rotation.StageCurrent, rotation.StagePrevious} {
-			v, err := d.current(ctx, arn, stage)
+			v, err := d.SecretValue(ctx, arn, stage)
 			if err != nil {
 				continue
 			}
@@ -433,7 +372,7 @@ func (d *demo) serverLogClean(ctx context.Context, arns ...string) error {
 
 func (d *demo) jwtDemo(ctx context.Context) error {
 	d.section("JWT signing keys (functions/jwtrotate: pre-published next key, overlapping JWKS, KMS-sealed private keys)")
-	arn, err := d.createSecret(ctx, "/demo/dev/jwt/signing-keys", `{}`)
+	arn, err := d.CreateSecret(ctx, "/demo/dev/jwt/signing-keys", `{}`)
 	if err != nil {
 		return err
 	}
@@ -458,7 +397,7 @@ func (d *demo) jwtDemo(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	signer, err := jwks.NewSigner(ctx, jwks.SignerConfig{Secrets: d.sm, SecretID: arn, Sealer: env})
+	signer, err := jwks.NewSigner(ctx, jwks.SignerConfig{Secrets: d.SM, SecretID: arn, Sealer: env})
 	if err != nil {
 		return err
 	}
@@ -488,7 +427,7 @@ func (d *demo) jwtDemo(ctx context.Context) error {
 		}
 		return fmt.Errorf("kid %s is gone", doc1.active)
 	}())
-	v, err := jwks.NewVerifier(ctx, jwks.VerifierConfig{Source: jwks.SecretSource(d.sm, arn), Algorithms: []string{jwks.ES256}})
+	v, err := jwks.NewVerifier(ctx, jwks.VerifierConfig{Source: jwks.SecretSource(d.SM, arn), Algorithms: []string{jwks.ES256}})
 	if err != nil {
 		return err
 	}
@@ -504,7 +443,7 @@ type jwtSummary struct {
 }
 
 func (d *demo) jwtDoc(ctx context.Context, arn string) (jwtSummary, error) {
-	raw, err := d.current(ctx, arn, rotation.StageCurrent)
+	raw, err := d.SecretValue(ctx, arn, rotation.StageCurrent)
 	if err != nil {
 		return jwtSummary{}, err
 	}
@@ -546,11 +485,11 @@ func mustJSON(v any) []byte {
 
 func (d *demo) apikeyDemo(ctx context.Context) error {
 	d.section("API keys with an overlap window (functions/apikeyrotate; verifiers keep only hashes)")
-	caller, err := d.createSecret(ctx, "/demo/dev/api/partner-key", `{"schemaVersion":1,"kind":"apikey"}`)
+	caller, err := d.CreateSecret(ctx, "/demo/dev/api/partner-key", `{"schemaVersion":1,"kind":"apikey"}`)
 	if err != nil {
 		return err
 	}
-	verifier, err := d.createSecret(ctx, "/demo/dev/api/verifier", `{"schemaVersion":1,"kind":"apikey","keys":[]}`)
+	verifier, err := d.CreateSecret(ctx, "/demo/dev/api/verifier", `{"schemaVersion":1,"kind":"apikey","keys":[]}`)
 	if err != nil {
 		return err
 	}
@@ -561,11 +500,11 @@ func (d *demo) apikeyDemo(ctx context.Context) error {
 	if !d.check("first rotation issues the first key", d.rotate(ctx, rie, "/demo/dev/api/partner-key (first key)", caller)) {
 		return nil
 	}
-	first, _ := d.current(ctx, caller, rotation.StageCurrent)
+	first, _ := d.SecretValue(ctx, caller, rotation.StageCurrent)
 	if !d.check("second rotation succeeds", d.rotate(ctx, rie, "/demo/dev/api/partner-key (rotation 2)", caller)) {
 		return nil
 	}
-	second, _ := d.current(ctx, caller, rotation.StageCurrent)
+	second, _ := d.SecretValue(ctx, caller, rotation.StageCurrent)
 	ring, raw, err := d.keyring(ctx, verifier)
 	if err != nil {
 		return err
@@ -586,11 +525,11 @@ func (d *demo) apikeyDemo(ctx context.Context) error {
 	}())
 
 	d.section("Webhook signing keys (same function, kind webhook)")
-	wcaller, err := d.createSecret(ctx, "/demo/dev/webhooks/signing-key", `{"schemaVersion":1,"kind":"webhook"}`)
+	wcaller, err := d.CreateSecret(ctx, "/demo/dev/webhooks/signing-key", `{"schemaVersion":1,"kind":"webhook"}`)
 	if err != nil {
 		return err
 	}
-	wverifier, err := d.createSecret(ctx, "/demo/dev/webhooks/verifier", `{"schemaVersion":1,"kind":"webhook","keys":[]}`)
+	wverifier, err := d.CreateSecret(ctx, "/demo/dev/webhooks/verifier", `{"schemaVersion":1,"kind":"webhook","keys":[]}`)
 	if err != nil {
 		return err
 	}
@@ -603,7 +542,7 @@ func (d *demo) apikeyDemo(ctx context.Context) error {
 			return nil
 		}
 	}
-	prev, _ := d.current(ctx, wcaller, rotation.StagePrevious)
+	prev, _ := d.SecretValue(ctx, wcaller, rotation.StagePrevious)
 	wring, _, err := d.keyring(ctx, wverifier)
 	if err != nil {
 		return err
@@ -624,7 +563,7 @@ func callerKey(v []byte) string {
 }
 
 func (d *demo) keyring(ctx context.Context, verifier string) (*apikey.Keyring, []byte, error) {
-	raw, err := d.current(ctx, verifier, rotation.StageCurrent)
+	raw, err := d.SecretValue(ctx, verifier, rotation.StageCurrent)
 	if err != nil {
 		return nil, nil, err
 	}

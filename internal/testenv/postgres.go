@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -48,8 +49,7 @@ type Postgres struct {
 	BinDir        string // where initdb and postgres were found
 
 	dir      string
-	cmd      *exec.Cmd
-	exited   chan struct{}
+	proc     *Process
 	stopOnce sync.Once
 }
 
@@ -291,34 +291,28 @@ ssl_key_file = '%s'
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Credentials are applied before the parent-death signal, so the
 	// postmaster still dies with the test process when running as root.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, Credential: cred}
-	err = cmd.Start()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	p.proc, err = StartProcess(cmd)
 	logf.Close()
 	if err != nil {
 		return fmt.Errorf("testenv: start postgres: %w", err)
 	}
-	p.cmd = cmd
-	p.exited = make(chan struct{})
-	go func() { _ = cmd.Wait(); close(p.exited) }()
-
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	for {
-		cctx, ccancel := context.WithTimeout(ctx, 5*time.Second)
-		conn, err := pgx.Connect(cctx, p.AdminDSN("postgres"))
-		ccancel()
+	err = p.proc.WaitReady(60*time.Second, 50*time.Millisecond, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, p.AdminDSN("postgres"))
 		if err == nil {
 			conn.Close(context.Background())
-			return nil
 		}
-		select {
-		case <-p.exited:
-			return fmt.Errorf("testenv: postgres exited during start-up: %s", p.logTail())
-		case <-ctx.Done():
-			return fmt.Errorf("testenv: postgres not ready on port %d within 60s (%v): %s", p.Port, err, p.logTail())
-		case <-time.After(50 * time.Millisecond):
-		}
+		return err
+	})
+	switch {
+	case errors.Is(err, errExited):
+		return fmt.Errorf("testenv: postgres exited during start-up: %s", p.logTail())
+	case err != nil:
+		return fmt.Errorf("testenv: postgres not ready on port %d within 60s (%v): %s", p.Port, errors.Unwrap(err), p.logTail())
 	}
+	return nil
 }
 
 func chownTree(root string, cred *syscall.Credential) error {
@@ -395,26 +389,14 @@ func (p *Postgres) ServerLog() ([]byte, error) { return os.ReadFile(p.LogPath) }
 // pg_ctl stop -m immediate does) and removes its temp dir. Safe to call twice.
 func (p *Postgres) Stop() {
 	p.stopOnce.Do(func() {
-		if p.cmd != nil && p.cmd.Process != nil {
-			_ = p.cmd.Process.Signal(syscall.SIGQUIT)
-			select {
-			case <-p.exited:
-			case <-time.After(10 * time.Second):
-				_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-				<-p.exited
-			}
-		}
+		p.proc.Stop(syscall.SIGQUIT, 10*time.Second)
 		if p.dir != "" {
 			_ = os.RemoveAll(p.dir)
 		}
 	})
 }
 
-var (
-	sharedPGOnce sync.Once
-	sharedPG     *Postgres
-	sharedPGErr  error
-)
+var sharedPG shared[*Postgres]
 
 // SharedPostgres returns the test binary's cluster, starting it on first use;
 // Main stops it. A missing PostgreSQL skips the test outside CI and fails it
@@ -422,12 +404,5 @@ var (
 // unique names.
 func SharedPostgres(t testing.TB) *Postgres {
 	t.Helper()
-	sharedPGOnce.Do(func() {
-		sharedPG, sharedPGErr = StartPostgres()
-		if sharedPGErr == nil {
-			onStop(sharedPG.Stop)
-		}
-	})
-	Require(t, sharedPGErr)
-	return sharedPG
+	return sharedPG.get(t, StartPostgres, (*Postgres).Stop)
 }
