@@ -36,8 +36,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
-	"github.com/aws/smithy-go"
 
 	"github.com/rotation-suite/rotation/internal/awscall"
 )
@@ -284,13 +282,13 @@ func (u *Unsticker) removePending(ctx context.Context, s *state) error {
 	if derr == nil && !slices.Contains(d.VersionIdsToStages[s.pending], StagePending) {
 		return nil
 	}
-	return explain("UpdateSecretVersionStage (remove AWSPENDING)", err)
+	return Explain("UpdateSecretVersionStage (remove AWSPENDING)", err)
 }
 
 func (u *Unsticker) load(ctx context.Context, secretID string) (*state, error) {
 	d, err := u.Secrets.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(secretID)})
 	if err != nil {
-		return nil, explain("DescribeSecret", err)
+		return nil, Explain("DescribeSecret", err)
 	}
 	s := &state{arn: aws.ToString(d.ARN), name: aws.ToString(d.Name), function: u.Function}
 	if s.function == "" {
@@ -307,30 +305,16 @@ func (u *Unsticker) load(ctx context.Context, secretID string) (*state, error) {
 	if !s.stuck() {
 		return s, nil
 	}
-	var next *string
-	for {
-		out, err := u.Secrets.ListSecretVersionIds(ctx, &secretsmanager.ListSecretVersionIdsInput{SecretId: aws.String(s.arn), NextToken: next})
-		if err != nil {
-			return nil, explain("ListSecretVersionIds", err)
-		}
-		for _, v := range out.Versions {
-			if aws.ToString(v.VersionId) == s.pending {
-				s.pendingCreated = aws.ToTime(v.CreatedDate)
-			}
-		}
-		if aws.ToString(out.NextToken) == "" || (next != nil && *next == *out.NextToken) {
-			break
-		}
-		next = out.NextToken
+	created, err := VersionsCreated(ctx, u.Secrets, s.arn)
+	if err != nil {
+		return nil, err
 	}
-	_, err = u.Secrets.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(s.arn), VersionId: aws.String(s.pending), VersionStage: aws.String(StagePending)})
-	var nf *smtypes.ResourceNotFoundException
-	switch {
-	case errors.As(err, &nf):
-		s.pendingEmpty = true
-	case err != nil:
-		return nil, explain("GetSecretValue (whether the pending version has a value)", err)
+	s.pendingCreated = created[s.pending]
+	ok, err := HasValue(ctx, u.Secrets, s.arn, s.pending, StagePending)
+	if err != nil {
+		return nil, err
 	}
+	s.pendingEmpty = !ok
 	return s, nil
 }
 
@@ -358,13 +342,4 @@ func Invoke(ctx context.Context, lam LambdaAPI, function string, ev Event) error
 		se.Type, se.Message = out.FunctionError, strings.TrimSpace(string(out.Payload))
 	}
 	return se
-}
-
-// explain turns an AWS error into one operator-readable line.
-func explain(op string, err error) error {
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		return fmt.Errorf("%s: %s: %s", op, ae.ErrorCode(), ae.ErrorMessage())
-	}
-	return fmt.Errorf("%s: %w", op, err)
 }
