@@ -98,23 +98,32 @@ func goBuildEnv(goos, goarch string) []string {
 	return append(env, "GOOS="+goos, "GOARCH="+goarch, "CGO_ENABLED=0")
 }
 
+// goBuild is `go build args` run in dir (relative to the module root) with env.
+func goBuild(dir string, env []string, args ...string) (*exec.Cmd, error) {
+	gobin, err := goTool()
+	if err != nil {
+		return nil, err
+	}
+	root, err := RepoRoot()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(gobin, append([]string{"build"}, args...)...)
+	cmd.Dir = filepath.Join(root, dir)
+	cmd.Env = env
+	return cmd, nil
+}
+
 // BuildLambda builds the Lambda function package pkgPath (relative to the
 // module root, like "./functions/dbrotate", or a full import path) into out
 // the way Lambda's provided.al2023 runtime needs it — CGO_ENABLED=0, -tags
 // lambda.norpc, -trimpath, stripped — for goos/goarch, as the Makefile's
 // build targets do.
 func BuildLambda(pkgPath, goos, goarch, out string) error {
-	gobin, err := goTool()
+	cmd, err := goBuild("", goBuildEnv(goos, goarch), "-tags", "lambda.norpc", "-trimpath", "-ldflags=-s -w", "-o", out, pkgPath)
 	if err != nil {
 		return err
 	}
-	root, err := RepoRoot()
-	if err != nil {
-		return err
-	}
-	cmd := exec.Command(gobin, "build", "-tags", "lambda.norpc", "-trimpath", "-ldflags=-s -w", "-o", out, pkgPath)
-	cmd.Dir = root
-	cmd.Env = goBuildEnv(goos, goarch)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("testenv: build %s for %s/%s: %v\n%s", pkgPath, goos, goarch, err, bytes.TrimSpace(b))
 	}
@@ -135,17 +144,10 @@ func BuildBootstrap(pkgPath string) (string, error) {
 // whose fix downloads fixModule.
 func buildTool(name, module, fixModule string) (string, error) {
 	return cachedBuild(name, func(out string) error {
-		gobin, err := goTool()
+		cmd, err := goBuild("tools", append(goBuildEnv(runtime.GOOS, runtime.GOARCH), "GOWORK=off"), "-trimpath", "-o", out, module)
 		if err != nil {
 			return err
 		}
-		root, err := RepoRoot()
-		if err != nil {
-			return err
-		}
-		cmd := exec.Command(gobin, "build", "-trimpath", "-o", out, module)
-		cmd.Dir = filepath.Join(root, "tools")
-		cmd.Env = append(goBuildEnv(runtime.GOOS, runtime.GOARCH), "GOWORK=off")
 		if b, err := cmd.CombinedOutput(); err != nil {
 			return &MissingError{
 				What: fmt.Sprintf("%s (go build in tools/ failed: %v: %s)", name, err, lastLine(b)),
