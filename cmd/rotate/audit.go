@@ -190,7 +190,7 @@ func audit(ctx context.Context, sm listSecretsClient, pol policy, pageSize int32
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			return nil, explain("ListSecrets", err)
+			return nil, operator.Explain("ListSecrets", err)
 		}
 		rep.Pages++
 		for _, s := range page.SecretList {

@@ -2,11 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	"github.com/aws/smithy-go"
 
 	"github.com/rotation-suite/rotation/internal/cli"
 )
@@ -24,13 +21,4 @@ func secretsClient(ctx context.Context, a *cli.AWS) (*secretsmanager.Client, err
 		return nil, err
 	}
 	return secretsmanager.NewFromConfig(cfg), nil
-}
-
-// explain turns an AWS error into one operator-readable line.
-func explain(op string, err error) error {
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		return fmt.Errorf("%s: %s: %s", op, ae.ErrorCode(), ae.ErrorMessage())
-	}
-	return fmt.Errorf("%s: %w", op, err)
 }

@@ -12,13 +12,11 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
 
-	"github.com/rotation-suite/rotation/internal/buildinfo"
 	"github.com/rotation-suite/rotation/internal/cli"
 )
 
@@ -55,31 +53,9 @@ func main() {
 	os.Exit(code)
 }
 
-type command func(ctx context.Context, args []string, stdout, stderr io.Writer) error
-
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return cli.ExitUsage
-	}
-	switch args[0] {
-	case "-h", "--help", "help":
-		fmt.Fprint(stdout, usage)
-		return cli.ExitOK
-	case "--version", "-version", "version":
-		fmt.Fprintf(stdout, "rotate %s\n", buildinfo.Version())
-		return cli.ExitOK
-	}
-	cmds := map[string]command{"now": cmdNow, "status": cmdStatus, "unstick": cmdUnstick, "audit": cmdAudit}
-	f, ok := cmds[args[0]]
-	if !ok {
-		fmt.Fprintf(stderr, "rotate: unknown command %q\n\n%s", args[0], usage)
-		return cli.ExitUsage
-	}
-	err := f(ctx, args[1:], stdout, stderr)
-	code := cli.Code(err)
-	if err != nil && code != cli.ExitOK {
-		fmt.Fprintf(stderr, "rotate %s: %v\n", args[0], err)
-	}
-	return code
+	tool := cli.Tool{Name: "rotate", Usage: usage, Commands: map[string]cli.Func{
+		"now": cmdNow, "status": cmdStatus, "unstick": cmdUnstick, "audit": cmdAudit,
+	}}
+	return tool.Run(ctx, args, stdout, stderr)
 }

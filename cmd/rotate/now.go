@@ -91,9 +91,9 @@ func rotateNow(ctx context.Context, sm nowClient, q queueReader, queueURL, secre
 	if err != nil {
 		var ir *smtypes.InvalidRequestException
 		if errors.As(err, &ir) {
-			return nil, fmt.Errorf("%w\n  hint: 'rotate status %s' shows whether a previous rotation is stuck", explain("RotateSecret", err), secret)
+			return nil, fmt.Errorf("%w\n  hint: 'rotate status %s' shows whether a previous rotation is stuck", operator.Explain("RotateSecret", err), secret)
 		}
-		return nil, explain("RotateSecret", err)
+		return nil, operator.Explain("RotateSecret", err)
 	}
 	token := aws.ToString(r.VersionId)
 	res := &nowResult{ARN: aws.ToString(r.ARN), VersionID: token, Waited: wait, Result: "started"}
@@ -205,7 +205,7 @@ func (f *follower) poll(ctx context.Context) (bool, error) {
 		if ctx.Err() != nil {
 			return false, nil
 		}
-		return false, explain("DescribeSecret", err)
+		return false, operator.Explain("DescribeSecret", err)
 	}
 	stages, ok := d.VersionIdsToStages[f.token]
 	switch {

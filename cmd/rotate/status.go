@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/rotation-suite/rotation/internal/cli"
 	"github.com/rotation-suite/rotation/internal/operator"
@@ -104,48 +102,19 @@ func (s *secretState) problems(now time.Time) []string {
 	return out
 }
 
-// hasValue asks GetSecretValue for a labelled version and discards the
-// value: true when there is one, false on ResourceNotFoundException.
-func hasValue(ctx context.Context, sm stateClient, arn, versionID, stage string) (bool, error) {
-	in := &secretsmanager.GetSecretValueInput{SecretId: aws.String(arn), VersionStage: aws.String(stage)}
-	if versionID != "" {
-		in.VersionId = aws.String(versionID)
-	}
-	_, err := sm.GetSecretValue(ctx, in)
-	var nf *smtypes.ResourceNotFoundException
-	switch {
-	case errors.As(err, &nf):
-		return false, nil
-	case err != nil:
-		return false, explain("GetSecretValue ("+stage+")", err)
-	}
-	return true, nil
-}
-
 func loadState(ctx context.Context, sm stateClient, secret string) (*secretState, error) {
 	d, err := sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(secret)})
 	if err != nil {
-		return nil, explain("DescribeSecret", err)
+		return nil, operator.Explain("DescribeSecret", err)
 	}
 	s := &secretState{ARN: aws.ToString(d.ARN), Name: aws.ToString(d.Name), RotationEnabled: aws.ToBool(d.RotationEnabled),
 		LambdaARN: aws.ToString(d.RotationLambdaARN), LastRotated: aws.ToTime(d.LastRotatedDate), NextRotation: aws.ToTime(d.NextRotationDate)}
 	if r := d.RotationRules; r != nil {
 		s.Schedule = schedule{AfterDays: aws.ToInt64(r.AutomaticallyAfterDays), Expression: aws.ToString(r.ScheduleExpression), Window: aws.ToString(r.Duration)}
 	}
-	created := map[string]time.Time{}
-	var next *string
-	for {
-		out, err := sm.ListSecretVersionIds(ctx, &secretsmanager.ListSecretVersionIdsInput{SecretId: aws.String(s.ARN), IncludeDeprecated: aws.Bool(false), NextToken: next})
-		if err != nil {
-			return nil, explain("ListSecretVersionIds", err)
-		}
-		for _, v := range out.Versions {
-			created[aws.ToString(v.VersionId)] = aws.ToTime(v.CreatedDate)
-		}
-		if aws.ToString(out.NextToken) == "" || (next != nil && *next == *out.NextToken) {
-			break
-		}
-		next = out.NextToken
+	created, err := operator.VersionsCreated(ctx, sm, s.ARN)
+	if err != nil {
+		return nil, err
 	}
 	for id, stages := range d.VersionIdsToStages {
 		s.Versions = append(s.Versions, versionInfo{ID: id, Stages: stages, Created: created[id]})
@@ -161,13 +130,13 @@ func loadState(ctx context.Context, sm stateClient, secret string) (*secretState
 		}
 	}
 	if s.Current != nil {
-		if s.CurrentHasValue, err = hasValue(ctx, sm, s.ARN, s.Current.ID, operator.StageCurrent); err != nil {
+		if s.CurrentHasValue, err = operator.HasValue(ctx, sm, s.ARN, s.Current.ID, operator.StageCurrent); err != nil {
 			return nil, err
 		}
 		s.Current.Empty = !s.CurrentHasValue
 	}
 	if s.Stuck() {
-		ok, err := hasValue(ctx, sm, s.ARN, s.Pending.ID, operator.StagePending)
+		ok, err := operator.HasValue(ctx, sm, s.ARN, s.Pending.ID, operator.StagePending)
 		if err != nil {
 			return nil, err
 		}

@@ -139,7 +139,7 @@ func (s *stack) seedSubjects(ctx context.Context) ([]*subject, error) {
 	if err != nil {
 		return nil, err
 	}
-	masterARN, err := s.createSecret(ctx, "/rotbench/db/admin", s.dbSecret(admins[0], ""))
+	masterARN, err := s.CreateSecret(ctx, "/rotbench/db/admin", s.dbSecret(admins[0], ""))
 	if err != nil {
 		return nil, err
 	}
@@ -152,7 +152,7 @@ func (s *stack) seedSubjects(ctx context.Context) ([]*subject, error) {
 		master string
 		cold   bool
 	}{{single, roles[0], "", false}, {single, roles[1], "", true}, {alt, roles[2], masterARN, false}, {alt, roles[3], masterARN, true}} {
-		arn, err := s.createSecret(ctx, "/rotbench/db/"+x.role.name, s.dbSecret(x.role, x.master))
+		arn, err := s.CreateSecret(ctx, "/rotbench/db/"+x.role.name, s.dbSecret(x.role, x.master))
 		if err != nil {
 			return nil, err
 		}
@@ -165,20 +165,20 @@ func (s *stack) seedSubjects(ctx context.Context) ([]*subject, error) {
 
 	jwt := &subject{key: "jwt", label: "jwtrotate (ES256)", function: "jwtrotate", advance: 48 * time.Hour,
 		env: []string{"JWT_KMS_KEY_ARN=" + s.kmsKey, "JWT_ALGORITHM=ES256", "LOG_LEVEL=info"}}
-	if jwt.warm, err = s.createSecret(ctx, "/rotbench/jwt/warm", `{}`); err != nil {
+	if jwt.warm, err = s.CreateSecret(ctx, "/rotbench/jwt/warm", `{}`); err != nil {
 		return nil, err
 	}
-	if jwt.cold, err = s.createSecret(ctx, "/rotbench/jwt/cold", `{}`); err != nil {
+	if jwt.cold, err = s.CreateSecret(ctx, "/rotbench/jwt/cold", `{}`); err != nil {
 		return nil, err
 	}
 
 	api := &subject{key: "apikey", label: "apikeyrotate (API key, SHA-256)", function: "apikeyrotate", advance: 48 * time.Hour}
 	var verifiers [2]string
 	for i, which := range []string{"warm", "cold"} {
-		if verifiers[i], err = s.createSecret(ctx, "/rotbench/apikey/verifier-"+which, `{"schemaVersion":1,"kind":"apikey","keys":[]}`); err != nil {
+		if verifiers[i], err = s.CreateSecret(ctx, "/rotbench/apikey/verifier-"+which, `{"schemaVersion":1,"kind":"apikey","keys":[]}`); err != nil {
 			return nil, err
 		}
-		arn, err := s.createSecret(ctx, "/rotbench/apikey/caller-"+which, `{"schemaVersion":1,"kind":"apikey"}`)
+		arn, err := s.CreateSecret(ctx, "/rotbench/apikey/caller-"+which, `{"schemaVersion":1,"kind":"apikey"}`)
 		if err != nil {
 			return nil, err
 		}

@@ -61,7 +61,7 @@ func machine() machineInfo {
 
 // versions fills in what the stack runs.
 func (m *machineInfo) versions(s *stack) {
-	if out, err := exec.Command(filepath.Join(s.pg.BinDir, "postgres"), "--version").Output(); err == nil {
+	if out, err := exec.Command(filepath.Join(s.Postgres.BinDir, "postgres"), "--version").Output(); err == nil {
 		m.postgres = strings.TrimSpace(string(out))
 	}
 	if out, err := exec.Command("python3", "-c", "import moto; print(moto.__version__)").Output(); err == nil {

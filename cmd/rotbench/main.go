@@ -1,7 +1,7 @@
 // Command rotbench measures the rotation functions on the local stack (moto
 // for the AWS APIs, a throwaway PostgreSQL cluster, the functions' real
-// bootstraps) and writes the results, beside the issue's goals and with the
-// machine they ran on, into docs/BENCHMARKS.md between its
+// bootstraps) and writes the results, beside the suite's performance goals
+// and with the machine they ran on, into docs/BENCHMARKS.md between its
 // "BEGIN rotbench" and "END rotbench" markers. `make bench` runs it through
 // scripts/bench.sh.
 //

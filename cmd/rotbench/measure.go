@@ -1,13 +1,10 @@
 package main
 
 import (
-	"archive/zip"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -92,7 +89,7 @@ func (x sample) failedLogins() int { return max(x.failedConn, x.log.failedLogins
 
 // rotateOnce runs one rotation of arn through inv and returns its sample.
 func (s *stack) rotateOnce(ctx context.Context, inv driver.Invoker, arn string, counter *opCounter) (sample, error) {
-	drv := &driver.Driver{SM: s.sm, Invoke: inv, LambdaARN: s.lambda, Attempts: 1, StepTimeout: 30 * time.Second,
+	drv := &driver.Driver{SM: s.SM, Invoke: inv, LambdaARN: s.lambda, Attempts: 1, StepTimeout: 30 * time.Second,
 		Wrap: func(ctx context.Context, _ int, _ rotation.Step) context.Context {
 			return rotation.WithCallObserver(ctx, counter.observe)
 		}}
@@ -360,71 +357,23 @@ type binarySize struct {
 // buildLambdaBinaries builds every function for linux/arm64 exactly as the
 // Makefile's build targets do and measures the stripped binary and its zip.
 func buildLambdaBinaries(dir string) ([]binarySize, error) {
-	root, err := testenv.RepoRoot()
-	if err != nil {
-		return nil, err
-	}
 	var out []binarySize
 	for _, f := range functionNames {
 		bin := filepath.Join(dir, "arm64-"+f, "bootstrap")
-		cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-trimpath", "-ldflags=-s -w", "-o", bin, "./functions/"+f)
-		cmd.Dir = root
-		cmd.Env = append(filterEnv(os.Environ(), "GOOS", "GOARCH", "CGO_ENABLED", "GOFLAGS"), "GOOS=linux", "GOARCH=arm64", "CGO_ENABLED=0")
 		t0 := time.Now()
-		if b, err := cmd.CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("build %s for linux/arm64: %v: %s", f, err, bytes.TrimSpace(b))
+		if err := testenv.BuildLambda("./functions/"+f, "linux", "arm64", bin); err != nil {
+			return nil, err
 		}
 		took := time.Since(t0)
-		st, err := os.Stat(bin)
+		data, err := os.ReadFile(bin)
 		if err != nil {
 			return nil, err
 		}
-		z, err := zipSize(bin)
+		z, err := testenv.DeploymentZip(data)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, binarySize{function: f, bytes: st.Size(), zipBytes: z, buildTime: took})
+		out = append(out, binarySize{function: f, bytes: int64(len(data)), zipBytes: int64(len(z)), buildTime: took})
 	}
 	return out, nil
-}
-
-func filterEnv(env []string, drop ...string) []string {
-	var out []string
-	for _, kv := range env {
-		k, _, _ := strings.Cut(kv, "=")
-		keep := true
-		for _, d := range drop {
-			if k == d {
-				keep = false
-			}
-		}
-		if keep {
-			out = append(out, kv)
-		}
-	}
-	return out
-}
-
-// zipSize is the size of the deployment package: the bootstrap alone in a
-// deflated zip, as `make build` packs it.
-func zipSize(bin string) (int64, error) {
-	data, err := os.ReadFile(bin)
-	if err != nil {
-		return 0, err
-	}
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	h := &zip.FileHeader{Name: "bootstrap", Method: zip.Deflate}
-	h.SetMode(0o755)
-	w, err := zw.CreateHeader(h)
-	if err != nil {
-		return 0, err
-	}
-	if _, err := w.Write(data); err != nil {
-		return 0, err
-	}
-	if err := zw.Close(); err != nil {
-		return 0, err
-	}
-	return int64(buf.Len()), nil
 }

@@ -14,8 +14,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/rotation-suite/rotation/internal/testenv"
 )
 
 // fakeRuntime is a minimal Lambda Runtime API (the 2018-06-01 interface a
@@ -233,28 +234,10 @@ func (rt *fakeRuntime) drainPolls() {
 
 // bootstrapProc is a bootstrap process started against a fakeRuntime.
 type bootstrapProc struct {
-	cmd     *exec.Cmd
+	proc    *testenv.Process
 	rt      *fakeRuntime
-	out     *lockedBuf
+	out     *testenv.Buffer
 	started time.Time
-	exited  chan struct{}
-}
-
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // lambdaEnv is the environment a provided.al2023 function sees, reduced to
@@ -278,17 +261,17 @@ func lambdaEnv(rt *fakeRuntime, name string, extra []string) []string {
 // just before the exec.
 func startBootstrap(bin string, rt *fakeRuntime, env []string) (*bootstrapProc, error) {
 	rt.drainPolls()
-	p := &bootstrapProc{rt: rt, out: &lockedBuf{}, exited: make(chan struct{})}
-	p.cmd = exec.Command(bin)
-	p.cmd.Env = env
-	p.cmd.Dir = os.TempDir()
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	p := &bootstrapProc{rt: rt, out: &testenv.Buffer{}}
+	cmd := exec.Command(bin)
+	cmd.Env = env
+	cmd.Dir = os.TempDir()
+	cmd.Stdout, cmd.Stderr = p.out, p.out
 	p.started = time.Now()
-	if err := p.cmd.Start(); err != nil {
+	proc, err := testenv.StartProcess(cmd)
+	if err != nil {
 		return nil, err
 	}
-	go func() { _ = p.cmd.Wait(); close(p.exited) }()
+	p.proc = proc
 	return p, nil
 }
 
@@ -303,7 +286,7 @@ func (p *bootstrapProc) ready(timeout time.Duration) (time.Duration, error) {
 
 // status reads a "Key: value kB" line of /proc/<pid>/status in bytes.
 func (p *bootstrapProc) status(key string) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.proc.Pid()))
 	if err != nil {
 		return 0, err
 	}
@@ -322,10 +305,7 @@ func (p *bootstrapProc) status(key string) (int64, error) {
 	return 0, errors.New("/proc status has no " + key)
 }
 
-func (p *bootstrapProc) kill() {
-	_ = p.cmd.Process.Kill()
-	<-p.exited
-}
+func (p *bootstrapProc) kill() { p.proc.Kill() }
 
 func lastLines(s string, n int) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")

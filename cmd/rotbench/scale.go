@@ -54,13 +54,13 @@ func (s *stack) runScale(ctx context.Context, n, concurrency int, logf func(stri
 	if err != nil {
 		return nil, err
 	}
-	master, err := s.createSecret(ctx, "/rotbench/scale/admin", s.dbSecret(admins[0], ""))
+	master, err := s.CreateSecret(ctx, "/rotbench/scale/admin", s.dbSecret(admins[0], ""))
 	if err != nil {
 		return nil, err
 	}
 	arns := make([]string, n)
 	if err := parallel(n, concurrency, func(i int) error {
-		arn, err := s.createSecret(ctx, "/rotbench/scale/"+roles[i].name, s.dbSecret(roles[i], master))
+		arn, err := s.CreateSecret(ctx, "/rotbench/scale/"+roles[i].name, s.dbSecret(roles[i], master))
 		arns[i] = arn
 		return err
 	}); err != nil {
@@ -75,7 +75,7 @@ func (s *stack) runScale(ctx context.Context, n, concurrency int, logf func(stri
 	}
 	defer closer()
 	counter := newOpCounter()
-	drv := &driver.Driver{SM: s.sm, Invoke: eng, LambdaARN: s.lambda, StepTimeout: 30 * time.Second,
+	drv := &driver.Driver{SM: s.SM, Invoke: eng, LambdaARN: s.lambda, StepTimeout: 30 * time.Second,
 		Wrap: func(ctx context.Context, _ int, _ rotation.Step) context.Context {
 			return rotation.WithCallObserver(ctx, counter.observe)
 		}}
@@ -130,7 +130,7 @@ func (s *stack) runScale(ctx context.Context, n, concurrency int, logf func(stri
 	t1 := time.Now()
 	var ok atomic.Int64
 	_ = parallel(n, concurrency, func(i int) error {
-		v, err := s.value(ctx, arns[i], rotation.StageCurrent)
+		v, err := s.SecretValue(ctx, arns[i], rotation.StageCurrent)
 		if err == nil {
 			err = s.login(ctx, v)
 		}
@@ -153,7 +153,7 @@ func (s *stack) runScale(ctx context.Context, n, concurrency int, logf func(stri
 // pollConnections samples pg_stat_activity every 5 ms until ctx ends and
 // keeps the peaks in r.
 func (s *stack) pollConnections(ctx context.Context, r *scaleResult) error {
-	conn, err := s.pg.AdminConn(context.Background(), "postgres")
+	conn, err := s.Postgres.AdminConn(context.Background(), "postgres")
 	if err != nil {
 		return err
 	}

@@ -2,15 +2,12 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -28,16 +25,14 @@ import (
 // proxy, a throwaway PostgreSQL cluster, and the bootstraps built for this
 // machine.
 type stack struct {
-	moto  *testenv.Moto
-	pg    *testenv.Postgres
-	wire  *wirecount.Counter
-	sdk   *sdkCounter // on the functions' in-process SDK clients
-	dir   string      // scratch directory (CA bundle file)
-	caPEM string      // path of the cluster's CA bundle
+	*testenv.Stack // moto, PostgreSQL, the direct Secrets Manager client
+	wire           *wirecount.Counter
+	sdk            *sdkCounter // on the functions' in-process SDK clients
+	dir            string      // scratch directory (CA bundle file)
+	caPEM          string      // path of the cluster's CA bundle
 
-	// direct clients talk to moto (the driver, seeding, checks); fn* clients
-	// talk through the counting proxy, as the functions do.
-	sm     *secretsmanager.Client
+	// The Stack's client talks to moto directly (the driver, seeding,
+	// checks); fn* clients talk through the counting proxy, as the functions do.
 	fnAWS  aws.Config
 	fnSM   *secretsmanager.Client
 	kmsKey string
@@ -55,38 +50,28 @@ const baselineName = "baseline"
 // startStack starts moto and PostgreSQL and builds the three bootstraps for
 // this machine, all at once.
 func startStack(ctx context.Context, logf func(string, ...any)) (*stack, error) {
-	s := &stack{bootstraps: map[string]string{}}
-	var wg sync.WaitGroup
-	var motoErr, pgErr, buildErr error
-	wg.Add(3)
-	go func() { defer wg.Done(); s.moto, motoErr = testenv.StartMoto() }()
-	go func() { defer wg.Done(); s.pg, pgErr = testenv.StartPostgres() }()
-	go func() {
-		defer wg.Done()
-		for _, f := range functionNames {
-			var bin string
-			if bin, buildErr = testenv.BuildBootstrap("./functions/" + f); buildErr != nil {
-				return
-			}
-			s.bootstraps[f] = bin
-		}
-		var bin string
-		if bin, buildErr = testenv.BuildBootstrap("./cmd/rotbench/baseline"); buildErr == nil {
-			s.bootstraps[baselineName] = bin
-		}
-	}()
-	wg.Wait()
-	if err := errors.Join(motoErr, pgErr, buildErr); err != nil {
-		s.stop()
+	pkgs := map[string]string{baselineName: "./cmd/rotbench/baseline"}
+	o := testenv.StackOptions{Postgres: true}
+	for _, f := range functionNames {
+		pkgs[f] = "./functions/" + f
+		o.Bootstraps = append(o.Bootstraps, pkgs[f])
+	}
+	o.Bootstraps = append(o.Bootstraps, pkgs[baselineName])
+	ts, err := testenv.StartStack(ctx, o)
+	if err != nil {
+		testenv.StopAll()
 		var me *testenv.MissingError
 		if errors.As(err, &me) {
 			return nil, fmt.Errorf("%s; install it with: %s", me.What, me.Fix)
 		}
 		return nil, err
 	}
-	logf("moto at %s, PostgreSQL at %s:%d, bootstraps built", s.moto.Endpoint, s.pg.Host, s.pg.Port)
-	var err error
-	if s.wire, err = wirecount.Start(s.moto.Endpoint); err != nil {
+	s := &stack{Stack: ts, bootstraps: map[string]string{}}
+	for name, pkg := range pkgs {
+		s.bootstraps[name] = ts.Bootstraps[pkg]
+	}
+	logf("moto at %s, PostgreSQL at %s:%d, bootstraps built", s.Moto.Endpoint, s.Postgres.Host, s.Postgres.Port)
+	if s.wire, err = wirecount.Start(s.Moto.Endpoint); err != nil {
 		s.stop()
 		return nil, err
 	}
@@ -101,12 +86,7 @@ func (s *stack) stop() {
 	if s.wire != nil {
 		s.wire.Stop()
 	}
-	if s.pg != nil {
-		s.pg.Stop()
-	}
-	if s.moto != nil {
-		s.moto.Stop()
-	}
+	s.Stack.Stop()
 	if s.dir != "" {
 		os.RemoveAll(s.dir)
 	}
@@ -119,17 +99,16 @@ func (s *stack) seedAWS(ctx context.Context) error {
 		return err
 	}
 	s.caPEM = filepath.Join(s.dir, "db-ca.pem")
-	if err := os.WriteFile(s.caPEM, s.pg.CACertPEM, 0o644); err != nil {
+	if err := os.WriteFile(s.caPEM, s.Postgres.CACertPEM, 0o644); err != nil {
 		return err
 	}
-	cfg, err := s.moto.AWSConfig(ctx)
+	cfg, err := s.Moto.AWSConfig(ctx)
 	if err != nil {
 		return err
 	}
-	s.sm = secretsmanager.NewFromConfig(cfg)
 	// The functions' view: the same settings the bootstraps get from their
 	// environment, aimed at the counting proxy.
-	if s.fnAWS, err = s.moto.AWSConfig(ctx, config.WithBaseEndpoint(s.wire.URL)); err != nil {
+	if s.fnAWS, err = s.Moto.AWSConfig(ctx, config.WithBaseEndpoint(s.wire.URL)); err != nil {
 		return err
 	}
 	s.sdk = newSDKCounter()
@@ -140,7 +119,7 @@ func (s *stack) seedAWS(ctx context.Context) error {
 		return fmt.Errorf("create KMS key: %w", err)
 	}
 	s.kmsKey = aws.ToString(key.KeyMetadata.Arn)
-	s.lambda, err = s.moto.RegisterNoopLambda(ctx, "rotbench-rotation")
+	s.lambda, err = s.Moto.RegisterNoopLambda(ctx, "rotbench-rotation")
 	return err
 }
 
@@ -155,22 +134,6 @@ func (s *stack) awsEnv() []string {
 		"AWS_DEFAULT_REGION=" + testenv.Region,
 		"AWS_EC2_METADATA_DISABLED=true",
 	}
-}
-
-func (s *stack) createSecret(ctx context.Context, name, value string) (string, error) {
-	out, err := s.sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(name), SecretString: aws.String(value)})
-	if err != nil {
-		return "", fmt.Errorf("create secret %s: %w", name, err)
-	}
-	return aws.ToString(out.ARN), nil
-}
-
-func (s *stack) value(ctx context.Context, arn, stage string) ([]byte, error) {
-	out, err := s.sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(arn), VersionStage: aws.String(stage)})
-	if err != nil {
-		return nil, err
-	}
-	return []byte(aws.ToString(out.SecretString)), nil
 }
 
 // ---- PostgreSQL seeding ----
@@ -196,7 +159,7 @@ func (s *stack) newRoles(ctx context.Context, attrs string, names ...string) ([]
 		roles[i] = dbRole{n, pw}
 		stmts = append(stmts, fmt.Sprintf("CREATE ROLE %s LOGIN %s PASSWORD '%s'", pgx.Identifier{n}.Sanitize(), attrs, v))
 	}
-	conn, err := s.pg.AdminConn(ctx, "postgres")
+	conn, err := s.Postgres.AdminConn(ctx, "postgres")
 	if err != nil {
 		return nil, err
 	}
@@ -215,7 +178,7 @@ func (s *stack) newRoles(ctx context.Context, attrs string, names ...string) ([]
 // templates (plus masterarn for alternating users).
 func (s *stack) dbSecret(r dbRole, masterARN string) string {
 	m := map[string]any{
-		"engine": "postgres", "host": s.pg.Host, "port": s.pg.Port, "dbname": "postgres",
+		"engine": "postgres", "host": s.Postgres.Host, "port": s.Postgres.Port, "dbname": "postgres",
 		"username": r.name, "password": r.password,
 	}
 	if masterARN != "" {
@@ -238,26 +201,12 @@ func (s *stack) login(ctx context.Context, value []byte) error {
 	if err := json.Unmarshal(value, &c); err != nil {
 		return fmt.Errorf("parse secret: %w", err)
 	}
-	cfg, err := pgx.ParseConfig("connect_timeout=10 application_name=rotbench-check")
-	if err != nil {
-		return err
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(s.pg.CACertPEM)
-	cfg.Host, cfg.Port, cfg.Database = c.Host, uint16(c.Port), c.DBName
-	cfg.User, cfg.Password = c.Username, c.Password
-	cfg.TLSConfig = &tls.Config{RootCAs: pool, ServerName: c.Host, MinVersion: tls.VersionTLS12}
-	cfg.Fallbacks = nil
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		return fmt.Errorf("login as %s: %w", c.Username, err)
-	}
-	return conn.Close(ctx)
+	return s.Postgres.LoginTLS(ctx, c.Host, c.Port, c.Host, c.DBName, c.Username, c.Password)
 }
 
 // serverLog returns the server log from offset on, and the new offset.
 func (s *stack) serverLog(offset int64) (string, int64, error) {
-	f, err := os.Open(s.pg.LogPath)
+	f, err := os.Open(s.Postgres.LogPath)
 	if err != nil {
 		return "", offset, err
 	}
@@ -278,7 +227,7 @@ func (s *stack) serverLog(offset int64) (string, int64, error) {
 }
 
 func (s *stack) logOffset() int64 {
-	st, err := os.Stat(s.pg.LogPath)
+	st, err := os.Stat(s.Postgres.LogPath)
 	if err != nil {
 		return 0
 	}

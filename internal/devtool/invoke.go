@@ -12,7 +12,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -135,45 +134,19 @@ func seededInvoke(ctx context.Context, fn string, steps []rotation.Step, envPath
 		fmt.Fprintf(out, "[%5.1fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, a...))
 	}
 	say("starting moto%s and building %s for the runtime emulator (the first build on a cold Go cache takes a minute)...", map[bool]string{true: " and PostgreSQL", false: ""}[fn == "dbrotate"], fn)
-	var (
-		wg             sync.WaitGroup
-		moto           *testenv.Moto
-		pg             *testenv.Postgres
-		bin            string
-		motoErr, pgErr error
-		buildErr       error
-	)
-	wg.Add(2)
-	go func() { defer wg.Done(); moto, motoErr = testenv.StartMoto() }()
-	go func() {
-		defer wg.Done()
-		if _, buildErr = testenv.RIEBinary(); buildErr == nil {
-			bin, buildErr = testenv.BuildBootstrap("./functions/" + fn)
-		}
-	}()
-	if fn == "dbrotate" {
-		wg.Add(1)
-		go func() { defer wg.Done(); pg, pgErr = testenv.StartPostgres() }()
+	pkg := "./functions/" + fn
+	stack, err := testenv.StartStack(ctx, testenv.StackOptions{Postgres: fn == "dbrotate", RIE: true, Bootstraps: []string{pkg}})
+	if err != nil {
+		return err
 	}
-	wg.Wait()
-	if moto != nil {
-		defer moto.Stop()
-	}
-	if pg != nil {
-		defer pg.Stop()
-	}
-	for _, err := range []error{motoErr, pgErr, buildErr} {
-		if err != nil {
-			return err
-		}
-	}
+	defer stack.Stop()
+	moto, pg, sm, bin := stack.Moto, stack.Postgres, stack.SM, stack.Bootstraps[pkg]
 	say("moto at %s%s; %s built", moto.Endpoint, map[bool]string{true: fmt.Sprintf(", PostgreSQL at %s:%d", "localhost", portOf(pg)), false: ""}[pg != nil], fn)
 
 	cfg, err := moto.AWSConfig(ctx)
 	if err != nil {
 		return err
 	}
-	sm := secretsmanager.NewFromConfig(cfg)
 	name := secretName(first.SecretID)
 	env = append(moto.Env(), env...)
 	env = setEnv(env, "AWS_ENDPOINT_URL", moto.Endpoint)

@@ -8,13 +8,11 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
 
-	"github.com/rotation-suite/rotation/internal/buildinfo"
 	"github.com/rotation-suite/rotation/internal/cli"
 	"github.com/rotation-suite/rotation/internal/testenv"
 )
@@ -48,28 +46,14 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return cli.ExitUsage
-	}
-	switch args[0] {
-	case "-h", "--help", "help":
-		fmt.Fprint(stdout, usage)
-		return cli.ExitOK
-	case "--version", "version":
-		fmt.Fprintf(stdout, "devtool %s\n", buildinfo.Version())
-		return cli.ExitOK
-	}
-	cmds := map[string]func(context.Context, []string, io.Writer) error{"local": cmdLocal, "invoke": cmdInvoke, "demo": cmdDemo}
-	f, ok := cmds[args[0]]
-	if !ok {
-		fmt.Fprintf(stderr, "devtool: unknown command %q\n\n%s", args[0], usage)
-		return cli.ExitUsage
-	}
-	err := f(ctx, args[1:], stdout)
-	code := cli.Code(err)
-	if err != nil && code != cli.ExitOK {
-		fmt.Fprintf(stderr, "devtool %s: %v\n", args[0], err)
-	}
-	return code
+	tool := cli.Tool{Name: "devtool", Usage: usage, Commands: map[string]cli.Func{
+		"local": stdoutOnly(cmdLocal), "invoke": stdoutOnly(cmdInvoke), "demo": stdoutOnly(cmdDemo),
+	}}
+	return tool.Run(ctx, args, stdout, stderr)
+}
+
+// stdoutOnly adapts a command that writes everything to stdout (its errors
+// are printed by cli.Tool).
+func stdoutOnly(f func(context.Context, []string, io.Writer) error) cli.Func {
+	return func(ctx context.Context, args []string, stdout, _ io.Writer) error { return f(ctx, args, stdout) }
 }

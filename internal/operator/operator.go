@@ -26,18 +26,14 @@ package operator
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
-	"github.com/aws/smithy-go"
 
 	"github.com/rotation-suite/rotation/internal/awscall"
 )
@@ -284,13 +280,13 @@ func (u *Unsticker) removePending(ctx context.Context, s *state) error {
 	if derr == nil && !slices.Contains(d.VersionIdsToStages[s.pending], StagePending) {
 		return nil
 	}
-	return explain("UpdateSecretVersionStage (remove AWSPENDING)", err)
+	return Explain("UpdateSecretVersionStage (remove AWSPENDING)", err)
 }
 
 func (u *Unsticker) load(ctx context.Context, secretID string) (*state, error) {
 	d, err := u.Secrets.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(secretID)})
 	if err != nil {
-		return nil, explain("DescribeSecret", err)
+		return nil, Explain("DescribeSecret", err)
 	}
 	s := &state{arn: aws.ToString(d.ARN), name: aws.ToString(d.Name), function: u.Function}
 	if s.function == "" {
@@ -307,64 +303,15 @@ func (u *Unsticker) load(ctx context.Context, secretID string) (*state, error) {
 	if !s.stuck() {
 		return s, nil
 	}
-	var next *string
-	for {
-		out, err := u.Secrets.ListSecretVersionIds(ctx, &secretsmanager.ListSecretVersionIdsInput{SecretId: aws.String(s.arn), NextToken: next})
-		if err != nil {
-			return nil, explain("ListSecretVersionIds", err)
-		}
-		for _, v := range out.Versions {
-			if aws.ToString(v.VersionId) == s.pending {
-				s.pendingCreated = aws.ToTime(v.CreatedDate)
-			}
-		}
-		if aws.ToString(out.NextToken) == "" || (next != nil && *next == *out.NextToken) {
-			break
-		}
-		next = out.NextToken
+	created, err := VersionsCreated(ctx, u.Secrets, s.arn)
+	if err != nil {
+		return nil, err
 	}
-	_, err = u.Secrets.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(s.arn), VersionId: aws.String(s.pending), VersionStage: aws.String(StagePending)})
-	var nf *smtypes.ResourceNotFoundException
-	switch {
-	case errors.As(err, &nf):
-		s.pendingEmpty = true
-	case err != nil:
-		return nil, explain("GetSecretValue (whether the pending version has a value)", err)
+	s.pendingCreated = created[s.pending]
+	ok, err := HasValue(ctx, u.Secrets, s.arn, s.pending, StagePending)
+	if err != nil {
+		return nil, err
 	}
+	s.pendingEmpty = !ok
 	return s, nil
-}
-
-// Invoke runs one step event through the function with the Lambda Invoke API
-// and returns a *StepError if the function reported an error.
-func Invoke(ctx context.Context, lam LambdaAPI, function string, ev Event) error {
-	payload, err := json.Marshal(ev)
-	if err != nil {
-		return err
-	}
-	out, err := lam.Invoke(ctx, function, payload)
-	if err != nil {
-		return fmt.Errorf("%s: %w", ev.Step, err)
-	}
-	var doc struct {
-		Type    *string `json:"errorType"`
-		Message *string `json:"errorMessage"`
-	}
-	isDoc := json.Unmarshal(out.Payload, &doc) == nil && (doc.Type != nil || doc.Message != nil)
-	if out.FunctionError == "" && !isDoc && !strings.HasPrefix(string(out.Payload), "Task timed out") {
-		return nil
-	}
-	se := &StepError{Step: ev.Step, Type: aws.ToString(doc.Type), Message: aws.ToString(doc.Message)}
-	if !isDoc {
-		se.Type, se.Message = out.FunctionError, strings.TrimSpace(string(out.Payload))
-	}
-	return se
-}
-
-// explain turns an AWS error into one operator-readable line.
-func explain(op string, err error) error {
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		return fmt.Errorf("%s: %s: %s", op, ae.ErrorCode(), ae.ErrorMessage())
-	}
-	return fmt.Errorf("%s: %w", op, err)
 }

@@ -2,14 +2,12 @@ package testenv
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -31,7 +29,7 @@ const localKMSModule = "github.com/nsmithuk/local-kms"
 // directory that Stop removes.
 type LocalKMS struct {
 	Endpoint string // http://127.0.0.1:PORT
-	cmd      *exec.Cmd
+	proc     *Process
 	dataDir  string
 	logs     *Buffer
 }
@@ -39,26 +37,7 @@ type LocalKMS struct {
 // LocalKMSBinary builds local-kms at the version pinned in tools/go.mod
 // (once per process) and returns its path.
 func LocalKMSBinary() (string, error) {
-	return cachedBuild("local-kms", func(out string) error {
-		gobin, err := goTool()
-		if err != nil {
-			return err
-		}
-		root, err := RepoRoot()
-		if err != nil {
-			return err
-		}
-		cmd := exec.Command(gobin, "build", "-trimpath", "-o", out, localKMSModule)
-		cmd.Dir = filepath.Join(root, "tools")
-		cmd.Env = append(goBuildEnv(), "GOWORK=off")
-		if b, err := cmd.CombinedOutput(); err != nil {
-			return &MissingError{
-				What: fmt.Sprintf("local-kms (go build in tools/ failed: %v: %s)", err, lastLine(b)),
-				Fix:  "cd tools && go mod download " + localKMSModule,
-			}
-		}
-		return nil
-	}, "local-kms")
+	return buildTool("local-kms", localKMSModule, localKMSModule)
 }
 
 var localKMSStarted = regexp.MustCompile(`Local KMS started on [0-9.:\[\]]*:(\d+)`)
@@ -77,33 +56,28 @@ func StartLocalKMS() (*LocalKMS, error) {
 	cmd := exec.Command(bin)
 	cmd.Env = append(os.Environ(), "PORT=0", "KMS_REGION="+Region, "KMS_ACCOUNT_ID="+Account, "KMS_DATA_PATH="+dir)
 	cmd.Stdout, cmd.Stderr = l.logs, l.logs
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	if l.proc, err = StartProcess(cmd); err != nil {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("start local-kms: %w", err)
 	}
-	l.cmd = cmd
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if m := localKMSStarted.FindStringSubmatch(l.logs.String()); m != nil {
-			l.Endpoint = "http://127.0.0.1:" + m[1]
-			break
+	err = l.proc.WaitReady(30*time.Second, 50*time.Millisecond, func() error {
+		m := localKMSStarted.FindStringSubmatch(l.logs.String())
+		if m == nil {
+			return errors.New("no start-up line yet")
 		}
-		if time.Now().After(deadline) {
-			l.Stop()
-			return nil, fmt.Errorf("local-kms did not report its port within 30s: %s", lastLine([]byte(l.logs.String())))
-		}
-		time.Sleep(50 * time.Millisecond)
+		l.Endpoint = "http://127.0.0.1:" + m[1]
+		return nil
+	})
+	if err != nil {
+		l.Stop()
+		return nil, fmt.Errorf("local-kms did not report its port within 30s: %s", lastLine([]byte(l.logs.String())))
 	}
 	return l, nil
 }
 
 // Stop ends the server and removes its data directory.
 func (l *LocalKMS) Stop() {
-	if l.cmd != nil && l.cmd.Process != nil {
-		_ = syscall.Kill(-l.cmd.Process.Pid, syscall.SIGKILL)
-		_ = l.cmd.Wait()
-	}
+	l.proc.Kill()
 	os.RemoveAll(l.dataDir)
 }
 
@@ -115,23 +89,12 @@ func (l *LocalKMS) AWSConfig(ctx context.Context, opts ...func(*config.LoadOptio
 	return LocalAWSConfig(ctx, l.Endpoint, opts...)
 }
 
-var (
-	sharedLocalKMSOnce sync.Once
-	sharedLocalKMS     *LocalKMS
-	sharedLocalKMSErr  error
-)
+var sharedLocalKMS shared[*LocalKMS]
 
 // SharedLocalKMS returns the package's local-kms server, starting it on
 // first use; Main stops it. A failed build skips the test outside CI and
 // fails it in CI.
 func SharedLocalKMS(t testing.TB) *LocalKMS {
 	t.Helper()
-	sharedLocalKMSOnce.Do(func() {
-		sharedLocalKMS, sharedLocalKMSErr = StartLocalKMS()
-		if sharedLocalKMSErr == nil {
-			onStop(sharedLocalKMS.Stop)
-		}
-	})
-	Require(t, sharedLocalKMSErr)
-	return sharedLocalKMS
+	return sharedLocalKMS.get(t, StartLocalKMS, (*LocalKMS).Stop)
 }

@@ -8,8 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -27,7 +25,7 @@ const (
 // Moto is a running moto server.
 type Moto struct {
 	Endpoint string // http://127.0.0.1:PORT
-	cmd      *exec.Cmd
+	proc     *Process
 	logPath  string
 }
 
@@ -53,26 +51,24 @@ func StartMoto() (*Moto, error) {
 	}
 	cmd := exec.Command(py, "-m", "moto.server", "-H", "127.0.0.1", "-p", fmt.Sprint(port))
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
+	proc, err := StartProcess(cmd)
+	logf.Close()
+	if err != nil {
+		os.Remove(logf.Name())
 		return nil, fmt.Errorf("start moto: %w", err)
 	}
-	logf.Close()
-	m := &Moto{Endpoint: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd, logPath: logf.Name()}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	m := &Moto{Endpoint: fmt.Sprintf("http://127.0.0.1:%d", port), proc: proc, logPath: logf.Name()}
+	err = proc.WaitReady(60*time.Second, 100*time.Millisecond, func() error {
 		resp, err := http.Get(m.Endpoint + "/moto-api/")
 		if err == nil {
 			resp.Body.Close()
-			break
 		}
-		if time.Now().After(deadline) || cmd.ProcessState != nil {
-			m.Stop()
-			log, _ := os.ReadFile(m.logPath)
-			return nil, fmt.Errorf("moto did not answer on %s within 60s: %s", m.Endpoint, lastLine(log))
-		}
-		time.Sleep(100 * time.Millisecond)
+		return err
+	})
+	if err != nil {
+		log, _ := os.ReadFile(m.logPath)
+		m.Stop()
+		return nil, fmt.Errorf("moto did not answer on %s within 60s: %s", m.Endpoint, lastLine(log))
 	}
 	// moto cannot run Lambda functions without Docker: make its invokes no-ops,
 	// so RotateSecret with a registered function only creates the placeholder.
@@ -113,10 +109,7 @@ func (m *Moto) Reset() error {
 
 // Stop ends the server and removes its log.
 func (m *Moto) Stop() {
-	if m.cmd != nil && m.cmd.Process != nil {
-		_ = syscall.Kill(-m.cmd.Process.Pid, syscall.SIGKILL)
-		_ = m.cmd.Wait()
-	}
+	m.proc.Kill()
 	os.Remove(m.logPath)
 }
 
@@ -138,24 +131,13 @@ func (m *Moto) AWSConfig(ctx context.Context, opts ...func(*config.LoadOptions) 
 	return LocalAWSConfig(ctx, m.Endpoint, opts...)
 }
 
-var (
-	sharedMotoOnce sync.Once
-	sharedMoto     *Moto
-	sharedMotoErr  error
-)
+var sharedMoto shared[*Moto]
 
 // SharedMoto returns the package's moto server, starting it on first use;
 // Main stops it. A missing moto skips the test outside CI and fails it in CI.
 func SharedMoto(t testing.TB) *Moto {
 	t.Helper()
-	sharedMotoOnce.Do(func() {
-		sharedMoto, sharedMotoErr = StartMoto()
-		if sharedMotoErr == nil {
-			onStop(sharedMoto.Stop)
-		}
-	})
-	Require(t, sharedMotoErr)
-	return sharedMoto
+	return sharedMoto.get(t, StartMoto, (*Moto).Stop)
 }
 
 // RepoRoot returns the module root (the directory holding go.mod).

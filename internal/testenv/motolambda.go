@@ -1,8 +1,6 @@
 package testenv
 
 import (
-	"archive/zip"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -80,20 +78,4 @@ func (m *Moto) RegisterNoopLambda(ctx context.Context, name string) (string, err
 }
 
 // noopZip is a deployment package holding a bootstrap that does nothing.
-func noopZip() ([]byte, error) {
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	h := &zip.FileHeader{Name: "bootstrap", Method: zip.Deflate}
-	h.SetMode(0o755)
-	w, err := zw.CreateHeader(h)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := w.Write([]byte("#!/bin/sh\nexit 0\n")); err != nil {
-		return nil, err
-	}
-	if err := zw.Close(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
-}
+func noopZip() ([]byte, error) { return DeploymentZip([]byte("#!/bin/sh\nexit 0\n")) }

@@ -5,16 +5,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
-	"sort"
-	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -48,8 +45,7 @@ type Postgres struct {
 	BinDir        string // where initdb and postgres were found
 
 	dir      string
-	cmd      *exec.Cmd
-	exited   chan struct{}
+	proc     *Process
 	stopOnce sync.Once
 }
 
@@ -66,77 +62,6 @@ func (p *Postgres) GoString() string { return p.String() }
 
 // LogValue implements slog.LogValuer without the password.
 func (p *Postgres) LogValue() slog.Value { return slog.StringValue(p.String()) }
-
-// pgBinDir finds a PostgreSQL server bin directory: Debian's
-// /usr/lib/postgresql/<major>/bin (15 preferred, else the newest), else
-// `pg_config --bindir`.
-func pgBinDir() (string, error) {
-	has := func(dir string) bool {
-		for _, b := range []string{"initdb", "postgres"} {
-			if fi, err := os.Stat(filepath.Join(dir, b)); err != nil || fi.IsDir() {
-				return false
-			}
-		}
-		return true
-	}
-	if has("/usr/lib/postgresql/15/bin") {
-		return "/usr/lib/postgresql/15/bin", nil
-	}
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
-	sort.Slice(dirs, func(i, j int) bool {
-		vi, _ := strconv.Atoi(filepath.Base(filepath.Dir(dirs[i])))
-		vj, _ := strconv.Atoi(filepath.Base(filepath.Dir(dirs[j])))
-		return vi > vj
-	})
-	for _, d := range dirs {
-		if has(d) {
-			return d, nil
-		}
-	}
-	if out, err := exec.Command("pg_config", "--bindir").Output(); err == nil {
-		if d := strings.TrimSpace(string(out)); has(d) {
-			return d, nil
-		}
-	}
-	return "", &MissingError{What: "PostgreSQL server binaries (initdb, postgres)", Fix: postgresFix}
-}
-
-// pgRunAs returns the credential to run initdb/postgres with: the postgres OS
-// user when running as root (both refuse root), else nil (the current user).
-func pgRunAs() (*syscall.Credential, error) {
-	if os.Geteuid() != 0 {
-		return nil, nil
-	}
-	u, err := user.Lookup("postgres")
-	if err != nil {
-		return nil, &MissingError{What: "the postgres OS user (initdb and postgres refuse to run as root)", Fix: postgresFix}
-	}
-	uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
-	gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
-	if err1 != nil || err2 != nil {
-		return nil, fmt.Errorf("testenv: postgres user has non-numeric ids %q/%q", u.Uid, u.Gid)
-	}
-	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
-}
-
-// pgTempParent picks where clusters live: /dev/shm (tmpfs) when it has room,
-// which keeps initdb and start-up fast on a machine whose disk is busy (about
-// 3x faster under load here); else the default temp dir.
-func pgTempParent() string {
-	const shm = "/dev/shm"
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(shm, &st); err != nil || uint64(st.Bavail)*uint64(st.Bsize) < 1<<30 {
-		return ""
-	}
-	if syscall.Access(shm, 2 /* W_OK */) != nil {
-		return ""
-	}
-	return shm
-}
-
-func pgEnv() []string {
-	return []string{"PATH=/usr/bin:/bin", "LC_ALL=C", "LANG=C", "TZ=UTC"}
-}
 
 // StartPostgres creates and starts a throwaway cluster. Stop it with Stop
 // (Main does it for the cluster from SharedPostgres).
@@ -291,46 +216,28 @@ ssl_key_file = '%s'
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Credentials are applied before the parent-death signal, so the
 	// postmaster still dies with the test process when running as root.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, Credential: cred}
-	err = cmd.Start()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	p.proc, err = StartProcess(cmd)
 	logf.Close()
 	if err != nil {
 		return fmt.Errorf("testenv: start postgres: %w", err)
 	}
-	p.cmd = cmd
-	p.exited = make(chan struct{})
-	go func() { _ = cmd.Wait(); close(p.exited) }()
-
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	for {
-		cctx, ccancel := context.WithTimeout(ctx, 5*time.Second)
-		conn, err := pgx.Connect(cctx, p.AdminDSN("postgres"))
-		ccancel()
+	err = p.proc.WaitReady(60*time.Second, 50*time.Millisecond, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, p.AdminDSN("postgres"))
 		if err == nil {
 			conn.Close(context.Background())
-			return nil
 		}
-		select {
-		case <-p.exited:
-			return fmt.Errorf("testenv: postgres exited during start-up: %s", p.logTail())
-		case <-ctx.Done():
-			return fmt.Errorf("testenv: postgres not ready on port %d within 60s (%v): %s", p.Port, err, p.logTail())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
-
-func chownTree(root string, cred *syscall.Credential) error {
-	if cred == nil {
-		return nil
-	}
-	return filepath.Walk(root, func(path string, _ os.FileInfo, err error) error {
-		if err != nil {
-			return err
-		}
-		return os.Lchown(path, int(cred.Uid), int(cred.Gid))
+		return err
 	})
+	switch {
+	case errors.Is(err, errExited):
+		return fmt.Errorf("testenv: postgres exited during start-up: %s", p.logTail())
+	case err != nil:
+		return fmt.Errorf("testenv: postgres not ready on port %d within 60s (%v): %s", p.Port, errors.Unwrap(err), p.logTail())
+	}
+	return nil
 }
 
 func tail(b []byte, lines int) []byte {
@@ -395,26 +302,14 @@ func (p *Postgres) ServerLog() ([]byte, error) { return os.ReadFile(p.LogPath) }
 // pg_ctl stop -m immediate does) and removes its temp dir. Safe to call twice.
 func (p *Postgres) Stop() {
 	p.stopOnce.Do(func() {
-		if p.cmd != nil && p.cmd.Process != nil {
-			_ = p.cmd.Process.Signal(syscall.SIGQUIT)
-			select {
-			case <-p.exited:
-			case <-time.After(10 * time.Second):
-				_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-				<-p.exited
-			}
-		}
+		p.proc.Stop(syscall.SIGQUIT, 10*time.Second)
 		if p.dir != "" {
 			_ = os.RemoveAll(p.dir)
 		}
 	})
 }
 
-var (
-	sharedPGOnce sync.Once
-	sharedPG     *Postgres
-	sharedPGErr  error
-)
+var sharedPG shared[*Postgres]
 
 // SharedPostgres returns the test binary's cluster, starting it on first use;
 // Main stops it. A missing PostgreSQL skips the test outside CI and fails it
@@ -422,12 +317,5 @@ var (
 // unique names.
 func SharedPostgres(t testing.TB) *Postgres {
 	t.Helper()
-	sharedPGOnce.Do(func() {
-		sharedPG, sharedPGErr = StartPostgres()
-		if sharedPGErr == nil {
-			onStop(sharedPG.Stop)
-		}
-	})
-	Require(t, sharedPGErr)
-	return sharedPG
+	return sharedPG.get(t, StartPostgres, (*Postgres).Stop)
 }

@@ -2,7 +2,9 @@
 // against: a moto server (the AWS APIs), a throwaway PostgreSQL cluster with
 // scram-sha-256 password authentication, and the Lambda runtime interface
 // emulator. Every server binds to 127.0.0.1 on a free port and is stopped by
-// Main when the package's tests end.
+// Main when the package's tests end. Every one of them is started through
+// one launcher (StartProcess); the developer tool and the benchmarks start
+// the same servers together through StartStack.
 //
 // A missing prerequisite is never skipped silently in CI: with CI set the
 // test fails with the exact install command; elsewhere it skips with that same
