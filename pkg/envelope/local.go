@@ -164,7 +164,7 @@ const localWrapLabel = "rotation-suite/envelope v1 local wrap"
 func wrapAAD(keyID string, ec Context) ([]byte, error) {
 	aad := append([]byte(localWrapLabel), byte(len(keyID)>>8), byte(len(keyID)))
 	aad = append(aad, keyID...)
-	return ec.appendCanonical(aad)
+	return ec.appendCanonical("context", aad)
 }
 
 func (p *LocalProvider) wrap(keyID string, dataKey []byte, ec Context) ([]byte, error) {
