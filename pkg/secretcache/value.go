@@ -54,8 +54,10 @@ func (v *Value) String() string {
 // GoString is String.
 func (v *Value) GoString() string { return v.String() }
 
-// Format prints String for every verb.
-func (v *Value) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(v.String())) }
+// Format prints String for every verb. Its receiver is a Value, so that a
+// copy (*v) printed with fmt, or logged by slog's text handler, is redacted
+// too.
+func (v Value) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(v.String())) }
 
 // LogValue logs the identity only.
 func (v *Value) LogValue() slog.Value {
