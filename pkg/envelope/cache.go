@@ -186,7 +186,8 @@ func (c *cache) reuse(e *cacheEntry, size int64, encrypt bool) (int64, bool) {
 
 // get returns an entry for key holding one use and the use's sequence
 // number, loading the material with one provider call however many
-// goroutines miss at once. The caller releases the entry when done with its
+// goroutines miss at once (a waiter loads again only when the loading
+// caller's context ended). The caller releases the entry when done with its
 // material.
 func (c *cache) get(ctx context.Context, key cacheKey, size int64, encrypt bool, load loader) (*cacheEntry, int64, error) {
 	counted := false

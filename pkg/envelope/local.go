@@ -22,7 +22,7 @@ type LocalKey struct {
 	key Secret
 }
 
-// NewLocalKey returns a key-encryption key. id is 1–256 printable
+// NewLocalKey returns a key-encryption key. id is 1–256 bytes of printable
 // characters; key is 32 bytes (copied).
 func NewLocalKey(id string, key []byte) (*LocalKey, error) {
 	if id == "" || len(id) > 256 {

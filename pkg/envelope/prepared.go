@@ -14,8 +14,10 @@ import (
 // canonically encoded, its cache key computed — for use with many messages
 // (AppendEncryptWith, AppendDecryptWith, Column). The stable context is what
 // the key provider binds the data key to (KMS's EncryptionContext); with a
-// data-key cache, every message under one PreparedContext shares a data key
-// within the cache's limits. It is immutable and safe for concurrent use.
+// data-key cache, every format-2 message under one PreparedContext shares a
+// data key within the cache's limits (format 1 binds the message context to
+// the data key too, so there messages share one only when their message
+// contexts are equal). It is immutable and safe for concurrent use.
 // Context values are not secret; it prints its keys only.
 type PreparedContext struct {
 	stable Context // a private copy: the provider receives it
@@ -180,9 +182,9 @@ func (e *Envelope) encrypt2m(ctx context.Context, dst, plaintext []byte, stable 
 }
 
 // generate2 asks the provider for a data key and derives its format-2 keys.
-// The data key never serves decryption of other processes' messages for
-// encryption: its nonce counter lives in the one cache entry (or the one
-// message) it is generated for.
+// Only the one cache entry (or the one message) it is generated for
+// encrypts under it, so its nonce counter lives there; keys unwrapped for
+// decryption are never used to encrypt.
 func (e *Envelope) generate2(ctx context.Context, stable Context, canon []byte) (*keyMaterial, error) {
 	dk, err := generateDataKey(ctx, e.p, stable)
 	if err != nil {

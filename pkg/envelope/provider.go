@@ -13,7 +13,8 @@ import (
 // Implementations must fail closed: refuse a key id that is not allowed
 // before making any remote call (returning an *Error of kind
 // ErrKeyNotAllowed), bind the wrapped key to the encryption context, and
-// check which key actually unwrapped it.
+// check which key actually unwrapped it. Errors should be *Error values; the
+// Envelope returns any other error as an *Error of kind ErrProvider.
 type Provider interface {
 	// ID is the provider id written into every blob's header.
 	ID() ProviderID
