@@ -16,9 +16,9 @@ import (
 // cached data key within the safe use of AES-256-GCM.
 //
 // Encryption reuses one data key for many messages with the same context
-// until it is MaxAge old, has encrypted MaxMessages messages or MaxBytes
-// bytes; then a new key is generated. A message larger than MaxBytes gets a
-// fresh, uncached key. Decryption caches unwrapped keys for MaxAge, keyed by
+// (format 2: the same stable context) until it is MaxAge old, has encrypted
+// MaxMessages messages or MaxBytes bytes; then a new key is generated. A
+// message larger than MaxBytes gets a fresh, uncached key. Decryption caches unwrapped keys for MaxAge, keyed by
 // the provider, key id, wrapped data key AND canonical (stable) context, so a
 // key cached for one context never serves another. Both kinds share
 // MaxEntries (least recently used goes first). Evicted keys are cleared.

@@ -147,10 +147,11 @@ func (e *Envelope) AppendEncrypt(ctx context.Context, dst, plaintext []byte, ec 
 }
 
 // Decrypt authenticates and decrypts blob, which must have been encrypted
-// under exactly the encryption context ec and under a key the provider
-// allows, and returns the plaintext in a new slice. Every failure is an
-// *Error; on failure no plaintext is returned. It is AppendDecrypt with a
-// nil dst.
+// under exactly the encryption context ec (a format-2 blob: ec is its stable
+// context, and its message context must be empty; AppendDecryptWith takes
+// both) and under a key the provider allows, and returns the plaintext in a
+// new slice. Every failure is an *Error; on failure no plaintext is
+// returned. It is AppendDecrypt with a nil dst.
 func (e *Envelope) Decrypt(ctx context.Context, blob []byte, ec Context) (Secret, error) {
 	return e.AppendDecrypt(ctx, nil, blob, ec)
 }
