@@ -157,32 +157,54 @@ func checkContext(b []byte) error {
 }
 
 // disjoint reports whether two valid canonical contexts share no key (both
-// are sorted, so one merge pass).
+// are sorted, so one merge pass). It runs on every format-2 encryption, so
+// it reads only the keys, and compares them with compareBytes, which is
+// inlined (bytes.Compare is a call into assembly that costs more than these
+// short keys).
 func disjoint(a, b []byte) bool {
 	na, nb := int(binary.BigEndian.Uint16(a)), int(binary.BigEndian.Uint16(b))
 	pa, pb := a[2:], b[2:]
+	next := func(p []byte) (k, rest []byte) {
+		kl := int(binary.BigEndian.Uint16(p))
+		k = p[2 : 2+kl]
+		p = p[2+kl:]
+		vl := int(binary.BigEndian.Uint16(p))
+		return k, p[2+vl:]
+	}
 	var ka, kb []byte
 	if na > 0 {
-		ka, _, pa = nextPair(pa)
+		ka, pa = next(pa)
 	}
 	if nb > 0 {
-		kb, _, pb = nextPair(pb)
+		kb, pb = next(pb)
 	}
 	for na > 0 && nb > 0 {
-		switch c := bytes.Compare(ka, kb); {
+		switch c := compareBytes(ka, kb); {
 		case c == 0:
 			return false
 		case c < 0:
 			if na--; na > 0 {
-				ka, _, pa = nextPair(pa)
+				ka, pa = next(pa)
 			}
 		default:
 			if nb--; nb > 0 {
-				kb, _, pb = nextPair(pb)
+				kb, pb = next(pb)
 			}
 		}
 	}
 	return true
+}
+
+func compareBytes(a, b []byte) int {
+	for i := 0; i < len(a) && i < len(b); i++ {
+		if a[i] != b[i] {
+			if a[i] < b[i] {
+				return -1
+			}
+			return 1
+		}
+	}
+	return len(a) - len(b)
 }
 
 // contextDiff names the keys that differ, never the values.

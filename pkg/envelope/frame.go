@@ -45,24 +45,29 @@ func truncated(what string, need, left int) error {
 }
 
 // start checks what every blob starts with — its size, version and
-// provider id — and leaves the cursor after the provider byte.
+// provider id — and leaves the cursor after the provider byte. The checks
+// are one condition on the path every blob takes; startErr says which
+// failed, in the order of docs/envelope-format.md §1.
 func (f *frame) start(version byte, maxSize int) (ProviderID, error) {
 	b := f.b
-	if len(b) < 2 {
-		return 0, newErr(ErrMalformed, "parse", "blob of %d bytes is shorter than its version and provider", len(b))
-	}
-	if b[0] != version {
-		return 0, newErr(ErrUnsupportedVersion, "parse", "version %d (this package reads versions %d and %d)", b[0], Version1, Version2)
-	}
-	if len(b) > maxSize {
-		return 0, newErr(ErrMalformed, "parse", "blob of %d bytes exceeds the %d-byte maximum", len(b), maxSize)
-	}
-	provider := ProviderID(b[1])
-	if provider == 0 || provider == 255 {
-		return 0, newErr(ErrMalformed, "parse", "reserved provider id %d", b[1])
+	if len(b) < 2 || b[0] != version || len(b) > maxSize || b[1] == 0 || b[1] == 255 {
+		return 0, f.startErr(version, maxSize)
 	}
 	f.p = 2
-	return provider, nil
+	return ProviderID(b[1]), nil
+}
+
+func (f *frame) startErr(version byte, maxSize int) error {
+	b := f.b
+	switch {
+	case len(b) < 2:
+		return newErr(ErrMalformed, "parse", "blob of %d bytes is shorter than its version and provider", len(b))
+	case b[0] != version:
+		return newErr(ErrUnsupportedVersion, "parse", "version %d (this package reads versions %d and %d)", b[0], Version1, Version2)
+	case len(b) > maxSize:
+		return newErr(ErrMalformed, "parse", "blob of %d bytes exceeds the %d-byte maximum", len(b), maxSize)
+	}
+	return newErr(ErrMalformed, "parse", "reserved provider id %d", b[1])
 }
 
 // context reads a length-prefixed canonical context. A context equal to
@@ -148,16 +153,21 @@ func (f *frame) sealed(s *sealed) (bodyLen int, err error) {
 	return int(bl), nil
 }
 
-// body reads the body, which must end the blob.
+// body reads the body, which must end the blob. (Small enough to be
+// inlined; bodyErr says what is wrong.)
 func (f *frame) body(n int) ([]byte, error) {
-	b, p := f.b, f.p
-	if len(b)-p < n {
-		return nil, truncated("body", n, len(b)-p)
+	if len(f.b) != f.p+n {
+		return nil, f.bodyErr(n)
 	}
-	if len(b)-p != n {
-		return nil, newErr(ErrMalformed, "parse", "%d trailing bytes after the body", len(b)-p-n)
+	return f.b[f.p:], nil
+}
+
+func (f *frame) bodyErr(n int) error {
+	left := len(f.b) - f.p
+	if left < n {
+		return truncated("body", n, left)
 	}
-	return b[p:], nil
+	return newErr(ErrMalformed, "parse", "%d trailing bytes after the body", left-n)
 }
 
 // appendPrefixed appends b behind its 2-byte length (a context, a key id, a
@@ -217,38 +227,39 @@ func overlaps(a, b []byte) bool {
 	return pa < pb+uintptr(len(b)) && pb < pa+uintptr(len(a))
 }
 
-// placeBody extends dst by a blob of size bytes that ends in the ciphertext
-// and tag of plaintext, and returns the whole slice, the blob's bytes, the
-// offset of the body in them and the plaintext to seal: when plaintext
-// overlaps the blob's bytes it is first moved to where its ciphertext goes
-// (copy is a memmove), so it can be sealed in place, an exact overlap GCM
-// allows. The caller writes the header before the body, then seals.
-func placeBody(dst []byte, size int, plaintext []byte) (whole, out []byte, bodyOff int, pt []byte) {
-	bodyOff = size - len(plaintext) - TagSize
-	whole, out = growFor(dst, size)
+// placeBody returns the plaintext to seal into the body at out[bodyOff:],
+// out being the new bytes of the blob: when plaintext overlaps them it is
+// first moved to where its ciphertext goes (copy is a memmove), so it can be
+// sealed in place, an exact overlap GCM allows. The caller then writes the
+// header before the body, and seals.
+func placeBody(out []byte, bodyOff int, plaintext []byte) []byte {
 	if overlaps(out, plaintext) {
-		plaintext = out[bodyOff : bodyOff+copy(out[bodyOff:], plaintext)]
+		return out[bodyOff : bodyOff+copy(out[bodyOff:], plaintext)]
 	}
-	return whole, out, bodyOff, plaintext
+	return plaintext
 }
 
-// openBody opens body, the ciphertext and tag that end blob, and appends the
-// plaintext to dst (see AppendDecrypt for the aliasing rules). When dst's
-// spare capacity overlaps blob, the body is opened in place (an exact
-// overlap GCM allows; the header it authenticates lies before the body) and
-// the plaintext then moved.
-func openBody(dst []byte, aead cipher.AEAD, nonce, aad, body, blob []byte) (Secret, error) {
-	ret, out := growFor(dst, len(body)-TagSize)
+// openBody opens the body of s, a part of blob, and appends the plaintext to
+// dst (see AppendDecrypt for the aliasing rules). When dst's spare capacity
+// overlaps blob, the body is opened in place (an exact overlap GCM allows;
+// the header it authenticates lies before the body) and the plaintext then
+// moved.
+func openBody(dst []byte, aead cipher.AEAD, s *sealed, blob []byte) (Secret, error) {
+	ret, out := growFor(dst, len(s.body)-TagSize)
 	if overlaps(out, blob) {
-		pt, err := aead.Open(body[:0], nonce, body, aad)
+		pt, err := aead.Open(s.body[:0], s.nonce, s.body, s.aad)
 		if err != nil {
-			return nil, newErr(ErrAuthentication, "decrypt", "header or body was modified")
+			return nil, errModified()
 		}
 		copy(out, pt)
 		return ret, nil
 	}
-	if _, err := aead.Open(out[:0], nonce, body, aad); err != nil {
-		return nil, newErr(ErrAuthentication, "decrypt", "header or body was modified")
+	if _, err := aead.Open(out[:0], s.nonce, s.body, s.aad); err != nil {
+		return nil, errModified()
 	}
 	return ret, nil
+}
+
+func errModified() error {
+	return newErr(ErrAuthentication, "decrypt", "header or body was modified")
 }

@@ -124,7 +124,9 @@ func sealWith(dst []byte, s *scratch, m *keyMaterial, provider ProviderID, msgID
 		return nil, err
 	}
 	size := blobSize(len(canon), len(m.keyID), len(m.edk), len(plaintext))
-	ret, out, bodyOff, plaintext := placeBody(dst, size, plaintext)
+	bodyOff := size - len(plaintext) - TagSize
+	ret, out := growFor(dst, size)
+	plaintext = placeBody(out, bodyOff, plaintext)
 	_, aadEnd := appendHeader(out[:0], provider, msgID, canon, s.okm[32:], nonce, len(plaintext), m.keyID, m.edk)
 	gcm.Seal(out[bodyOff:bodyOff], nonce, plaintext, out[:aadEnd])
 	return ret, nil
@@ -169,7 +171,7 @@ func (e *Envelope) appendDecrypt1(ctx context.Context, dst, blob []byte, ec Cont
 	if err != nil {
 		return nil, err
 	}
-	return openBody(dst, gcm, l.nonce, l.aad, l.body, blob)
+	return openBody(dst, gcm, &l.sealed, blob)
 }
 
 // checkBlob parses blob and checks the caller's context, the provider and

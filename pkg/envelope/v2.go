@@ -171,7 +171,9 @@ func seal2(dst []byte, m *keyMaterial, provider ProviderID, stable, message []by
 	k := m.v2
 	nonceOff := fixedAAD2Size - 4 - NonceSize + len(stable) + len(message)
 	size := blobSize2(len(stable), len(message), len(m.keyID), len(m.edk), len(plaintext))
-	ret, out, bodyOff, plaintext := placeBody(dst, size, plaintext)
+	bodyOff := size - len(plaintext) - TagSize
+	ret, out := growFor(dst, size)
+	plaintext = placeBody(out, bodyOff, plaintext)
 	_, aadEnd := appendHeader2(out[:0], provider, stable, message, k, nonce[:], len(plaintext), m.keyID, m.edk)
 	// The nonce is passed from its place in the header: a local array would
 	// escape through the interface call and cost an allocation.
@@ -189,7 +191,7 @@ func open2(dst []byte, m *keyMaterial, l *layout2, blob []byte) (Secret, error) 
 	if !eq32(&k.keyTag, l.keyTag) {
 		return nil, newErr(ErrAuthentication, "decrypt", "key section was modified")
 	}
-	return openBody(dst, k.aead, l.nonce, l.aad, l.body, blob)
+	return openBody(dst, k.aead, &l.sealed, blob)
 }
 
 func constEq(a, b []byte) bool { return subtle.ConstantTimeCompare(a, b) == 1 }
