@@ -15,6 +15,9 @@
 // values without the key, and a shorter index (Config.Bytes) trades
 // false-positive matches the application must filter for fewer exact
 // links. Rotating the index key means recomputing the column's index.
+//
+// The package computes indexes; it does not store or query them, and does
+// not encrypt (pkg/envelope does).
 package blindindex
 
 import (
@@ -85,6 +88,10 @@ func (k *Key) String() string       { return "blindindex.Key{[REDACTED]}" }
 func (k *Key) GoString() string     { return k.String() }
 func (k *Key) LogValue() slog.Value { return slog.StringValue(k.String()) }
 
+// Format redacts for every verb; its receiver is a Key, so that a copy (*k)
+// is redacted too.
+func (k Key) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(k.String())) }
+
 // Config describes one column's index.
 type Config struct {
 	Table, Column string
@@ -97,7 +104,8 @@ type Config struct {
 	Normalize func([]byte) []byte
 }
 
-// Index computes one column's blind index. It is safe for concurrent use.
+// Index computes one column's blind index. It is safe for concurrent use
+// (if Config.Normalize is). It prints its table and column only.
 type Index struct {
 	cfg Config
 	key redact.Bytes // per-column key derived from the index key
@@ -144,3 +152,7 @@ func (x *Index) String() string {
 	return "blindindex.Index{" + x.cfg.Table + "." + x.cfg.Column + "}"
 }
 func (x *Index) GoString() string { return x.String() }
+
+// Format prints the table and column only (the derived key stays out),
+// also for a copy (*x).
+func (x Index) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(x.String())) }

@@ -62,3 +62,20 @@ func TestIndexFromASecretsManagerKeyFindsEqualValuesOnly(t *testing.T) {
 		t.Fatal("a 16-byte key was accepted")
 	}
 }
+
+func TestKeyAndIndexRedactAlsoWhenCopied(t *testing.T) {
+	k, err := blindindex.NewKey(bytes.Repeat([]byte{0x5a}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, err := blindindex.New(k, blindindex.Config{Table: "t", Column: "c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := fmt.Sprintf("%v %+v %#v %x", *k, *k, *k, *k); s != strings.Repeat("blindindex.Key{[REDACTED]} ", 3)+"blindindex.Key{[REDACTED]}" {
+		t.Fatalf("a copied key prints as %s", s)
+	}
+	if s := fmt.Sprintf("%v %+v %x", *x, *x, *x); s != strings.Repeat("blindindex.Index{t.c} ", 2)+"blindindex.Index{t.c}" {
+		t.Fatalf("a copied index prints as %s", s)
+	}
+}

@@ -16,9 +16,9 @@ import (
 // cached data key within the safe use of AES-256-GCM.
 //
 // Encryption reuses one data key for many messages with the same context
-// until it is MaxAge old, has encrypted MaxMessages messages or MaxBytes
-// bytes; then a new key is generated. A message larger than MaxBytes gets a
-// fresh, uncached key. Decryption caches unwrapped keys for MaxAge, keyed by
+// (format 2: the same stable context) until it is MaxAge old, has encrypted
+// MaxMessages messages or MaxBytes bytes; then a new key is generated. A
+// message larger than MaxBytes gets a fresh, uncached key. Decryption caches unwrapped keys for MaxAge, keyed by
 // the provider, key id, wrapped data key AND canonical (stable) context, so a
 // key cached for one context never serves another. Both kinds share
 // MaxEntries (least recently used goes first). Evicted keys are cleared.
@@ -186,7 +186,8 @@ func (c *cache) reuse(e *cacheEntry, size int64, encrypt bool) (int64, bool) {
 
 // get returns an entry for key holding one use and the use's sequence
 // number, loading the material with one provider call however many
-// goroutines miss at once. The caller releases the entry when done with its
+// goroutines miss at once (a waiter loads again only when the loading
+// caller's context ended). The caller releases the entry when done with its
 // material.
 func (c *cache) get(ctx context.Context, key cacheKey, size int64, encrypt bool, load loader) (*cacheEntry, int64, error) {
 	counted := false

@@ -12,10 +12,11 @@ import (
 // context (table, column and the caller's further stable pairs) is prepared
 // once and goes to the key provider, and each value is bound to its row by
 // the message context {"row": id}, authenticated with the body. With a
-// data-key cache, one data key serves every row the cache's limits allow
-// (one GenerateDataKey for a whole backfill, one Decrypt per distinct data
-// key when reading back), and a value copied to another row or column still
-// fails with ErrContextMismatch. It is safe for concurrent use.
+// data-key cache and format 2, one data key serves every row the cache's
+// limits allow (one GenerateDataKey for a whole backfill, one Decrypt per
+// distinct data key when reading back), and a value copied to another row
+// or column still fails with ErrContextMismatch. It is safe for concurrent
+// use.
 type Column struct {
 	e             *Envelope
 	pc            *PreparedContext

@@ -8,7 +8,7 @@ import (
 	"sync"
 )
 
-// Key schedule (docs/envelope-format.md §4):
+// Key schedule of format 1 (docs/envelope-format.md §3; format 2 is in v2.go):
 //
 //	PRK        = HKDF-Extract(SHA-512, salt = extractSalt, IKM = data key)     once per data key
 //	OKM        = HKDF-Expand(SHA-512, PRK, info = expandLabel ‖ version ‖ provider ‖ message id, 64)
@@ -32,13 +32,13 @@ type keyMaterial struct {
 	keyID string // the key that wrapped it (ARN or local id)
 	edk   []byte // the wrapped data key
 	macs  sync.Pool
-	v2    *keysV2 // format-2 keys (then prk is nil); cleared by destroy
+	v2    *keysV2 // format-2 keys (then prk is nil); destroy clears the key-tag key and drops the AES state
 }
 
 func newKeyMaterial(dataKey []byte, keyID string, edk []byte) (*keyMaterial, error) {
 	prk, err := hkdf.Extract(sha512.New, dataKey, []byte(extractSalt))
 	if err != nil {
-		return nil, err
+		return nil, &Error{Kind: ErrProvider, Op: "crypto", Detail: "key derivation failed"}
 	}
 	m := &keyMaterial{prk: prk, keyID: keyID, edk: edk}
 	m.macs.New = func() any { return &deriver{h: hmac.New(sha512.New, m.prk)} }
@@ -69,7 +69,7 @@ func newKeyMaterial2(dataKey []byte, provider ProviderID, stable []byte, keyID s
 func (m *keyMaterial) String() string   { return "envelope.keyMaterial{[REDACTED]}" }
 func (m *keyMaterial) GoString() string { return m.String() }
 
-// info builds the HKDF info for one message.
+// appendInfo appends the HKDF info of one message.
 func appendInfo(dst []byte, provider ProviderID, messageID []byte) []byte {
 	dst = append(dst, expandLabel...)
 	dst = append(dst, Version1, byte(provider))

@@ -9,7 +9,8 @@
 // whose stable context (table, column) goes to KMS while the row id is
 // authenticated with each value only. Package field has the column type for
 // database/sql and pgx, package colmigrate the backfill and re-wrap of a
-// column.
+// column. It does not manage keys (creating, rotating or granting KMS keys
+// is the operator's), store blobs, or import the rotation engine.
 //
 // Usage:
 //
@@ -38,17 +39,18 @@
 // Errors are *Error values matching one of ErrAuthentication,
 // ErrContextMismatch, ErrKeyNotAllowed, ErrUnsupportedVersion, ErrMalformed
 // or ErrProvider with errors.Is; callers fail closed on any of them. KMS
-// failures carry an *extcall.Error with the class (throttling, permission,
-// network, …). Every KMS call goes through extcall.Do ("kms:Decrypt",
+// failures of kind ErrProvider carry an *extcall.Error with the class
+// (throttling, permission, network, …). Every KMS call goes through extcall.Do ("kms:Decrypt",
 // "kms:GenerateDataKey", "kms:ReEncrypt", "kms:DescribeKey"), so it runs
 // under the caller's deadline as given (or a time budget the caller installed,
 // as the rotation engine does for a Lambda step) and can be counted and
-// fault-injected. The package does not import the rotation engine.
+// fault-injected.
 //
 // Plaintext and key material never appear in errors or logs: Secret,
 // DataKey, LocalKey and Envelope redact themselves in String, GoString,
 // fmt verbs and slog. Clearing keys is best effort in Go: data keys are
-// cleared after their PRK is derived and PRKs when a cache entry is evicted,
-// but the SDK's response buffers, the AES key schedule and pooled HMAC
-// states keep copies until the garbage collector reclaims them.
+// cleared once their keys are derived, and the derived keys (format 1's PRK,
+// format 2's key-tag key) when a cache entry is evicted or an uncached
+// operation ends, but the SDK's response buffers, the AES key schedule and
+// pooled HMAC states keep copies until the garbage collector reclaims them.
 package envelope

@@ -22,7 +22,7 @@ type LocalKey struct {
 	key Secret
 }
 
-// NewLocalKey returns a key-encryption key. id is 1–256 printable
+// NewLocalKey returns a key-encryption key. id is 1–256 bytes of printable
 // characters; key is 32 bytes (copied).
 func NewLocalKey(id string, key []byte) (*LocalKey, error) {
 	if id == "" || len(id) > 256 {
@@ -168,7 +168,7 @@ const localWrapLabel = "rotation-suite/envelope v1 local wrap"
 func wrapAAD(keyID string, ec Context) ([]byte, error) {
 	aad := append([]byte(localWrapLabel), byte(len(keyID)>>8), byte(len(keyID)))
 	aad = append(aad, keyID...)
-	return ec.appendCanonical(aad)
+	return ec.appendCanonical("context", aad)
 }
 
 func (p *LocalProvider) wrap(keyID string, dataKey []byte, ec Context) ([]byte, error) {

@@ -14,8 +14,10 @@ import (
 // canonically encoded, its cache key computed — for use with many messages
 // (AppendEncryptWith, AppendDecryptWith, Column). The stable context is what
 // the key provider binds the data key to (KMS's EncryptionContext); with a
-// data-key cache, every message under one PreparedContext shares a data key
-// within the cache's limits. It is immutable and safe for concurrent use.
+// data-key cache, every format-2 message under one PreparedContext shares a
+// data key within the cache's limits (format 1 binds the message context to
+// the data key too, so there messages share one only when their message
+// contexts are equal). It is immutable and safe for concurrent use.
 // Context values are not secret; it prints its keys only.
 type PreparedContext struct {
 	stable Context // a private copy: the provider receives it
@@ -25,9 +27,8 @@ type PreparedContext struct {
 
 // PrepareContext checks and encodes the stable context ec (copied).
 func PrepareContext(ec Context) (*PreparedContext, error) {
-	canon, err := ec.canonical()
+	canon, err := ec.appendCanonical("prepare-context", nil)
 	if err != nil {
-		err.(*Error).Op = "prepare-context"
 		return nil, err
 	}
 	return &PreparedContext{
@@ -54,18 +55,23 @@ func (pc *PreparedContext) GoString() string { return pc.String() }
 // LogValue logs the keys only.
 func (pc *PreparedContext) LogValue() slog.Value { return slog.StringValue(pc.String()) }
 
-// merged returns the stable and message context as one Context (format 1
-// has a single context).
-func (pc *PreparedContext) merged(msg Context) Context {
+// merged returns the stable and message context as one Context, the
+// single context of format 1, after checking that they share no key.
+func (pc *PreparedContext) merged(op string, msg Context) (Context, error) {
 	if len(msg) == 0 {
-		return pc.stable
+		return pc.stable, nil
+	}
+	for k := range msg {
+		if _, ok := pc.stable[k]; ok {
+			return nil, newErr(ErrMalformed, op, "context key %q is in both the stable and the message context", safeKey(k))
+		}
 	}
 	m := maps.Clone(pc.stable)
 	if m == nil {
 		m = Context{}
 	}
 	maps.Copy(m, msg)
-	return m
+	return m, nil
 }
 
 // AppendEncryptWith encrypts plaintext under the stable context pc and the
@@ -81,16 +87,16 @@ func (e *Envelope) AppendEncryptWith(ctx context.Context, dst, plaintext []byte,
 		return nil, newErr(ErrMalformed, "encrypt", "nil PreparedContext")
 	}
 	if e.version == Version1 {
-		if err := checkDisjoint(pc, msg, "encrypt"); err != nil {
+		ec, err := pc.merged("encrypt", msg)
+		if err != nil {
 			return nil, err
 		}
-		return e.appendEncrypt1(ctx, dst, plaintext, pc.merged(msg))
+		return e.appendEncrypt1(ctx, dst, plaintext, ec)
 	}
 	s := getScratch()
 	defer putScratch(s)
-	mc, err := msg.appendCanonical(s.mbuf[:0])
+	mc, err := msg.appendCanonical("encrypt", s.mbuf[:0])
 	if err != nil {
-		err.(*Error).Op = "encrypt"
 		return nil, err
 	}
 	return e.encrypt2(ctx, dst, plaintext, pc.stable, pc.canon, pc.encKey, mc)
@@ -105,28 +111,19 @@ func (e *Envelope) AppendDecryptWith(ctx context.Context, dst, blob []byte, pc *
 		return nil, newErr(ErrMalformed, "decrypt", "nil PreparedContext")
 	}
 	if len(blob) > 0 && blob[0] == Version1 {
-		if err := checkDisjoint(pc, msg, "decrypt"); err != nil {
+		ec, err := pc.merged("decrypt", msg)
+		if err != nil {
 			return nil, err
 		}
-		return e.appendDecrypt1(ctx, dst, blob, pc.merged(msg))
+		return e.appendDecrypt1(ctx, dst, blob, ec)
 	}
 	s := getScratch()
 	defer putScratch(s)
-	mc, err := msg.appendCanonical(s.mbuf[:0])
+	mc, err := msg.appendCanonical("decrypt", s.mbuf[:0])
 	if err != nil {
-		err.(*Error).Op = "decrypt"
 		return nil, err
 	}
 	return e.decrypt2(ctx, dst, blob, pc.stable, pc.canon, msg, mc, s)
-}
-
-func checkDisjoint(pc *PreparedContext, msg Context, op string) error {
-	for k := range msg {
-		if _, ok := pc.stable[k]; ok {
-			return newErr(ErrMalformed, op, "context key %q is in both the stable and the message context", safeKey(k))
-		}
-	}
-	return nil
 }
 
 // encrypt2 writes one format-2 blob. stable is the stable context (for the
@@ -185,18 +182,15 @@ func (e *Envelope) encrypt2m(ctx context.Context, dst, plaintext []byte, stable 
 }
 
 // generate2 asks the provider for a data key and derives its format-2 keys.
-// The data key never serves decryption of other processes' messages for
-// encryption: its nonce counter lives in the one cache entry (or the one
-// message) it is generated for.
+// Only the one cache entry (or the one message) it is generated for
+// encrypts under it, so its nonce counter lives there; keys unwrapped for
+// decryption are never used to encrypt.
 func (e *Envelope) generate2(ctx context.Context, stable Context, canon []byte) (*keyMaterial, error) {
-	dk, err := e.p.GenerateDataKey(ctx, stable)
+	dk, err := generateDataKey(ctx, e.p, stable)
 	if err != nil {
 		return nil, err
 	}
 	defer dk.Destroy()
-	if len(dk.Plaintext) != DataKeySize || dk.KeyID == "" || len(dk.KeyID) > MaxKeyIDBytes || len(dk.Encrypted) == 0 || len(dk.Encrypted) > MaxEDKBytes {
-		return nil, newErr(ErrProvider, "encrypt", "provider %s returned a data key of %d bytes, key id of %d bytes, wrapped key of %d bytes", e.p.ID(), len(dk.Plaintext), len(dk.KeyID), len(dk.Encrypted))
-	}
 	return newKeyMaterial2(dk.Plaintext, e.p.ID(), bytes.Clone(canon), dk.KeyID, bytes.Clone(dk.Encrypted))
 }
 
@@ -276,14 +270,11 @@ func (e *Envelope) load2(ctx context.Context, op string, l *layout2, stable Cont
 		return nil, newErr(ErrKeyNotAllowed, op, "key %q is not on the allow-list", l.keyID)
 	}
 	keyID := string(l.keyID)
-	dk, err := e.p.DecryptDataKey(ctx, keyID, l.edk, stable)
+	dk, err := unwrapDataKey(ctx, e.p, op, keyID, l.edk, stable)
 	if err != nil {
 		return nil, err
 	}
 	defer dk.Destroy()
-	if len(dk.Plaintext) != DataKeySize {
-		return nil, newErr(ErrProvider, op, "provider returned a data key of %d bytes", len(dk.Plaintext))
-	}
 	return newKeyMaterial2(dk.Plaintext, l.provider, bytes.Clone(l.stable), keyID, bytes.Clone(l.edk))
 }
 

@@ -13,7 +13,8 @@ import (
 // Implementations must fail closed: refuse a key id that is not allowed
 // before making any remote call (returning an *Error of kind
 // ErrKeyNotAllowed), bind the wrapped key to the encryption context, and
-// check which key actually unwrapped it.
+// check which key actually unwrapped it. Errors should be *Error values; the
+// Envelope returns any other error as an *Error of kind ErrProvider.
 type Provider interface {
 	// ID is the provider id written into every blob's header.
 	ID() ProviderID
@@ -60,4 +61,66 @@ func (k DataKey) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(k.String())
 // LogValue logs the key id only.
 func (k DataKey) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("keyId", k.KeyID), slog.String("plaintext", "[REDACTED]"))
+}
+
+// The provider calls an Envelope makes, each checking the answer's shape
+// before it is used. A provider's error that is not an *Error (a Provider
+// from outside this package) becomes one of kind ErrProvider, its cause kept.
+
+// generateDataKey asks p for a data key bound to ec.
+func generateDataKey(ctx context.Context, p Provider, ec Context) (*DataKey, error) {
+	dk, err := p.GenerateDataKey(ctx, ec)
+	if err != nil {
+		return nil, providerErr("encrypt", err)
+	}
+	if len(dk.Plaintext) != DataKeySize || dk.KeyID == "" || len(dk.KeyID) > MaxKeyIDBytes || len(dk.Encrypted) == 0 || len(dk.Encrypted) > MaxEDKBytes {
+		dk.Destroy()
+		return nil, newErr(ErrProvider, "encrypt", "provider %s returned a data key of %d bytes, key id of %d bytes, wrapped key of %d bytes", p.ID(), len(dk.Plaintext), len(dk.KeyID), len(dk.Encrypted))
+	}
+	return dk, nil
+}
+
+// unwrapDataKey asks p to unwrap edk, which keyID wrapped under ec.
+func unwrapDataKey(ctx context.Context, p Provider, op, keyID string, edk []byte, ec Context) (*DataKey, error) {
+	dk, err := p.DecryptDataKey(ctx, keyID, edk, ec)
+	if err != nil {
+		return nil, providerErr(op, err)
+	}
+	if len(dk.Plaintext) != DataKeySize {
+		dk.Destroy()
+		return nil, newErr(ErrProvider, op, "provider returned a data key of %d bytes", len(dk.Plaintext))
+	}
+	return dk, nil
+}
+
+// checkTarget refuses a re-wrap to a key this Envelope could not decrypt with.
+func checkTarget(p Provider, toKeyID string) error {
+	if !p.Allowed(toKeyID) {
+		return newErr(ErrKeyNotAllowed, "rewrap", "target key %q is not on the allow-list (a blob may only be moved to a key this Envelope can decrypt with)", toKeyID)
+	}
+	return nil
+}
+
+// rewrapDataKey asks p to wrap the data key inside edk (under keyID, bound
+// to ec) under toKeyID instead, and returns the new key id and wrapped key;
+// a plaintext key the provider returns along is cleared.
+func rewrapDataKey(ctx context.Context, p Provider, keyID string, edk []byte, ec Context, toKeyID string) (*DataKey, error) {
+	dk, err := p.ReWrap(ctx, keyID, edk, ec, toKeyID)
+	if err != nil {
+		return nil, providerErr("rewrap", err)
+	}
+	dk.Destroy()
+	if dk.KeyID != toKeyID || len(dk.Encrypted) == 0 || len(dk.Encrypted) > MaxEDKBytes {
+		return nil, newErr(ErrProvider, "rewrap", "provider returned a wrapped key of %d bytes under %q, want %q", len(dk.Encrypted), dk.KeyID, toKeyID)
+	}
+	return dk, nil
+}
+
+// providerErr returns err if it is an *Error, or an *Error of kind
+// ErrProvider that wraps it.
+func providerErr(op string, err error) error {
+	if _, ok := err.(*Error); ok {
+		return err
+	}
+	return &Error{Kind: ErrProvider, Op: op, Cause: err}
 }

@@ -162,10 +162,10 @@ func (e *Envelope) EncryptField(ctx context.Context, ref FieldRef, plaintext []b
 }
 
 // DecryptField decrypts the text form stored in the cell ref (format 1 or
-// 2). Every failure is an error — a value that is not in the text form (say,
-// legacy plaintext) matches ErrNotEnvelope, never passed through — so a
-// caller cannot mistake ciphertext or an empty value for the plaintext and
-// save it back.
+// 2). Every failure is an error — a value without an envelope text prefix
+// (legacy plaintext, say) matches ErrNotEnvelope and is never passed
+// through — so a caller cannot mistake ciphertext or an empty value for the
+// plaintext and save it back.
 func (e *Envelope) DecryptField(ctx context.Context, ref FieldRef, text string) (Secret, error) {
 	if err := ref.check("decrypt-field"); err != nil {
 		return nil, err

@@ -9,7 +9,6 @@ import (
 	"crypto/sha512"
 	"crypto/subtle"
 	"encoding/binary"
-	"unicode/utf8"
 )
 
 // Format version 2 (docs/envelope-format.md §10 is the normative
@@ -93,12 +92,7 @@ func deriveV2(dataKey []byte, provider ProviderID, stable []byte, keyID string, 
 // appendKeySection appends the key-tag input after the label, version and
 // provider: the stable context and the key section, each length-prefixed.
 func appendKeySection(dst, stable []byte, keyID string, edk []byte) []byte {
-	dst = binary.BigEndian.AppendUint16(dst, uint16(len(stable)))
-	dst = append(dst, stable...)
-	dst = binary.BigEndian.AppendUint16(dst, uint16(len(keyID)))
-	dst = append(dst, keyID...)
-	dst = binary.BigEndian.AppendUint16(dst, uint16(len(edk)))
-	return append(dst, edk...)
+	return appendKeyIDAndEDK(appendPrefixed(dst, stable), keyID, edk)
 }
 
 // nonceV2 is the nonce of the message with sequence number seq under one
@@ -110,16 +104,11 @@ func nonceV2(n *[NonceSize]byte, seq int64) {
 
 // layout2 is a parsed version-2 blob: slices into the original bytes.
 type layout2 struct {
-	provider   ProviderID
-	stable     []byte // canonical stable context
-	message    []byte // canonical message context
-	commitment []byte
-	nonce      []byte
-	aad        []byte // blob[:end of body length]
-	keyID      []byte
-	edk        []byte
-	keyTag     []byte
-	body       []byte
+	provider ProviderID
+	stable   []byte // canonical stable context
+	message  []byte // canonical message context
+	keyTag   []byte
+	sealed
 }
 
 // blobSize2 returns the size of a version-2 blob with the given lengths.
@@ -137,166 +126,40 @@ func parse2Into(blob []byte, l *layout2) error { return parse2(blob, l, nil, nil
 // equal to the expected one needs no second validation. Any other context is
 // validated in full, so the result is the same as parse2Into's.
 func parse2(blob []byte, l *layout2, wantStable, wantMsg []byte) error {
-	if len(blob) < 2 {
-		return newErr(ErrMalformed, "parse", "blob of %d bytes is shorter than its version and provider", len(blob))
-	}
-	if blob[0] != Version2 {
-		return newErr(ErrUnsupportedVersion, "parse", "version %d is not version %d", blob[0], Version2)
-	}
-	if len(blob) > MaxBlobSize2 {
-		return newErr(ErrMalformed, "parse", "blob of %d bytes exceeds the %d-byte maximum", len(blob), MaxBlobSize2)
-	}
-	l.provider = ProviderID(blob[1])
-	if l.provider == 0 || l.provider == 255 {
-		return newErr(ErrMalformed, "parse", "reserved provider id %d", blob[1])
-	}
-	p := 2
-	ctxPart := func(what string, want []byte) ([]byte, error) {
-		if len(blob)-p < 2 {
-			return nil, newErr(ErrMalformed, "parse", "truncated in the %s context length", what)
-		}
-		n := int(binary.BigEndian.Uint16(blob[p:]))
-		p += 2
-		if n < 2 || n > MaxContextBytes {
-			return nil, newErr(ErrMalformed, "parse", "%s context length %d outside 2..%d", what, n, MaxContextBytes)
-		}
-		if len(blob)-p < n {
-			return nil, newErr(ErrMalformed, "parse", "truncated in the %s context", what)
-		}
-		c := blob[p : p+n]
-		p += n
-		if want != nil && string(c) == string(want) {
-			return c, nil
-		}
-		return c, checkContext(c)
-	}
+	f := frame{b: blob}
 	var err error
-	if l.stable, err = ctxPart("stable", wantStable); err != nil {
+	if l.provider, err = f.start(Version2, MaxBlobSize2); err != nil {
 		return err
 	}
-	if l.message, err = ctxPart("message", wantMsg); err != nil {
+	if l.stable, err = f.context("stable context", wantStable); err != nil {
+		return err
+	}
+	if l.message, err = f.context("message context", wantMsg); err != nil {
 		return err
 	}
 	expected := wantStable != nil && string(l.stable) == string(wantStable) && string(l.message) == string(wantMsg)
 	if !expected && !disjoint(l.stable, l.message) {
 		return newErr(ErrMalformed, "parse", "a context key is in both the stable and the message context")
 	}
-	if len(blob)-p < CommitmentSize+NonceSize+4 {
-		return newErr(ErrMalformed, "parse", "truncated in the commitment, nonce or body length")
+	bodyLen, err := f.sealed(&l.sealed)
+	if err != nil {
+		return err
 	}
-	l.commitment = blob[p : p+CommitmentSize]
-	p += CommitmentSize
-	l.nonce = blob[p : p+NonceSize]
-	p += NonceSize
-	bl := binary.BigEndian.Uint32(blob[p:])
-	p += 4
-	if bl < TagSize || bl > MaxPlaintext+TagSize {
-		return newErr(ErrMalformed, "parse", "body length %d outside %d..%d", bl, TagSize, MaxPlaintext+TagSize)
+	if err := f.need(KeyTagSize, "key tag"); err != nil {
+		return err
 	}
-	l.aad = blob[:p]
-	if len(blob)-p < 2 {
-		return newErr(ErrMalformed, "parse", "truncated in the key id length")
-	}
-	kl := int(binary.BigEndian.Uint16(blob[p:]))
-	p += 2
-	if kl < 1 || kl > MaxKeyIDBytes {
-		return newErr(ErrMalformed, "parse", "key id length %d outside 1..%d", kl, MaxKeyIDBytes)
-	}
-	if len(blob)-p < kl+2 {
-		return newErr(ErrMalformed, "parse", "truncated in the key id")
-	}
-	l.keyID = blob[p : p+kl]
-	p += kl
-	if !utf8.Valid(l.keyID) {
-		return newErr(ErrMalformed, "parse", "key id is not valid UTF-8")
-	}
-	el := int(binary.BigEndian.Uint16(blob[p:]))
-	p += 2
-	if el < 1 || el > MaxEDKBytes {
-		return newErr(ErrMalformed, "parse", "encrypted data key length %d outside 1..%d", el, MaxEDKBytes)
-	}
-	if len(blob)-p < el+KeyTagSize {
-		return newErr(ErrMalformed, "parse", "truncated in the encrypted data key or key tag")
-	}
-	l.edk = blob[p : p+el]
-	p += el
-	l.keyTag = blob[p : p+KeyTagSize]
-	p += KeyTagSize
-	if len(blob)-p < int(bl) {
-		return newErr(ErrMalformed, "parse", "truncated in the body (need %d bytes, %d left)", bl, len(blob)-p)
-	}
-	l.body = blob[p : p+int(bl)]
-	p += int(bl)
-	if p != len(blob) {
-		return newErr(ErrMalformed, "parse", "%d trailing bytes after the body", len(blob)-p)
-	}
-	return nil
-}
-
-// disjoint reports whether two valid canonical contexts share no key (both
-// are sorted, so one merge pass).
-func disjoint(a, b []byte) bool {
-	na, nb := int(binary.BigEndian.Uint16(a)), int(binary.BigEndian.Uint16(b))
-	pa, pb := a[2:], b[2:]
-	next := func(p []byte) (k, rest []byte) {
-		kl := int(binary.BigEndian.Uint16(p))
-		k = p[2 : 2+kl]
-		p = p[2+kl:]
-		vl := int(binary.BigEndian.Uint16(p))
-		return k, p[2+vl:]
-	}
-	var ka, kb []byte
-	if na > 0 {
-		ka, pa = next(pa)
-	}
-	if nb > 0 {
-		kb, pb = next(pb)
-	}
-	for na > 0 && nb > 0 {
-		switch c := compareBytes(ka, kb); {
-		case c == 0:
-			return false
-		case c < 0:
-			if na--; na > 0 {
-				ka, pa = next(pa)
-			}
-		default:
-			if nb--; nb > 0 {
-				kb, pb = next(pb)
-			}
-		}
-	}
-	return true
-}
-
-func compareBytes(a, b []byte) int {
-	for i := 0; i < len(a) && i < len(b); i++ {
-		if a[i] != b[i] {
-			if a[i] < b[i] {
-				return -1
-			}
-			return 1
-		}
-	}
-	return len(a) - len(b)
+	l.keyTag = f.take(KeyTagSize)
+	l.body, err = f.body(bodyLen)
+	return err
 }
 
 // appendHeader2 writes a version-2 header (everything before the body) and
 // returns it with the offset where the GCM additional data ends.
 func appendHeader2(dst []byte, provider ProviderID, stable, message []byte, k *keysV2, nonce []byte, plainLen int, keyID string, edk []byte) ([]byte, int) {
 	dst = append(dst, Version2, byte(provider))
-	dst = binary.BigEndian.AppendUint16(dst, uint16(len(stable)))
-	dst = append(dst, stable...)
-	dst = binary.BigEndian.AppendUint16(dst, uint16(len(message)))
-	dst = append(dst, message...)
-	dst = append(dst, k.commit[:]...)
-	dst = append(dst, nonce...)
-	dst = binary.BigEndian.AppendUint32(dst, uint32(plainLen+TagSize))
-	aadEnd := len(dst)
-	dst = binary.BigEndian.AppendUint16(dst, uint16(len(keyID)))
-	dst = append(dst, keyID...)
-	dst = binary.BigEndian.AppendUint16(dst, uint16(len(edk)))
-	dst = append(dst, edk...)
+	dst = appendPrefixed(dst, stable)
+	dst = appendPrefixed(dst, message)
+	dst, aadEnd := appendSealing(dst, k.commit[:], nonce, plainLen, keyID, edk)
 	return append(dst, k.keyTag[:]...), aadEnd
 }
 
@@ -308,15 +171,13 @@ func seal2(dst []byte, m *keyMaterial, provider ProviderID, stable, message []by
 	k := m.v2
 	nonceOff := fixedAAD2Size - 4 - NonceSize + len(stable) + len(message)
 	size := blobSize2(len(stable), len(message), len(m.keyID), len(m.edk), len(plaintext))
-	hdr := size - len(plaintext) - TagSize
+	bodyOff := size - len(plaintext) - TagSize
 	ret, out := growFor(dst, size)
-	if overlaps(out, plaintext) {
-		plaintext = out[hdr : hdr+copy(out[hdr:], plaintext)]
-	}
+	plaintext = placeBody(out, bodyOff, plaintext)
 	_, aadEnd := appendHeader2(out[:0], provider, stable, message, k, nonce[:], len(plaintext), m.keyID, m.edk)
 	// The nonce is passed from its place in the header: a local array would
 	// escape through the interface call and cost an allocation.
-	k.aead.Seal(out[hdr:hdr], out[nonceOff:nonceOff+NonceSize], plaintext, out[:aadEnd])
+	k.aead.Seal(out[bodyOff:bodyOff], out[nonceOff:nonceOff+NonceSize], plaintext, out[:aadEnd])
 	return ret
 }
 
@@ -330,19 +191,7 @@ func open2(dst []byte, m *keyMaterial, l *layout2, blob []byte) (Secret, error) 
 	if !eq32(&k.keyTag, l.keyTag) {
 		return nil, newErr(ErrAuthentication, "decrypt", "key section was modified")
 	}
-	ret, out := growFor(dst, len(l.body)-TagSize)
-	if overlaps(out, blob) {
-		pt, err := k.aead.Open(l.body[:0], l.nonce, l.body, l.aad)
-		if err != nil {
-			return nil, newErr(ErrAuthentication, "decrypt", "header or body was modified")
-		}
-		copy(out, pt)
-		return ret, nil
-	}
-	if _, err := k.aead.Open(out[:0], l.nonce, l.body, l.aad); err != nil {
-		return nil, newErr(ErrAuthentication, "decrypt", "header or body was modified")
-	}
-	return ret, nil
+	return openBody(dst, k.aead, &l.sealed, blob)
 }
 
 func constEq(a, b []byte) bool { return subtle.ConstantTimeCompare(a, b) == 1 }

@@ -13,7 +13,9 @@
 //   - the failure classes (Class, Error) the engine acts on, so a library can
 //     classify a dependency's failure without importing the engine.
 //
-// The package is a leaf: it imports only the standard library.
+// It does not retry, log or choose what to do about a failure: the SDKs'
+// retryers retry, and the caller acts on the class. The package is a leaf:
+// it imports only the standard library.
 package extcall
 
 import (
@@ -40,7 +42,9 @@ const (
 // WithFaultHook; production code never does.
 type FaultHook func(op string, phase Phase) error
 
-// Observer sees every call made through Do, for counting and timing.
+// Observer sees every call made through Do, for counting and timing, and a
+// call a fault hook failed; a call Do refuses for want of budget is not
+// made and not seen.
 type Observer func(op string, d time.Duration, err error)
 
 type ctxKey int

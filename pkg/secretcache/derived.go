@@ -14,13 +14,17 @@ import (
 
 // Derived keeps one value built from a secret's AWSCURRENT version — a
 // parsed JWK Set, an opened signing key, a keyring — and rebuilds it when the
-// secret moves to a new version. Rebuilds run on the cache's reading
-// goroutine before the new version becomes visible, so requests never build
-// and never wait for a build once a value exists; a failed build keeps the
-// last good value in use until it is MaxStale old (counted from the last time
-// its version was seen current), then Get fails closed. A Derived lives as
-// long as its cache (the cache keeps it to call on each read): make one per
-// consumer at start-up, not per request. Safe for concurrent use.
+// secret moves to a new version. The cache's read of a new version starts
+// the build and waits for it (within its ReadTimeout) before the version
+// becomes visible, so requests do not build and do not wait for a build
+// once a value exists — except when a build outlasts that wait, or after a
+// failed build: then the next Get (at most one per MinRefreshInterval, for a
+// version that failed) tries the build again and waits for it within its
+// context. A failed build keeps the last good value in use until it is
+// MaxStale old (counted from the last time its version was seen current),
+// then Get fails closed. A Derived lives as long as its cache (the cache
+// keeps it to call on each read): make one per consumer at start-up, not per
+// request. Safe for concurrent use.
 type Derived[T any] struct {
 	c     *Cache
 	id    string
@@ -132,7 +136,8 @@ func (d *Derived[T]) Version() string {
 	return ""
 }
 
-// LastError returns the error of the last failed build, or nil.
+// LastError returns the error of the last build, or nil if it succeeded (or
+// none was made).
 func (d *Derived[T]) LastError() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -216,7 +221,8 @@ func (d *Derived[T]) run(base context.Context, v *Value, fl *derivedFlight[T]) {
 // value is not rebuilt.
 type SourceFunc func(ctx context.Context) ([]byte, error)
 
-// GetSecretValue calls f; only SecretId is used.
+// GetSecretValue calls f; only SecretId is used (VersionStage is ignored:
+// f has one value; a VersionId is refused).
 func (f SourceFunc) GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
 	if in.VersionId != nil {
 		return nil, errors.New("secretcache: a SourceFunc has no versions to read by id")

@@ -1,22 +1,28 @@
 // Package secretcache is the rotation-aware cache of AWS Secrets Manager
 // values an application reads its rotated secrets through. It owns when a
-// secret is read and what a request gets while it is being read:
+// secret is read and what a request gets while it is being read. It does
+// not interpret values (a Derived value is built by the caller's function),
+// write or rotate secrets, or listen for notifications itself (package
+// sqsinvalidate does, and calls Invalidate):
 //
 //   - Values are cached by version: a stage (AWSCURRENT by default) maps to
 //     the version that carried it when last read, and a version's value never
-//     changes, so GetVersion never reads a version twice.
-//   - A request never waits for a refresh once a value is loaded. A value
-//     older than TTL is served as it is while one background read replaces it
-//     (stale-while-revalidate); only a value older than MaxStale — the reads
-//     kept failing — is not served: the request then waits for a read, and
-//     fails closed with ErrUnavailable if it fails.
-//   - One read per secret is in flight at a time (single flight); the callers
-//     of a cold or expired entry share it, each bounded by its own context.
+//     changes, so GetVersion does not read a version twice while fewer than
+//     256 versions are cached.
+//   - A request never waits for a refresh once a value is loaded (GetFresh,
+//     for a caller that must not use a value past TTL, is the exception). A
+//     value near or past TTL is served as it is while one background read
+//     replaces it (stale-while-revalidate); only a value older than MaxStale
+//     — the reads kept failing — is not served: the request then waits for a
+//     read, and fails closed with ErrUnavailable if it fails.
+//   - One read per secret and stage is in flight at a time (single flight);
+//     the callers of a cold or expired entry share it, each bounded by its
+//     own context.
 //   - Refresh(ctx, id) is for "the credential was just refused": it reads the
-//     secret now, but at most once per MinRefreshInterval per secret, so a
-//     storm of refused logins makes a bounded number of Secrets Manager calls
-//     (callers inside the interval get the cached value, or join the read in
-//     flight).
+//     secret now, but at most once per MinRefreshInterval per secret and
+//     stage, so a storm of refused logins makes a bounded number of Secrets
+//     Manager calls (callers inside the interval get the cached value, or
+//     join the read in flight).
 //   - Invalidate(idOrARN) reads a secret again at once, for notifications of a
 //     rotation: package sqsinvalidate polls an SQS queue subscribed to the
 //     suite's SNS topic (rotation.succeeded) or targeted by an EventBridge rule

@@ -1,7 +1,8 @@
 // Package colmigrate owns the two bulk operations on an encrypted table
 // column in PostgreSQL (through pgx v5): Backfill, which encrypts the
 // legacy plaintext values of a column in place, and ReWrap, which moves a
-// column's values to another KMS key. Both work in batches ordered by the
+// column's values to another key (KMS, or a local key). It does not create
+// or alter tables, and encrypts through the caller's envelope.Column. Both work in batches ordered by the
 // row id, report progress after each batch and can be resumed from the last
 // id they report; both are safe while the application keeps writing, because
 // every change is a conditional UPDATE … WHERE id = $id AND column = $old,

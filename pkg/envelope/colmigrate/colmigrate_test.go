@@ -318,3 +318,44 @@ func TestReWrapColumnOneReEncryptPerDataKeyLocalKMS(t *testing.T) {
 	}
 	reWrapColumn(t, cfg)
 }
+
+// A format-1 value is bound to the column's whole stable context — the
+// caller's further stable pairs included — and its row: the re-wrap must
+// present exactly that context, or every such value would be reported as
+// damaged.
+func TestReWrapFormat1ValuesOfAColumnWithFurtherStablePairs(t *testing.T) {
+	ctx, conn := newDB(t)
+	oldKey, _ := envelope.NewLocalKey("old", bytes.Repeat([]byte{7}, 32))
+	newKey, _ := envelope.NewLocalKey("new", bytes.Repeat([]byte{8}, 32))
+	p, _ := envelope.NewLocalProvider(oldKey, newKey)
+	e, err := envelope.New(envelope.Config{Provider: p, WriteVersion: envelope.Version1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	col, err := e.Column("payees", "iban", envelope.Context{"tenant": "acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"a", "b", "c"} {
+		text, err := col.Encrypt(ctx, id, []byte("IBAN-"+id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Exec(ctx, `INSERT INTO payees VALUES ($1, $2)`, id, text); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep, _, err := colmigrate.ReWrap(ctx, conn, colmigrate.Target{Table: "payees", IDColumn: "id", ValueColumn: "iban", Column: col}, "new", colmigrate.Options{})
+	if err != nil || rep.Changed != 3 || rep.Damaged != 0 {
+		t.Fatalf("%+v %v %v", rep.Progress, rep.DamagedRows, err)
+	}
+	onlyNew, _ := envelope.NewLocalProvider(newKey)
+	e2, _ := envelope.New(envelope.Config{Provider: onlyNew})
+	col2, _ := e2.Column("payees", "iban", envelope.Context{"tenant": "acme"})
+	for id, v := range values(t, ctx, conn) {
+		got, err := col2.Decrypt(ctx, id, *v)
+		if err != nil || string(got) != "IBAN-"+id {
+			t.Fatalf("row %s under the new key: %v", id, err)
+		}
+	}
+}

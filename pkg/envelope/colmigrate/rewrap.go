@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 
 	"github.com/rotation-suite/rotation/pkg/envelope"
 )
@@ -46,8 +47,10 @@ func ReWrap(ctx context.Context, db DB, t Target, toKeyID string, o Options) (*R
 		}
 		var next []byte
 		if h.Version == envelope.Version1 {
-			ref := envelope.FieldRef{Table: t.Column.Table(), Column: t.Column.Name(), RowID: r.id}
-			next, err = t.Column.Envelope().ReWrap(ctx, blob, ref.Context(), toKeyID)
+			// Format 1 binds one context: the column's stable pairs and the row.
+			ec := maps.Clone(stable)
+			ec["row"] = r.id
+			next, err = t.Column.Envelope().ReWrap(ctx, blob, ec, toKeyID)
 		} else {
 			next, err = rw.ReWrap(ctx, blob, stable)
 		}

@@ -12,8 +12,9 @@
 //	_ = conn.QueryRow(ctx, "SELECT id, tax_id …").Scan(&id, &got)
 //	_ = got.Open(ctx, col, id)                                 // got.Plaintext() is the tax id
 //
-// Nothing here is a mock of the database: the tests run against PostgreSQL
-// through pgx.
+// It does not encrypt (envelope.Column does) or migrate a column's values
+// (package colmigrate does). Nothing here is a mock of the database: the
+// tests run against PostgreSQL through pgx.
 package field
 
 import (

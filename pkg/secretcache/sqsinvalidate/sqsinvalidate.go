@@ -52,15 +52,18 @@ type Poller struct {
 	Client   SQS
 	QueueURL string
 	Cache    Invalidator
-	// WaitTime is the long-poll wait, 1–20 s; 0: 20 s.
+	// WaitTime is the long-poll wait in whole seconds, at most 20 s (under
+	// a second: no wait, short polling); 0 or more than 20 s: 20 s.
 	WaitTime time.Duration
-	// OnInvalidate, if set, is called after each invalidation (for metrics).
+	// OnInvalidate, if set, is called after each invalidation with the
+	// secret the message named, an ARN or a name (for metrics).
 	OnInvalidate func(secretARN string)
 	Logger       *slog.Logger // nil: no logs
 }
 
-// Run polls until ctx is done and returns ctx's error. A failed receive is
-// logged and retried after a pause that grows to 30 s.
+// Run polls until ctx is done and returns ctx's error (or, at once, an error
+// naming a missing Client, QueueURL or Cache). A failed receive is logged
+// and retried after a pause that grows to 30 s.
 func (p *Poller) Run(ctx context.Context) error {
 	if p.Client == nil || p.QueueURL == "" || p.Cache == nil {
 		return errors.New("sqsinvalidate: Poller needs Client, QueueURL and Cache")
@@ -118,8 +121,8 @@ func (p *Poller) Run(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// SecretOf returns the secret a message says was rotated, and false for any
-// other message.
+// SecretOf returns the secret (ARN or name) a message says was rotated or
+// had a stage moved, and false for any other message.
 func SecretOf(body []byte) (string, bool) {
 	var m struct {
 		// SNS envelope
