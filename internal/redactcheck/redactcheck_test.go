@@ -251,7 +251,7 @@ var table = map[string]checkCase{
 	}},
 	"internal/driver.Driver":    {make: just(&driver.Driver{LambdaARN: "arn:aws:lambda:eu-west-1:123456789012:function:f", Attempts: 1, RotationToken: secret})},
 	"internal/testenv.Postgres": {make: just(&testenv.Postgres{Host: "127.0.0.1", Port: 5432, SuperUser: "postgres", SuperPassword: secret})},
-	"internal/testenv.Stack": {make: just(&testenv.Stack{Postgres: &testenv.Postgres{Host: "127.0.0.1", Port: 5432, SuperUser: "postgres", SuperPassword: secret}})},
+	"internal/testenv.Stack":    {make: just(&testenv.Stack{Postgres: &testenv.Postgres{Host: "127.0.0.1", Port: 5432, SuperUser: "postgres", SuperPassword: secret}})},
 }
 
 // TestEveryTypeThatCanHoldASecretIsChecked is the guard: a new exported type
