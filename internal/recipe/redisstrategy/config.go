@@ -1,7 +1,6 @@
 package redisstrategy
 
 import (
-	"log/slog"
 	"time"
 
 	"github.com/rotation-suite/rotation/internal/envconf"
@@ -48,12 +47,4 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	}
 	c.Warnings = r.Warnings()
 	return c, r.Err()
-}
-
-// Deps are the clients the strategy uses, built by main.
-type Deps struct {
-	// ACL reaches the Redis server (required).
-	ACL ACL
-	// Logger receives the strategy's own log lines; nil: none.
-	Logger *slog.Logger
 }

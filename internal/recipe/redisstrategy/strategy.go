@@ -10,6 +10,14 @@ import (
 	"github.com/rotation-suite/rotation/pkg/rotation"
 )
 
+// Deps are the clients the strategy uses, built by main.
+type Deps struct {
+	// ACL reaches the Redis server (required).
+	ACL ACL
+	// Logger receives the strategy's own log lines; nil: none.
+	Logger *slog.Logger
+}
+
 // Strategy rotates one Redis ACL user's password per secret.
 type Strategy struct {
 	cfg  Config
