@@ -2,6 +2,8 @@ package redisstrategy
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"sync"
 )
@@ -16,6 +18,15 @@ type ACL interface {
 	RemovePassword(ctx context.Context, adminUser, adminPassword, user, password string) error
 	// Auth runs AUTH user password on a new connection.
 	Auth(ctx context.Context, user, password string) error
+	// PasswordHashes runs ACL GETUSER user as the admin user and returns the
+	// user's passwords as Redis lists them: hex SHA-256, never the passwords.
+	PasswordHashes(ctx context.Context, adminUser, adminPassword, user string) ([]string, error)
+}
+
+// PasswordHash is a password as ACL GETUSER lists it: hex SHA-256.
+func PasswordHash(password string) string {
+	sum := sha256.Sum256([]byte(password))
+	return hex.EncodeToString(sum[:])
 }
 
 // ErrAuth is MemACL's refusal of a user and password, like Redis's
@@ -78,6 +89,20 @@ func (m *MemACL) RemovePassword(_ context.Context, adminUser, adminPassword, use
 	}
 	delete(m.users[user], password)
 	return nil
+}
+
+// PasswordHashes implements ACL.
+func (m *MemACL) PasswordHashes(_ context.Context, adminUser, adminPassword, user string) ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.admin(adminUser, adminPassword); err != nil {
+		return nil, err
+	}
+	var out []string
+	for p := range m.users[user] {
+		out = append(out, PasswordHash(p))
+	}
+	return out, nil
 }
 
 // Auth implements ACL.

@@ -171,14 +171,15 @@ func (s *Strategy) Test(ctx context.Context, req *rotation.TestRequest) (*rotati
 	})
 }
 
-// AfterFinish implements rotation.Finisher: remove the passwords of stored
-// versions that carry no staging label. The version just promoted, the
-// previous one, and any version a newer rotation labelled meanwhile keep
-// theirs, so a late or repeated hook never removes a password in use. It
-// costs what Store.Versions costs (one ListSecretVersionIds, and a
-// GetSecretValue per listed version not yet cached) plus one ACL command per
-// password removed; in a steady state that is the one password of the version
-// that just lost AWSPREVIOUS.
+// AfterFinish implements rotation.Finisher: remove the user's passwords that
+// belong to stored versions no staging label points at. The version just
+// promoted, the previous one, and any version a newer rotation labelled
+// meanwhile keep theirs, so a late or repeated hook never removes a password
+// in use; a password the user no longer has is not removed again. It costs
+// what Store.Versions costs (one ListSecretVersionIds, and a GetSecretValue
+// per listed version not yet cached), one ACL GETUSER, and one ACL command
+// per password removed — in a steady state, the one of the version that just
+// lost AWSPREVIOUS.
 func (s *Strategy) AfterFinish(ctx context.Context, req *rotation.FinishRequest) (*rotation.FinishResponse, error) {
 	cur, err := parse(req.Current, "AWSCURRENT")
 	if err != nil {
@@ -192,7 +193,7 @@ func (s *Strategy) AfterFinish(ctx context.Context, req *rotation.FinishRequest)
 	if err != nil {
 		return nil, err
 	}
-	var drop []string
+	var candidates []string
 	for _, v := range versions {
 		old, err := parse(v, "stored")
 		if err != nil || old.Username != cur.Username {
@@ -201,18 +202,30 @@ func (s *Strategy) AfterFinish(ctx context.Context, req *rotation.FinishRequest)
 		if len(v.Stages) > 0 {
 			keep[old.Password] = true
 		} else {
-			drop = append(drop, old.Password)
+			candidates = append(candidates, old.Password)
 		}
 	}
-	var au, ap string
-	for _, pw := range drop {
-		if keep[pw] {
+	if len(candidates) == 0 {
+		return nil, nil
+	}
+	au, ap, err := s.admin(ctx, req.Store)
+	if err != nil {
+		return nil, err
+	}
+	var hashes []string
+	if err := s.call(ctx, "redis:acl-getuser", func(ctx context.Context) (err error) {
+		hashes, err = s.deps.ACL.PasswordHashes(ctx, au, ap, cur.Username)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	has := make(map[string]bool, len(hashes))
+	for _, h := range hashes {
+		has[h] = true
+	}
+	for _, pw := range candidates {
+		if keep[pw] || !has[PasswordHash(pw)] {
 			continue
-		}
-		if au == "" {
-			if au, ap, err = s.admin(ctx, req.Store); err != nil {
-				return nil, err
-			}
 		}
 		if err := s.call(ctx, "redis:acl-remove", func(ctx context.Context) error {
 			return s.deps.ACL.RemovePassword(ctx, au, ap, cur.Username, pw)
